@@ -1,0 +1,77 @@
+"""A candle, as CANDLES.md defines its fields.
+
+Candles carry their start as epoch seconds; `to_dict()` gives the wire/export form with the start
+in ISO 8601 +05:30. Symbol and exchange are filled from the instrument registry the engine was
+given (the token's segment where nothing was registered).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from livecli.core.timeutil import iso
+
+CANDLE_COLUMNS = (
+    "symbol", "instrument_token", "exchange", "interval", "start",
+    "open", "high", "low", "close", "volume", "oi", "ticks", "partial", "synthetic",
+)
+
+
+@dataclass(slots=True)
+class Candle:
+    """One OHLCV candle. `oi` is None for instruments without open interest."""
+
+    instrument_token: int
+    interval_min: int
+    start: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: int
+    oi: int | None
+    ticks: int
+    partial: bool = False
+    synthetic: bool = False
+    closed: bool = False
+    symbol: str = ""
+    exchange: str = ""
+
+    @property
+    def interval(self) -> str:
+        return f"{self.interval_min}min"
+
+    @property
+    def end(self) -> int:
+        """Nominal end (start + interval); the last candle of a day is cut at the close."""
+        return self.start + self.interval_min * 60
+
+    def key(self) -> tuple[int, int, int]:
+        return (self.instrument_token, self.interval_min, self.start)
+
+    def values(self) -> tuple[Any, ...]:
+        """The fields that define the candle's content, for equality across paths."""
+        return (
+            self.instrument_token, self.interval_min, self.start, self.open, self.high,
+            self.low, self.close, self.volume, self.oi, self.ticks, self.partial, self.synthetic,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "symbol": self.symbol,
+            "instrument_token": self.instrument_token,
+            "exchange": self.exchange,
+            "interval": self.interval,
+            "start": iso(self.start),
+            "open": self.open,
+            "high": self.high,
+            "low": self.low,
+            "close": self.close,
+            "volume": self.volume,
+            "oi": self.oi,
+            "ticks": self.ticks,
+            "partial": self.partial,
+            "synthetic": self.synthetic,
+            "closed": self.closed,
+        }
