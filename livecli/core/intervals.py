@@ -21,7 +21,8 @@ ACCEPTED_FORMS = (
 )
 
 _PATTERN = re.compile(
-    r"^\s*(?P<n>\d+)?\s*(?P<unit>minutes?|mins?|m|t|hours?|hrs?|h)\s*$", re.IGNORECASE
+    r"^\s*(?:(?P<n>\d+)\s*(?P<unit>minutes?|mins?|m|hours?|hrs?|h)?|(?P<word>minute))\s*$",
+    re.IGNORECASE,
 )
 
 
@@ -76,8 +77,10 @@ def parse_interval(text: str | int | Interval) -> Interval:
     m = _PATTERN.match(str(text))
     if not m:
         raise IntervalError(f"unknown interval {text!r}: use {ACCEPTED_FORMS}")
-    n = int(m.group("n")) if m.group("n") else 1
-    unit = m.group("unit").lower()
+    if m.group("word"):
+        return Interval(1)
+    n = int(m.group("n"))
+    unit = (m.group("unit") or "min").lower()
     minutes = n * 60 if unit.startswith("h") else n
     if minutes < 1:
         raise IntervalError(f"interval {text!r} is empty: use {ACCEPTED_FORMS}")

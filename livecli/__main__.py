@@ -1,0 +1,5 @@
+"""`python -m livecli` runs the CLI."""
+
+from livecli.cli.app import main
+
+main()

@@ -1,0 +1,73 @@
+"""`livecli instruments`: list or search the day's instrument master of one exchange.
+
+Users need the exact tradingsymbol (`NIFTY25DECFUT`, `NIFTY 50`) before they can stream it; this
+is where they find it, from the same cached dump that `stream` resolves symbols against.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from livecli.cli.cmd_config import ConfigOption
+
+COLUMNS = ("token", "symbol", "name", "type", "segment", "expiry", "strike", "tick", "lot")
+
+
+def instruments(
+    search: Annotated[
+        str | None, typer.Argument(help="Text to find in the tradingsymbol or name.")
+    ] = None,
+    exchange: Annotated[
+        str | None, typer.Option("--exchange", "-e", help="Exchange (default: stream.exchange).")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=0, help="Show at most N rows (0: all).")
+    ] = 50,
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="Download the dump again even if today's is cached.")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """List or search the instrument master of an exchange (cached once per trading day)."""
+    from livecli.config import load_settings
+    from livecli.kite.instruments import InstrumentMaster
+
+    settings = load_settings(config_path=config, overrides={"stream.exchange": exchange})
+    ex = settings.stream.exchange
+    master = InstrumentMaster.from_settings(settings)
+    master.load(ex, refresh=refresh)
+    hits = master.search(search or "", ex)
+    shown = hits[:limit] if limit else hits
+    rows = [
+        (
+            str(i.instrument_token),
+            i.tradingsymbol,
+            i.name,
+            i.instrument_type,
+            i.segment,
+            i.expiry.isoformat() if i.expiry else "",
+            f"{i.strike:g}" if i.strike else "",
+            f"{i.tick_size:g}",
+            str(i.lot_size),
+        )
+        for i in shown
+    ]
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*COLUMNS, title=f"{ex} instruments")
+        for row in rows:
+            table.add_row(*row)
+        Console().print(table)
+    else:
+        sys.stdout.write("\t".join(COLUMNS) + "\n")
+        for row in rows:
+            sys.stdout.write("\t".join(row) + "\n")
+    if len(shown) < len(hits):
+        sys.stderr.write(f"{len(shown)} of {len(hits)} shown; use --limit 0 for all\n")
+    elif not hits:
+        sys.stderr.write(f"no {ex} instrument matches {search!r}\n")
