@@ -12,7 +12,15 @@ from hypothesis import strategies as st
 
 from livecli.core.intervals import NAMED_MINUTES
 from tests.oracle import oracle
-from tests.streams import as_dict, batch, derived_from_minutes, make_ticks, stream, streams, to_oracle
+from tests.streams import (
+    as_dict,
+    batch,
+    derived_from_minutes,
+    make_ticks,
+    stream,
+    streams,
+    to_oracle,
+)
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

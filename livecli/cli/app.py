@@ -23,23 +23,50 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from livecli.cli import cmd_candles
+    from livecli.cli import cmd_candles, cmd_stream
 
-    app.command("candles")(cmd_candles.candles)
+    app.command("stream", help=cmd_stream.HELP)(cmd_stream.stream)
+    app.command("candles", help=cmd_candles.HELP)(cmd_candles.candles)
     from livecli.cli import cmd_config, cmd_instruments, cmd_login
 
     app.command("config")(cmd_config.config)
     app.command("instruments")(cmd_instruments.instruments)
     app.command("login")(cmd_login.login)
+    from livecli.cli import cmd_sim
+
+    app.command("sim")(cmd_sim.sim)
+    from livecli.cli import cmd_status
+
+    app.command("status")(cmd_status.status)
 
 
 _register()
 
 
+def _optional_values(argv: list[str]) -> list[str]:
+    """Let `--export` stand alone (`--export` names the file itself, `--export out.csv` not).
+
+    Click options either always or never take a value; a bare `--export` becomes `--export=`.
+    """
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        if arg == "--export":
+            nxt = argv[i + 1] if i + 1 < len(argv) else None
+            looks_like_path = nxt is not None and not nxt.startswith("-") and (
+                "/" in nxt or "\\" in nxt or nxt.lower().endswith((".csv", ".parquet", ".pq"))
+            )
+            if not looks_like_path:
+                out.append("--export=")
+                continue
+        out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: run the app, turning livecli errors into one line and an exit code."""
+    args = _optional_values(list(sys.argv[1:] if argv is None else argv))
     try:
-        app(args=argv, prog_name="livecli")
+        app(args=args, prog_name="livecli")
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
     except SystemExit:

@@ -14,11 +14,37 @@ import typer
 from livecli.cli.cmd_config import ConfigOption
 
 COLUMNS = ("token", "symbol", "name", "type", "segment", "expiry", "strike", "tick", "lot")
+# On a narrow terminal, columns are dropped from the end of this list rather than cut: a
+# truncated symbol or token is worse than a missing one, since users copy them.
+PRIORITY = ("token", "symbol", "type", "expiry", "strike", "lot", "name", "tick", "segment")
+
+
+def _print_table(title: str, rows: list[tuple[str, ...]]) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    widths = {c: max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(COLUMNS)}
+    shown, used = [], 1
+    for col in PRIORITY:
+        # + 2 padding + 1 column divider (blank in SIMPLE_HEAD, but it takes a cell)
+        need = (min(widths[col], 12) if col == "name" else widths[col]) + 3
+        if col in ("token", "symbol") or used + need <= console.width:
+            shown.append(col)
+            used += need
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in COLUMNS:
+        if col in shown:
+            table.add_column(col, no_wrap=col != "name", overflow="fold")
+    for row in rows:
+        table.add_row(*(cell for col, cell in zip(COLUMNS, row, strict=True) if col in shown))
+    console.print(table)
 
 
 def instruments(
     search: Annotated[
-        str | None, typer.Argument(help="Text to find in the tradingsymbol or name.")
+        str | None, typer.Argument(metavar="SEARCH", help="Text to find in the tradingsymbol or name.")
     ] = None,
     exchange: Annotated[
         str | None, typer.Option("--exchange", "-e", help="Exchange (default: stream.exchange).")
@@ -56,13 +82,7 @@ def instruments(
         for i in shown
     ]
     if sys.stdout.isatty():
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(*COLUMNS, title=f"{ex} instruments")
-        for row in rows:
-            table.add_row(*row)
-        Console().print(table)
+        _print_table(f"{ex} instruments", rows)
     else:
         sys.stdout.write("\t".join(COLUMNS) + "\n")
         for row in rows:

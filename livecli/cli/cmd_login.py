@@ -30,7 +30,7 @@ def login(
     request_token: Annotated[
         str | None,
         typer.Argument(
-            metavar="[REQUEST_TOKEN_OR_URL]",
+            metavar="REQUEST_TOKEN_OR_URL",
             help="The URL Kite redirected to after login, or its request_token. Asked for if omitted.",
         ),
     ] = None,

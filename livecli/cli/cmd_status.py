@@ -1,0 +1,167 @@
+"""`livecli status`: is the stream running, and how is it doing?
+
+Reads the session record `livecli stream` keeps in the candle store, so it works from any
+terminal (or cron job) without talking to the streaming process. `--follow` redraws until
+Ctrl-C: a Rich live view on a terminal, one plain line per update when piped, one JSON object
+per line with --json.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from livecli.store.status import SessionStatus
+
+
+def _duration(seconds: float) -> str:
+    s = int(seconds)
+    days, s = divmod(s, 86_400)
+    text = f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    return f"{days}d {text}" if days else text
+
+
+def _when(epoch_s: float | None) -> str:
+    from livecli.core.timeutil import iso
+
+    return "-" if epoch_s is None else iso(int(epoch_s))[:19].replace("T", " ") + " IST"
+
+
+def _age(age: float | None) -> str:
+    if age is None:
+        return "-"
+    return f"{age:.1f} s" if age < 60 else _duration(age)
+
+
+STATE_STYLES = {
+    "running": "green", "connected": "green", "reconnecting": "yellow", "stale": "yellow",
+    "starting": "cyan", "stopped": "dim", "stopped-unexpectedly": "bold red",
+}
+
+
+def _renderable(st: SessionStatus):
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    state = Text(st.state, style=STATE_STYLES.get(st.state, "red"))
+    if st.reason:
+        state.append(f"  ({st.reason})", style="dim")
+    rows = [
+        ("state", state),
+        ("source", st.source),
+        ("pid", f"{st.pid}" + (f" on {st.host}" if st.host else "")),
+        ("started", _when(st.started_at)),
+        ("uptime", _duration(st.uptime_s)),
+        ("mode", f"{st.mode or '-'}, intervals {', '.join(st.intervals) or '-'}"),
+        ("ticks/s", f"{st.ticks_per_s:,.1f}  ({st.ticks:,} ticks, {st.late_ticks:,} late, "
+                    f"{st.bad_ticks:,} bad)"),
+        ("candles stored", f"{st.candles_stored:,}"),
+        ("reconnects", str(st.reconnects)),
+        ("last error", st.last_error or "-"),
+        ("store", st.store),
+    ]
+    if st.ended_at is not None:
+        rows.insert(4, ("ended", _when(st.ended_at)))
+    if st.extra.get("store_error"):
+        rows.append(("store error", Text(str(st.extra["store_error"]), style="red")))
+    for k, v in rows:
+        head.add_row(k, v)
+    parts: list = [head]
+    if st.symbols:
+        table = Table(title="symbols", title_justify="left")
+        table.add_column("symbol")
+        table.add_column("last price", justify="right")
+        table.add_column("last tick", justify="right")
+        for s in st.symbols:
+            price = "-" if s.last_price is None else f"{s.last_price:,.2f}"
+            table.add_row(s.symbol, price, _age(s.age_s) + (" ago" if s.age_s is not None else ""))
+        parts.append(table)
+    return Group(*parts)
+
+
+def _line(st: SessionStatus) -> str:
+    from livecli.core.timeutil import iso
+
+    return (
+        f"{iso(int(st.now))} {st.state} pid={st.pid} source={st.source} "
+        f"uptime={_duration(st.uptime_s)} ticks/s={st.ticks_per_s:.1f} "
+        f"candles={st.candles_stored} reconnects={st.reconnects} symbols={len(st.symbols)} "
+        f"last_error={json.dumps(st.last_error) if st.last_error else '-'}"
+    )
+
+
+def status(
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep redrawing until Ctrl-C.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (with --follow: one object per line).")
+    ] = False,
+    db: Annotated[
+        Path | None, typer.Option("--db", help="Candle store to read (default: the user store).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Config file to use.")] = None,
+    every: Annotated[
+        float, typer.Option("--every", min=0.05, hidden=True, help="Seconds between updates.")
+    ] = 1.0,
+    count: Annotated[
+        int | None, typer.Option("--count", min=1, hidden=True, help="Stop after N updates.")
+    ] = None,
+) -> None:
+    """Show the running (or last) stream session: state, uptime, ticks/s, candles, symbols."""
+    from livecli.store.query import store_path
+    from livecli.store.reader import CandleStoreReader
+    from livecli.store.status import read_status
+
+    with CandleStoreReader(store_path(db, config)) as reader:
+        st = read_status(reader)
+        if not follow:
+            if as_json:
+                typer.echo(json.dumps(st.to_json()))
+            else:
+                from livecli.cli.render import stdout_console
+
+                stdout_console().print(_renderable(st))
+            return
+        try:
+            _follow(reader, st, as_json, every, count)
+        except KeyboardInterrupt:
+            return  # Ctrl-C is how a user leaves --follow: not an error
+
+
+def _follow(reader, st: SessionStatus, as_json: bool, every: float, count: int | None) -> None:
+    from livecli.store.status import read_status
+
+    shown = 0
+    if not as_json and sys.stdout.isatty():
+        from rich.live import Live
+
+        from livecli.cli.render import stdout_console
+
+        with Live(_renderable(st), console=stdout_console(), auto_refresh=False) as live:
+            while True:
+                live.update(_renderable(st), refresh=True)
+                shown += 1
+                if count is not None and shown >= count:
+                    return
+                time.sleep(every)
+                st = read_status(reader)
+    while True:
+        text = json.dumps(st.to_json()) if as_json else _line(st)
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+        shown += 1
+        if count is not None and shown >= count:
+            return
+        time.sleep(every)
+        st = read_status(reader)

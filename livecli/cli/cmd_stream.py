@@ -1,0 +1,127 @@
+"""`livecli stream`: the live session with its dashboard (or JSON lines when piped)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from livecli.errors import UsageError
+
+HELP = """Stream live ticks, build candles, show the dashboard and keep everything in the store.
+
+With no Kite credentials configured it streams the built-in simulated market (shown as
+SIMULATED); --sim forces that. When stdout is not a terminal, or with --jsonl, it writes one
+JSON object per line (ticks, closed candles, status) instead of the dashboard.
+"""
+
+
+def stream(
+    symbols: Annotated[list[str], typer.Argument(help="RELIANCE, NSE:INFY, NFO:NIFTY25DECFUT, 'NSE:NIFTY 50'")],
+    exchange: Annotated[str, typer.Option("--exchange", "-e", help="Exchange for bare symbols.")] = "NSE",
+    mode: Annotated[str, typer.Option("--mode", "-m", help="full (exchange time), quote or ltp.")] = "full",
+    interval: Annotated[
+        list[str] | None,
+        typer.Option("--interval", "-i", help="Candle interval to build and show (repeatable)."),
+    ] = None,
+    sim: Annotated[bool, typer.Option("--sim", help="Use the built-in simulated market.")] = False,
+    speed: Annotated[
+        float | None, typer.Option("--speed", help="Simulated market speed (60: a minute a second).")
+    ] = None,
+    record: Annotated[bool, typer.Option("--record", help="Also store every raw tick.")] = False,
+    duration: Annotated[
+        float | None, typer.Option("--duration", min=0.1, help="Stop cleanly after SECONDS.")
+    ] = None,
+    jsonl: Annotated[bool, typer.Option("--jsonl", help="JSON lines on stdout, no dashboard.")] = False,
+    db: Annotated[Path | None, typer.Option("--db", help="Candle store (SQLite) to write.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Config file to use.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Simulated market seed.", hidden=True)] = 1,
+    sim_date: Annotated[
+        str | None, typer.Option("--sim-date", help="Simulated trading day (YYYY-MM-DD).", hidden=True)
+    ] = None,
+) -> None:
+    from livecli.core.intervals import parse_interval
+    from livecli.session.live import LiveSession
+
+    intervals = [parse_interval(i) for i in (interval or [])]
+    shown = intervals[0] if intervals else parse_interval("1min")
+    if speed is not None and speed <= 0:
+        raise UsageError(f"--speed {speed} must be above 0, e.g. 1 or 60")
+    overrides = {"stream.exchange": exchange, "stream.mode": mode}
+    session = LiveSession(
+        source="sim" if sim else "auto",
+        intervals=intervals or ["1min"],
+        db=db,
+        config=config,
+        record=record,
+        speed=speed,
+        seed=seed,
+        sim_date=sim_date,
+        overrides=overrides,
+    )
+    as_lines = jsonl or not sys.stdout.isatty()
+    _run(session, symbols, exchange, mode, shown, as_lines, duration)
+
+
+def _run(session, symbols, exchange, mode, shown, as_lines: bool, duration: float | None) -> None:
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="livecli: %(levelname)s: %(message)s")
+    done = threading.Event()
+
+    def on_signal(signum, _frame) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    sink = runner = builder = None
+    if as_lines:
+        from livecli.session.jsonl import JsonLines
+
+        sink = JsonLines(session).start()
+    else:
+        from livecli.dashboard.live import DashboardRunner
+        from livecli.session.snapshot import SnapshotBuilder
+
+        builder = SnapshotBuilder(session, shown, title="livecli stream")
+        builder.message = "connecting…"
+        runner = DashboardRunner(builder, refresh_per_s=session.settings.stream.refresh_per_s)
+        runner.start()
+    reason = "stopped"
+    try:
+        session.start(symbols, exchange=exchange, mode=mode)
+        if builder is not None:
+            builder.message = None
+        deadline = None if duration is None else _now() + duration
+        while not done.is_set():
+            left = None if deadline is None else deadline - _now()
+            if left is not None and left <= 0:
+                reason = f"stopped after {duration:g} s (--duration)"
+                break
+            if session.wait(timeout=0.2 if left is None else min(0.2, left)):
+                break
+        else:
+            reason = "stopped by signal"
+    finally:
+        session.stop(reason)
+        final = session.status()
+        if sink is not None:
+            sink.close(final if session.started_at else None)
+        if runner is not None:
+            why = session.stopped_reason or reason
+            runner.stop(final_message=f"{why}; {final['candles_stored']:,} candles stored")
+    if session.failure is not None:
+        raise session.failure
+    where = f" in {session.db_path}" if session.db_path else ""
+    sys.stderr.write(f"livecli: {reason}; {final['candles_stored']:,} candles stored{where}\n")
+
+
+def _now() -> float:
+    import time
+
+    return time.monotonic()

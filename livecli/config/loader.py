@@ -1,0 +1,329 @@
+"""Build the effective Settings from every layer, highest precedence first:
+
+1. command-line flags (the CLI passes them as `overrides`, dotted keys, None meaning "not given")
+2. environment: LIVECLI_<SECTION>_<KEY> (e.g. LIVECLI_STORE_PATH), and the short forms
+   KITE_API_KEY, KITE_API_SECRET, KITE_ACCESS_TOKEN (a LIVECLI_KITE_* variable beats its short form)
+3. the access token stored by `livecli login` (only kite.access_token; see below)
+4. ./livecli.toml in the current folder
+5. the user config file, <user config dir>/config.toml (LIVECLI_CONFIG_DIR moves the folder)
+6. defaults
+
+`--config PATH` (`config_path`) names one file that REPLACES layers 4 and 5: a run with an explicit
+file is reproducible whatever folder it starts in and whatever the user config holds.
+
+The stored login token sits above both files because a fresh `livecli login` should win over
+an old token pasted into a file. It is skipped when it was issued for a different api_key, and
+when it has expired while a file still supplies a token (an expired login must not hide a token
+the user has put in a file since). Like harlequin, a problem in any layer is reported as one
+ConfigError naming the file (or variable), the key, and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+import stat
+import time
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from livecli.config import paths
+from livecli.config.schema import (
+    ALL_SECTIONS,
+    EXCHANGES,
+    SECTIONS,
+    SESSIONS_SECTION,
+    BadValue,
+    FieldSpec,
+    KiteSettings,
+    StoreSettings,
+    StreamSettings,
+    coerce,
+    field_specs,
+    parse_session,
+)
+from livecli.config.settings import Settings
+from livecli.errors import ConfigError
+
+log = logging.getLogger("livecli.config")
+
+SHORT_ENV = {
+    "KITE_API_KEY": "kite.api_key",
+    "KITE_API_SECRET": "kite.api_secret",
+    "KITE_ACCESS_TOKEN": "kite.access_token",
+}
+# LIVECLI_* variables that are not settings: folders and debugging switches.
+NON_SETTING_ENV = frozenset(
+    {paths.ENV_CONFIG_DIR, paths.ENV_DATA_DIR, paths.ENV_CACHE_DIR, "LIVECLI_DEBUG"}
+)
+SESSION_EXCHANGES = (*EXCHANGES, "INDICES")
+
+_warned: set[str] = set()
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        log.warning("livecli: warning: %s", message)
+
+
+class _Builder:
+    """Accumulates values layer by layer, lowest precedence first; later layers overwrite."""
+
+    def __init__(self, specs: dict[str, FieldSpec]) -> None:
+        self.specs = specs
+        self.values: dict[str, Any] = {k: s.default for k, s in specs.items()}
+        self.sources: dict[str, str] = dict.fromkeys(specs, "default")
+        self.sessions: dict[str, str] = {}
+
+    def set(self, key: str, value: Any, source: str) -> None:
+        if key.startswith(f"{SESSIONS_SECTION}."):
+            self.sessions[key.split(".", 1)[1]] = value
+        else:
+            self.values[key] = value
+        self.sources[key] = source
+
+
+def _example(spec: FieldSpec) -> str:
+    default = spec.default
+    if isinstance(default, bool):
+        return "true" if default else "false"
+    if isinstance(default, (int, float)):
+        return f"{default:g}" if isinstance(default, float) else str(default)
+    if isinstance(default, list):
+        return "[" + ", ".join(f'"{v}"' for v in default) + "]"
+    if default is None:
+        return '"..."'
+    return f'"{default}"'
+
+
+def _check_value(
+    spec: FieldSpec, raw: Any, *, from_text: bool, base: Path, where: str, fix: str
+) -> Any:
+    try:
+        value = coerce(spec, raw, from_text=from_text)
+    except BadValue as exc:
+        raise ConfigError(f"{where}: {spec.key} {exc}; {fix}") from None
+    if spec.kind == "path" and not value.is_absolute():
+        value = base / value
+    return value
+
+
+def _check_session(exchange: str, raw: Any, where: str, fix: str) -> tuple[str, str]:
+    ex = exchange.strip().upper()
+    if ex not in SESSION_EXCHANGES:
+        raise ConfigError(
+            f"{where}: sessions.{exchange} is not an exchange; use one of "
+            f"{', '.join(SESSION_EXCHANGES)}"
+        )
+    try:
+        parse_session(raw)
+    except BadValue as exc:
+        raise ConfigError(f"{where}: sessions.{ex} {exc}; {fix}") from None
+    return ex, raw.strip()
+
+
+# --- files ---------------------------------------------------------------------------------
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found; check the path given to --config") from None
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read config file {path}: {exc.strerror}; check its permissions"
+        ) from None
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save the config file as UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"{path}: invalid TOML: {exc}; fix the syntax (strings need quotes, sections look "
+            f"like [stream], see config.example.toml)"
+        ) from None
+
+
+def _warn_if_exposed(path: Path, doc: dict[str, Any]) -> None:
+    """Warn when a file holding Kite secrets can be read by other users of the machine."""
+    kite = doc.get("kite")
+    if os.name != "posix" or not isinstance(kite, dict):
+        return
+    if not (kite.get("api_secret") or kite.get("access_token")):
+        return
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        _warn_once(
+            f"perm:{path.resolve()}",
+            f"{path} holds Kite secrets and is readable by other users; run `chmod 600 {path}`",
+        )
+
+
+def _file_layer(b: _Builder, path: Path, source: str) -> None:
+    doc = _read_toml(path)
+    _warn_if_exposed(path, doc)
+    fix = f"edit {path} (see config.example.toml)"
+    for section, body in doc.items():
+        if not isinstance(body, dict):
+            owner = [s for s, cls in SECTIONS.items() if section in cls.__dataclass_fields__]
+            hint = f"put it under [{owner[0]}]" if owner else "remove it"
+            raise ConfigError(f"{path}: setting '{section}' is outside any section; {hint}")
+        if section not in ALL_SECTIONS:
+            raise ConfigError(
+                f"{path}: unknown section [{section}]; known sections are "
+                + ", ".join(f"[{s}]" for s in ALL_SECTIONS)
+            )
+        for name, raw in body.items():
+            if section == SESSIONS_SECTION:
+                ex, value = _check_session(name, raw, str(path), fix)
+                b.set(f"sessions.{ex}", value, source)
+                continue
+            key = f"{section}.{name}"
+            spec = b.specs.get(key)
+            if spec is None:
+                known = [k.split(".", 1)[1] for k in b.specs if k.startswith(f"{section}.")]
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"did you mean '{section}.{close[0]}'?" if close else (
+                    f"known keys in [{section}]: {', '.join(known)}"
+                )
+                raise ConfigError(f"{path}: unknown setting '{key}'; {hint}")
+            value = _check_value(
+                spec, raw, from_text=False, base=path.parent, where=str(path),
+                fix=f"e.g. {name} = {_example(spec)} under [{section}] in {path}",
+            )
+            b.set(key, value, source)
+
+
+# --- environment and flags -----------------------------------------------------------------
+def _env_layer(b: _Builder, env: Mapping[str, str], cwd: Path) -> None:
+    entries: list[tuple[str, str, str]] = []  # (key, raw, variable)
+    for var, key in SHORT_ENV.items():
+        if env.get(var, "").strip():
+            entries.append((key, env[var], var))
+    for var in sorted(env):  # generic after short forms: LIVECLI_KITE_API_KEY wins
+        if not var.startswith("LIVECLI_") or var in NON_SETTING_ENV or not env[var].strip():
+            continue
+        section, _, name = var[len("LIVECLI_"):].lower().partition("_")
+        if section == SESSIONS_SECTION and name:
+            entries.append((f"sessions.{name}", env[var], var))
+        elif section in SECTIONS and f"{section}.{name}" in b.specs:
+            entries.append((f"{section}.{name}", env[var], var))
+        elif section in SECTIONS:
+            _warn_once(f"env:{var}", f"ignoring {var}: [{section}] has no setting '{name}'")
+    for key, raw, var in entries:
+        where = f"environment variable {var}"
+        if key.startswith("sessions."):
+            ex, value = _check_session(key.split(".", 1)[1], raw, where, f'e.g. {var}="09:00-23:30"')
+            b.set(f"sessions.{ex}", value, f"env {var}")
+            continue
+        spec = b.specs[key]
+        value = _check_value(
+            spec, raw, from_text=True, base=cwd, where=where,
+            fix=f"e.g. {var}={_example(spec).strip(chr(34)).strip('[]')}",
+        )
+        b.set(key, value, f"env {var}")
+
+
+def _flag_layer(b: _Builder, overrides: Mapping[str, Any], cwd: Path) -> None:
+    for key, raw in overrides.items():
+        if raw is None:
+            continue
+        if key.startswith("sessions."):
+            ex, value = _check_session(key.split(".", 1)[1], raw, "option", "fix the option value")
+            b.set(f"sessions.{ex}", value, "flag")
+            continue
+        spec = b.specs.get(key)
+        if spec is None:
+            raise ConfigError(f"unknown setting {key!r} given as an option")
+        value = _check_value(
+            spec, raw, from_text=isinstance(raw, str), base=cwd, where="option",
+            fix="fix the option value (see --help)",
+        )
+        b.set(key, value, "flag")
+
+
+def _token_layer(b: _Builder, data_dir: Path, now: float) -> float | None:
+    """Apply `livecli login`'s stored token (see the module docstring); return its expiry."""
+    from livecli.kite.auth import load_stored_token
+
+    stored = load_stored_token(data_dir)
+    if stored is None:
+        return None
+    if b.values["kite.api_key"] is None:
+        # A token is useless without the key it was issued for, so adopt that key too.
+        b.set("kite.api_key", stored.api_key, f"login {stored.path}")
+    if stored.api_key != b.values["kite.api_key"]:
+        return None
+    token_source = b.sources["kite.access_token"]
+    above = token_source == "flag" or token_source.startswith("env ")
+    if not above and (now < stored.expires_at or b.values["kite.access_token"] is None):
+        b.set("kite.access_token", stored.access_token, f"login {stored.path}")
+    if b.values["kite.access_token"] == stored.access_token:
+        return stored.expires_at
+    return None
+
+
+def load_settings(
+    config_path: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    *,
+    now: float | None = None,
+) -> Settings:
+    """The effective settings for this run; raises ConfigError naming the file, key and fix.
+
+    `overrides` holds command-line values under dotted keys ("stream.exchange", "kite.api_url",
+    "sessions.MCX"); None values mean "flag not given" and are skipped.
+    """
+    env = os.environ if env is None else env
+    cwd = Path.cwd() if cwd is None else cwd
+    now = time.time() if now is None else now
+    cfg_dir, data, cache = paths.config_dir(env), paths.data_dir(env), paths.cache_dir(env)
+
+    b = _Builder(field_specs())
+    b.values["store.path"] = data / paths.STORE_FILE_NAME
+
+    files: list[Path] = []
+    if config_path is not None:
+        path = Path(config_path).expanduser()
+        if not path.is_absolute():
+            path = cwd / path
+        _file_layer(b, path, f"file {path}")
+        files.append(path)
+    else:
+        user_file = cfg_dir / paths.CONFIG_FILE_NAME
+        if user_file.is_file():
+            _file_layer(b, user_file, f"user config {user_file}")
+            files.append(user_file)
+        local = cwd / paths.LOCAL_CONFIG_NAME
+        if local.is_file():
+            _file_layer(b, local, f"file ./{paths.LOCAL_CONFIG_NAME}")
+            files.append(local)
+
+    _env_layer(b, env, cwd)
+    _flag_layer(b, overrides or {}, cwd)
+    # Applied last but ranked below env and flags: it never replaces a value they set.
+    expires_at = _token_layer(b, data, now)
+
+    def section(name: str, cls: type) -> Any:
+        return cls(**{k.split(".", 1)[1]: v for k, v in b.values.items() if k.startswith(f"{name}.")})
+
+    return Settings(
+        kite=section("kite", KiteSettings),
+        stream=section("stream", StreamSettings),
+        store=section("store", StoreSettings),
+        sessions=dict(b.sessions),
+        config_dir=cfg_dir,
+        data_dir=data,
+        cache_dir=cache,
+        files=tuple(files),
+        token_expires_at=expires_at,
+        sources=dict(b.sources),
+    )

@@ -1,0 +1,1 @@
+"""Kite Connect protocol and connection: the binary codec, the supervised ticker, instruments, login."""

@@ -1,0 +1,1 @@
+"""The live session: wires the connection, the decoder, the candle engine, the store and callbacks."""

@@ -1,0 +1,288 @@
+"""`StandIn`: the local Kite (ticker + REST) in one object that tests and `livecli sim` drive.
+
+Both servers run on ONE background daemon thread with its own asyncio event loop, so a test
+can start a stand-in, point the real kiteconnect client (or livecli) at `ws_url`/`api_url`, and
+break things on purpose from its own thread: drop every connection, go silent with TCP open,
+refuse credentials, send a malformed frame, push text messages. Waiting is by condition
+variable (`wait_for_subscription`, `wait_for_clients`), never by sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import date
+from typing import Any
+
+from livecli.errors import UsageError
+from livecli.sim.api_server import ApiHandlers, ApiServer
+from livecli.sim.clock import SimClock, parse_sim_date, parse_start
+from livecli.sim.market import Market
+from livecli.sim.state import SimState
+from livecli.sim.ticker_server import TickerServer, abort_all, broadcast_text
+from livecli.sim.universe import Instrument, builtin_universe, synthetic_universe
+
+
+class StandIn:
+    """A local Kite: `start()`, use `ws_url` / `api_url`, `stop()` (or use it as a context manager).
+
+    `seed` fixes the market; `speed` is simulated seconds per real second; `date` the simulated
+    trading day (YYYY-MM-DD or a date; default today, or Friday on a weekend), starting at
+    `start_time` (default the 09:15 open). `extra_instruments` adds that many synthetic NSE
+    equities for load tests.
+    """
+
+    def __init__(
+        self,
+        api_key: str = "livecli-sim",
+        access_token: str = "sim-access-token",
+        api_secret: str = "sim-secret",
+        seed: int = 1,
+        speed: float = 1.0,
+        date: str | date | None = None,
+        host: str = "127.0.0.1",
+        ws_port: int = 0,
+        api_port: int = 0,
+        heartbeat_s: float = 1.0,
+        extra_instruments: int = 0,
+        start_time: str | None = None,
+        cycle_s: float = 0.25,
+        history_days: int = 30,
+        max_tokens_per_connection: int = 3000,
+    ) -> None:
+        if not (isinstance(speed, int | float) and math.isfinite(speed) and speed > 0):
+            raise UsageError(f"invalid speed {speed!r}: use a number above 0, e.g. 1 or 60")
+        if extra_instruments < 0:
+            raise UsageError("extra_instruments must be 0 or more")
+        self.sim_date, self.date_note = parse_sim_date(date)
+        self.start_time = parse_start(start_time)
+        self.speed = float(speed)
+        self.seed = int(seed)
+        self.host = host
+        self._ws_port_req = ws_port
+        self._api_port_req = api_port
+        self.heartbeat_s = heartbeat_s
+        self.cycle_s = cycle_s
+        self.instruments: list[Instrument] = builtin_universe(self.sim_date)
+        if extra_instruments:
+            self.instruments += synthetic_universe(extra_instruments, seed=self.seed)
+        self.market = Market(self.instruments, seed=self.seed)
+        self.state = SimState(api_key, access_token, api_secret)
+        self.clock: SimClock | None = None
+        self._history_days = history_days
+        self._max_tokens = max_tokens_per_connection
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._start_error: BaseException | None = None
+        self._ticker: TickerServer | None = None
+        self._api: ApiServer | None = None
+        self.handlers: ApiHandlers | None = None
+        self.ws_port = 0
+        self.api_port = 0
+        self._by_symbol = {(i.exchange, i.tradingsymbol): i for i in self.instruments}
+
+    # --- credentials ----------------------------------------------------------------------------
+    @property
+    def api_key(self) -> str:
+        return self.state.api_key
+
+    @property
+    def access_token(self) -> str:
+        return self.state.access_token
+
+    @property
+    def api_secret(self) -> str:
+        return self.state.api_secret
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.ws_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> StandIn:
+        """Start both servers on a background thread; return once both are listening."""
+        if self._thread is not None:
+            return self
+        self.clock = SimClock(self.sim_date, self.speed, self.start_time)
+        self._thread = threading.Thread(target=self._run, name="livecli-sim", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise RuntimeError("the stand-in did not start within 30 s")
+        if self._start_error is not None:
+            self._thread.join(5)
+            self._thread = None
+            err = self._start_error
+            if isinstance(err, OSError):
+                raise UsageError(
+                    f"cannot listen on {self.host} (ticker port {self._ws_port_req}, API port "
+                    f"{self._api_port_req}): {err.strerror or err}; choose free ports or 0 for any"
+                ) from None
+            raise err
+        return self
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._startup())
+        except BaseException as exc:
+            self._start_error = exc
+            loop.run_until_complete(self._shutdown())
+            loop.close()
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(self._shutdown())
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
+
+    async def _startup(self) -> None:
+        assert self.clock is not None
+        self._ticker = TickerServer(self.market, self.clock, self.state, self.host,
+                                    self._ws_port_req, self.heartbeat_s, self.cycle_s,
+                                    self._max_tokens)
+        self.handlers = ApiHandlers(self.market, self.clock, self.state, self._history_days)
+        self._api = ApiServer(self.handlers, self.host, self._api_port_req)
+        self.ws_port = await self._ticker.start()
+        self.api_port = await self._api.start()
+
+    async def _shutdown(self) -> None:
+        for srv in (self._ticker, self._api):
+            if srv is not None:
+                await srv.stop()
+
+    def stop(self) -> None:
+        """Stop both servers and join the thread. Safe to call twice."""
+        t, loop = self._thread, self._loop
+        if t is None or loop is None:
+            return
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(loop.stop)
+        t.join(15)
+        self._thread = None
+
+    def __enter__(self) -> StandIn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _call(self, fn: Callable[[], Any], timeout: float = 5.0) -> Any:
+        """Run `fn` (a coroutine factory or plain callable) on the loop thread and wait."""
+        if self._loop is None or not self.running:
+            raise RuntimeError("the stand-in is not running: call start() first")
+
+        async def run() -> Any:
+            r = fn()
+            return await r if asyncio.iscoroutine(r) else r
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout)
+
+    # --- the market -----------------------------------------------------------------------------
+    def now(self) -> float:
+        """Simulated epoch seconds."""
+        if self.clock is None:
+            return SimClock(self.sim_date, self.speed, self.start_time).start_epoch
+        return self.clock.now()
+
+    def instrument(self, symbol: str, exchange: str = "NSE") -> Instrument:
+        """An instrument by trading symbol (e.g. "RELIANCE", "NIFTY 50")."""
+        try:
+            return self._by_symbol[(exchange.upper(), symbol.upper())]
+        except KeyError:
+            raise KeyError(f"{exchange}:{symbol} is not in the stand-in's universe") from None
+
+    def token(self, symbol: str, exchange: str = "NSE") -> int:
+        return self.instrument(symbol, exchange).instrument_token
+
+    # --- observing clients ----------------------------------------------------------------------
+    def clients(self) -> list[dict[str, Any]]:
+        """Connected ticker clients: id, remote, api_key, tokens {token: mode}, counters."""
+        return self.state.clients()
+
+    @property
+    def connections_accepted(self) -> int:
+        """Ticker connections accepted since start (reconnects count again)."""
+        return self.state.total_connections
+
+    @property
+    def upgrades_rejected(self) -> int:
+        return self.state.rejected_upgrades
+
+    def wait_for_clients(self, n: int, timeout: float = 5.0, *, exact: bool = False) -> bool:
+        """Wait until at least (or, with exact, exactly) `n` ticker clients are connected."""
+        return self.state.wait_for(
+            lambda: (len(self.state.conns) == n) if exact else (len(self.state.conns) >= n), timeout)
+
+    def wait_for_connections(self, total: int, timeout: float = 5.0) -> bool:
+        """Wait until `total` connections have been accepted since start (counts reconnects)."""
+        return self.state.wait_for(lambda: self.state.total_connections >= total, timeout)
+
+    def wait_for_subscription(self, tokens: Iterable[int], mode: str | None = None,
+                              timeout: float = 5.0) -> bool:
+        """Wait until one connected client is subscribed to all `tokens` (in `mode` if given)."""
+        want = list(tokens)
+
+        def ok() -> bool:
+            for c in self.state.conns.values():
+                if all(t in c.tokens and (mode is None or c.tokens[t] == mode) for t in want):
+                    return True
+            return False
+
+        return self.state.wait_for(ok, timeout)
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+        """Wait until `predicate()` holds; it is re-checked whenever a client or subscription changes."""
+        return self.state.wait_for(predicate, timeout)
+
+    # --- faults ---------------------------------------------------------------------------------
+    def drop_connections(self) -> int:
+        """Abort the TCP connection of every ticker client (no close frame). Returns how many."""
+        assert self._ticker is not None
+        ticker = self._ticker
+        return int(self._call(lambda: abort_all(ticker)))
+
+    def go_silent(self, seconds: float | None = None) -> None:
+        """Send nothing at all (no frames, no heartbeats) for `seconds`, or until `resume()`."""
+        with self.state.cond:
+            self.state.silent_until = math.inf if seconds is None else time.monotonic() + seconds
+
+    def resume(self) -> None:
+        with self.state.cond:
+            self.state.silent_until = 0.0
+
+    def reject_auth(self, flag: bool = True) -> None:
+        """While set, ticker upgrades get HTTP 403 and authenticated REST calls TokenException."""
+        with self.state.cond:
+            self.state.reject_auth = bool(flag)
+
+    def send_malformed_frame(self) -> int:
+        """Make the next binary frame to each connected client malformed (cut short)."""
+        with self.state.cond:
+            for c in self.state.conns.values():
+                c.malformed_pending = True
+            return len(self.state.conns)
+
+    def send_text(self, kind: str, data: Any) -> int:
+        """Send `{"type": kind, "data": data}` as a text message to every client."""
+        assert self._ticker is not None
+        ticker = self._ticker
+        payload = json.dumps({"type": kind, "data": data})
+        return int(self._call(lambda: broadcast_text(ticker, payload)))

@@ -1,0 +1,162 @@
+"""Writing candles to CSV or Parquet, whole or not at all.
+
+Columns and types follow CANDLES.md: `start` as ISO 8601 with +05:30 in CSV and as a timestamp
+with time zone in Parquet, float64 prices, int64 volume, booleans for the flags, an empty `oi` for
+instruments without open interest. Files are written through a temporary file in the same folder
+and renamed into place, so a failed or interrupted export never leaves a partial file behind.
+pyarrow writes both formats: it is several times faster than pandas' writers on a million rows.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from livecli.core.candles import CANDLE_COLUMNS
+from livecli.errors import ExportError, OutputExistsError, UsageError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from livecli.core.derive import CandleArrays
+
+FORMATS = ("csv", "parquet")
+IST_TZ = "+05:30"
+CHUNK_ROWS = 131_072
+
+
+@dataclass(slots=True)
+class ExportResult:
+    path: Path
+    rows: int
+    bytes: int
+    format: str
+
+
+def choose_format(path: Path | None, fmt: str | None) -> str:
+    """The export format: `fmt` when given, else the file's extension."""
+    if fmt:
+        f = fmt.lower().strip(".")
+        if f not in FORMATS:
+            raise UsageError(f"unknown format {fmt!r}: use --format csv or --format parquet")
+        return f
+    if path is not None:
+        ext = path.suffix.lower().lstrip(".")
+        if ext in ("parquet", "pq"):
+            return "parquet"
+        if ext == "csv":
+            return "csv"
+        raise UsageError(
+            f"cannot tell the format of {path.name!r} from its extension: "
+            "name it .csv or .parquet, or pass --format csv|parquet"
+        )
+    return "csv"
+
+
+def check_target(path: Path, force: bool) -> None:
+    """Refuse a path whose folder is missing or unwritable, or an existing file without force."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.exists():
+        raise ExportError(f"cannot write {path}: folder {folder} does not exist: create it first")
+    if not folder.is_dir():
+        raise ExportError(f"cannot write {path}: {folder} is not a folder")
+    if path.is_dir():
+        raise ExportError(f"cannot write {path}: it is a folder: give a file name")
+    if path.exists() and not force:
+        raise OutputExistsError(f"{path} already exists: pass --force to overwrite it")
+    if not os.access(folder, os.W_OK):
+        raise ExportError(f"cannot write {path}: folder {folder} is not writable")
+
+
+def candle_table(
+    arrays: CandleArrays, interval_min: int, names: Mapping[int, tuple[str, str]] | None = None
+) -> pa.Table:
+    """Candles as an Arrow table with the CANDLES.md columns and types."""
+    import numpy as np
+    import pyarrow as pa
+
+    from livecli.core.sessions import exchange_of_token
+
+    names = names or {}
+    uniq, inv = np.unique(arrays.token, return_inverse=True)
+    syms, exs = [], []
+    for tok in uniq.tolist():
+        s, e = names.get(tok, (str(tok), exchange_of_token(tok)))
+        syms.append(s)
+        exs.append("NSE" if e == "INDICES" else e)
+    sym_dict = pa.DictionaryArray.from_arrays(pa.array(inv.astype(np.int32)), pa.array(syms))
+    ex_dict = pa.DictionaryArray.from_arrays(pa.array(inv.astype(np.int32)), pa.array(exs))
+    n = len(arrays)
+    oi = pa.array(arrays.oi, mask=arrays.oi < 0, type=pa.int64())
+    return pa.table(
+        {
+            "symbol": sym_dict.cast(pa.string()),
+            "instrument_token": pa.array(arrays.token, pa.int64()),
+            "exchange": ex_dict.cast(pa.string()),
+            "interval": pa.array(np.full(n, f"{interval_min}min", dtype=object), pa.string())
+            if n else pa.array([], pa.string()),
+            "start": pa.array(arrays.start.astype("datetime64[s]"), pa.timestamp("s", tz=IST_TZ)),
+            "open": pa.array(arrays.open, pa.float64()),
+            "high": pa.array(arrays.high, pa.float64()),
+            "low": pa.array(arrays.low, pa.float64()),
+            "close": pa.array(arrays.close, pa.float64()),
+            "volume": pa.array(arrays.volume, pa.int64()),
+            "oi": oi,
+            "ticks": pa.array(arrays.ticks, pa.int64()),
+            "partial": pa.array(arrays.partial, pa.bool_()),
+            "synthetic": pa.array(arrays.synthetic, pa.bool_()),
+        }
+    ).select(list(CANDLE_COLUMNS))
+
+
+def _csv_ready(table: pa.Table) -> pa.Table:
+    """`start` as ISO 8601 text with +05:30 (Arrow's own CSV form lacks the T and the colon)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    local = pc.add(table.column("start").cast(pa.timestamp("s")),
+                   pa.scalar(19_800, pa.duration("s")))
+    text = pc.strftime(local, format="%Y-%m-%dT%H:%M:%S+05:30")
+    return table.set_column(table.schema.get_field_index("start"), "start", text)
+
+
+def write_candles(
+    table: pa.Table,
+    path: Path,
+    fmt: str,
+    *,
+    force: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> ExportResult:
+    """Write `table` to `path` atomically; `progress(rows_done, rows_total)` as it goes."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    check_target(path, force)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    total = table.num_rows
+    try:
+        if fmt == "parquet":
+            with pq.ParquetWriter(tmp, table.schema, compression="zstd") as w:
+                for off in range(0, max(total, 1), CHUNK_ROWS):
+                    w.write_table(table.slice(off, CHUNK_ROWS))
+                    if progress:
+                        progress(min(off + CHUNK_ROWS, total), total)
+        else:
+            ready = _csv_ready(table)
+            opts = pacsv.WriteOptions(include_header=True, quoting_style="needed")
+            with pacsv.CSVWriter(tmp, ready.schema, write_options=opts) as w:
+                for off in range(0, max(total, 1), CHUNK_ROWS):
+                    w.write_table(ready.slice(off, CHUNK_ROWS))
+                    if progress:
+                        progress(min(off + CHUNK_ROWS, total), total)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise
+    return ExportResult(path, total, path.stat().st_size, fmt)

@@ -1,0 +1,238 @@
+"""Which candles a user asked for, and getting them from a tick file or from the store.
+
+The CLI's `candles` command is a thin shell around this module: it parses arguments into a
+`CandleQuery` and prints or exports the `CandleResult`. Library users can call it directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from livecli.core.intervals import Interval
+from livecli.core.timeutil import IST, at_ist, date_of, epoch, ist_day
+from livecli.errors import SymbolError, UsageError
+
+if TYPE_CHECKING:
+    from livecli.core.derive import CandleArrays
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    """Candle starts from `start` (inclusive) to `end` (inclusive), epoch seconds; None = open."""
+
+    start: float | None = None
+    end: float | None = None
+    start_text: str | None = None
+    end_text: str | None = None
+
+    @staticmethod
+    def _parse(text: str, is_end: bool) -> float:
+        s = text.strip()
+        try:
+            if len(s) == 10:
+                d = date.fromisoformat(s)
+                return at_ist(d, time(23, 59, 59)) if is_end else at_ist(d, time(0, 0))
+            return epoch(datetime.fromisoformat(s.replace(" ", "T", 1)))
+        except ValueError:
+            flag = "--to" if is_end else "--from"
+            raise UsageError(
+                f"{flag} {text!r} is not a date or time: use YYYY-MM-DD or YYYY-MM-DDTHH:MM (IST)"
+            ) from None
+
+    @classmethod
+    def parse(cls, start: str | None, end: str | None) -> TimeRange:
+        a = cls._parse(start, False) if start else None
+        b = cls._parse(end, True) if end else None
+        if a is not None and b is not None and a > b:
+            raise UsageError(f"--from {start} is after --to {end}: swap them")
+        return cls(a, b, start, end)
+
+    def mask(self, starts):
+        import numpy as np
+
+        m = np.ones(len(starts), np.bool_)
+        if self.start is not None:
+            m &= starts >= self.start
+        if self.end is not None:
+            m &= starts <= self.end
+        return m
+
+
+@dataclass(slots=True)
+class CandleQuery:
+    interval: Interval
+    symbols: list[str] = field(default_factory=list)
+    time_range: TimeRange = field(default_factory=TimeRange)
+    fill_gaps: bool = False
+
+
+@dataclass(slots=True)
+class CandleResult:
+    """Candles of one interval, sorted by (token, start), with their names."""
+
+    arrays: CandleArrays
+    interval: Interval
+    names: dict[int, tuple[str, str]]
+    source: str
+    skipped: int = 0
+    skipped_reasons: dict[str, int] = field(default_factory=dict)
+    available: list[str] = field(default_factory=list)
+
+    def symbols(self) -> list[str]:
+        import numpy as np
+
+        return [self.names.get(t, (str(t), ""))[0] for t in np.unique(self.arrays.token).tolist()]
+
+    def default_file_name(self, fmt: str) -> str:
+        """A name that says the symbols, the interval and the dates: candles_INFY_5min_2025-01-06.csv"""
+        syms = self.symbols()
+        label = "-".join(syms[:3]) + (f"-and-{len(syms) - 3}-more" if len(syms) > 3 else "")
+        label = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in label) or "none"
+        if len(self.arrays):
+            d0 = date_of(ist_day(int(self.arrays.start.min())))
+            d1 = date_of(ist_day(int(self.arrays.start.max())))
+            dates = d0.isoformat() if d0 == d1 else f"{d0.isoformat()}_{d1.isoformat()}"
+        else:
+            dates = "empty"
+        return f"candles_{label}_{self.interval.name}_{dates}.{fmt}"
+
+
+def match_symbols(
+    wanted: list[str], names: Mapping[int, tuple[str, str]], where: str
+) -> list[int]:
+    """Tokens for symbols as users write them (SYM, EX:SYM, or a token number)."""
+    by_key: dict[str, int] = {}
+    for tok, (sym, ex) in names.items():
+        by_key[sym.upper()] = tok
+        by_key[f"{ex.upper()}:{sym.upper()}"] = tok
+        by_key[str(tok)] = tok
+    out = []
+    missing = []
+    for w in wanted:
+        tok = by_key.get(w.strip().upper())
+        if tok is None:
+            missing.append(w)
+        else:
+            out.append(tok)
+    if missing:
+        held = sorted({sym for sym, _ in names.values()})
+        shown = ", ".join(held[:20]) + (f" and {len(held) - 20} more" if len(held) > 20 else "")
+        raise SymbolError(
+            f"{', '.join(missing)} not in {where}: it holds {shown or 'no symbols'}"
+        )
+    return out
+
+
+def _select(arrays: CandleArrays, tokens: list[int] | None, rng: TimeRange) -> CandleArrays:
+    import numpy as np
+
+    m = rng.mask(arrays.start)
+    if tokens:
+        m &= np.isin(arrays.token, np.array(tokens, np.int64))
+    return arrays if m.all() else arrays.take(np.flatnonzero(m))
+
+
+def candles_from_ticks(path: Path, query: CandleQuery) -> CandleResult:
+    """Rebuild candles from a tick file (CANDLES.md: the live session's answer)."""
+    from livecli.core.batch import rebuild_arrays
+    from livecli.core.derive import CandleArrays
+    from livecli.core.sessions import check_interval_fits
+    from livecli.store.tickfile import read_tick_file
+
+    tf = read_tick_file(path)
+    exchanges = {tok: ex for tok, (_, ex) in tf.names.items()}
+    check_interval_fits(query.interval, sorted(set(exchanges.values())) or ["NSE"])
+    tokens = match_symbols(query.symbols, tf.names, str(path)) if query.symbols else None
+    res = rebuild_arrays(tf.columns, [query.interval], exchanges=exchanges)
+    arrays = res.candles[query.interval.minutes]
+    arrays = _select(arrays, tokens, query.time_range)
+    if query.fill_gaps:
+        from livecli.core.batch import fill_candle_gaps
+
+        filled = fill_candle_gaps(arrays.to_candles(query.interval.minutes, tf.names))
+        arrays = CandleArrays.from_candles(filled)
+    return CandleResult(arrays, query.interval, tf.names, str(path), tf.skipped, tf.skipped_reasons)
+
+
+def store_location(db: Path | None, config: Path | None = None) -> tuple[Path, bool]:
+    """The store to use and whether it is the default one (whose folder may be created).
+
+    `--db` wins; otherwise [store] path from the settings (flags > env > files > default).
+    """
+    if db is not None:
+        return Path(db).expanduser(), False
+    from livecli.config import load_settings
+
+    settings = load_settings(config_path=config)
+    return Path(settings.store.path).expanduser(), settings.source_of("store.path") == "default"
+
+
+def store_path(db: Path | None, config: Path | None = None) -> Path:
+    """The candle store a read command should open (see `store_location`)."""
+    return store_location(db, config)[0]
+
+
+def _describe_span(span) -> str:
+    from livecli.core.timeutil import iso
+
+    a = iso(span.first_start)[:16].replace("T", " ")
+    b = iso(span.last_start)[:16].replace("T", " ")
+    return f"{span.symbol} ({a} to {b})"
+
+
+def candles_from_store(
+    path: Path, query: CandleQuery, *, sessions: Mapping[str, object] | None = None
+) -> CandleResult:
+    """Candles of any whole-minute interval, derived from the store's closed 1-minute candles.
+
+    Derivation anchors at each exchange's session open (CANDLES.md rule 2), so a named interval
+    equals what the live session built. Raises NoDataError when there is no store at `path`,
+    StoreError when it is not a livecli store, SymbolError naming what the store holds.
+    """
+    from livecli.core.derive import derive
+    from livecli.core.sessions import check_interval_fits
+    from livecli.store.reader import CandleStoreReader
+
+    path = Path(path)
+    with CandleStoreReader(path) as reader:
+        names = reader.symbols()
+        tokens = (
+            match_symbols(query.symbols, names, f"the store {path}") if query.symbols else None
+        )
+        exchanges = {tok: ex for tok, (_, ex) in names.items()}
+        chosen = tokens if tokens is not None else list(names)
+        check_interval_fits(query.interval, sorted({exchanges[t] for t in chosen}) or ["NSE"])
+        rng = query.time_range
+        # A derived candle starting at or before `end` holds minutes up to end + its length.
+        hi = None if rng.end is None else rng.end + query.interval.seconds
+        m1 = reader.one_minute(tokens, rng.start, hi)
+        arrays = derive(m1, query.interval.minutes, exchanges=exchanges or None,
+                        sessions=sessions)  # type: ignore[arg-type]
+        arrays = _select(arrays, None, rng)
+        if query.fill_gaps and len(arrays):
+            from livecli.core.batch import fill_candle_gaps
+            from livecli.core.derive import CandleArrays
+
+            filled = fill_candle_gaps(arrays.to_candles(query.interval.minutes, names))
+            arrays = CandleArrays.from_candles(filled)
+        available: list[str] = []
+        if len(arrays) == 0:
+            available = [_describe_span(s) for s in reader.spans(1)]
+    return CandleResult(arrays, query.interval, names, str(path), available=available)
+
+
+__all__ = [
+    "IST",
+    "CandleQuery",
+    "CandleResult",
+    "TimeRange",
+    "candles_from_store",
+    "candles_from_ticks",
+    "match_symbols",
+    "store_location",
+    "store_path",
+]

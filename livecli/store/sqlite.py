@@ -1,0 +1,29 @@
+"""The SQLite candle store: one import for the writer, the reader and the schema helpers.
+
+The store is split by job: `schema` (tables, opening safely), `writer` (the live session's
+background writer) and `reader` (read-only, fast column reads). This module gathers them so
+callers need not know the split.
+"""
+
+from __future__ import annotations
+
+from livecli.store.reader import CandleStoreReader, SymbolSpan
+from livecli.store.schema import (
+    SCHEMA_VERSION,
+    TICK_ROW_COLUMNS,
+    check_writable,
+    open_for_read,
+    open_for_write,
+)
+from livecli.store.writer import StoreWriter
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "TICK_ROW_COLUMNS",
+    "CandleStoreReader",
+    "StoreWriter",
+    "SymbolSpan",
+    "check_writable",
+    "open_for_read",
+    "open_for_write",
+]

@@ -1,0 +1,366 @@
+"""StoreWriter: the live session's way into the candle store, off the tick path.
+
+The tick path must never wait for a disk, so every `put_*` call only appends to an in-memory
+batch under a lock; a background thread owning its own connection writes each batch in one
+transaction every `flush_interval_s`. A killed process therefore loses at most the last flush,
+and the database always opens cleanly (SQLite's WAL journal guarantees the rest). A failed write
+(disk full, file made read-only, locked by another program) never reaches the tick path: it is
+recorded in `writer.error` for the session to report, and the batch is retried on the next flush.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from livecli.core.candles import Candle
+from livecli.store.schema import (
+    JSON_COLUMNS,
+    SESSION_STATUS_COLUMNS,
+    TICK_ROW_COLUMNS,
+    open_for_write,
+)
+
+log = logging.getLogger("livecli.store")
+
+# Beyond this many rows waiting (the disk has been failing for a long while) new rows are
+# dropped and counted rather than growing memory without bound.
+MAX_PENDING_CANDLES = 1_000_000
+MAX_PENDING_TICKS = 5_000_000
+HEARTBEAT_S = 1.0
+
+UPSERT_CANDLE = """
+INSERT INTO candles (instrument_token, interval_min, start, open, high, low, close, volume, oi,
+                     ticks, partial, synthetic, closed)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (instrument_token, interval_min, start) DO UPDATE SET
+    open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
+    volume = excluded.volume, oi = excluded.oi, ticks = excluded.ticks,
+    partial = excluded.partial, synthetic = excluded.synthetic, closed = excluded.closed
+WHERE excluded.closed = 1 OR candles.closed = 0
+"""
+# A forming candle never overwrites a closed one (a late shutdown write cannot undo a close).
+
+UPSERT_INSTRUMENT = """
+INSERT INTO instruments (instrument_token, symbol, exchange) VALUES (?, ?, ?)
+ON CONFLICT (instrument_token) DO UPDATE SET symbol = excluded.symbol, exchange = excluded.exchange
+"""
+
+INSERT_TICK = f"INSERT INTO ticks ({', '.join(TICK_ROW_COLUMNS)}) VALUES ({', '.join('?' * len(TICK_ROW_COLUMNS))})"
+
+
+def _candle_row(c: Candle) -> tuple:
+    return (
+        c.instrument_token, c.interval_min, int(c.start), float(c.open), float(c.high),
+        float(c.low), float(c.close), int(c.volume), c.oi, int(c.ticks), int(bool(c.partial)),
+        int(bool(c.synthetic)), int(bool(c.closed)),
+    )
+
+
+def _tick_row(row: tuple | Mapping[str, Any]) -> tuple:
+    if isinstance(row, Mapping):
+        return tuple(row.get(col) for col in TICK_ROW_COLUMNS)
+    t = tuple(row)
+    if len(t) < len(TICK_ROW_COLUMNS):
+        t = t + (None,) * (len(TICK_ROW_COLUMNS) - len(t))
+    return t[: len(TICK_ROW_COLUMNS)]
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"), default=str)
+
+
+class StoreWriter:
+    """Writes candles, ticks and session status to a store from a background thread.
+
+    Thread-safe: `put_*` may be called from any thread and return at once. `begin_session`
+    is synchronous (it returns the session id); `stop()` flushes everything and closes.
+    """
+
+    def __init__(
+        self, path: str | Path, flush_interval_s: float = 0.5, *, create_folder: bool = False
+    ) -> None:
+        self.path = Path(path).expanduser()
+        self.flush_interval_s = flush_interval_s
+        self._conn = open_for_write(self.path, create_folder=create_folder)
+        self._lock = threading.Lock()  # guards the pending batches: held for appends only
+        self._db_lock = threading.Lock()  # guards the connection
+        self._wake = threading.Event()
+        self._stopping = False
+        self._closed = False
+        self._candles: list[tuple] = []
+        self._ticks: list[Any] = []
+        self._instruments: dict[int, tuple[str, str]] = {}
+        self._known: set[int] = set()
+        self._status: dict[str, Any] | None = None
+        self._end: tuple[str, bool] | None = None
+        self._last_heartbeat = 0.0
+        self._done = threading.Condition()
+        self._requested = 0  # flush requests made / served, so flush() can wait for its own
+        self._served = 0
+        self.session_id: int | None = None
+        self.candles_stored = 0
+        self.ticks_stored = 0
+        self.flushes = 0
+        self.failures = 0
+        self.dropped_candles = 0
+        self.dropped_ticks = 0
+        self.error: str | None = None
+        self.error_at: float | None = None
+        self._thread = threading.Thread(target=self._run, name="livecli-store-writer", daemon=True)
+        self._thread.start()
+
+    # --- the tick path: append and return ----------------------------------------------------
+    def put_candles(self, candles: Iterable[Candle]) -> None:
+        """Closed (or, at shutdown, forming) candles; a closed one replaces a stored forming one."""
+        candles = candles if isinstance(candles, list) else list(candles)
+        rows = [_candle_row(c) for c in candles]
+        names = {c.instrument_token: (c.symbol, c.exchange) for c in candles if c.symbol}
+        with self._lock:
+            if len(self._candles) >= MAX_PENDING_CANDLES:
+                self.dropped_candles += len(rows)
+                return
+            self._candles.extend(rows)
+            for tok, name in names.items():
+                if tok not in self._known:
+                    self._instruments[tok] = name
+
+    def put_ticks(self, rows: Iterable[tuple | Mapping[str, Any]]) -> None:
+        """Raw ticks in TICK_ROW_COLUMNS order (tuples) or as dicts with those keys."""
+        with self._lock:
+            if len(self._ticks) >= MAX_PENDING_TICKS:
+                self.dropped_ticks += sum(1 for _ in rows)
+                return
+            self._ticks.extend(rows)
+
+    def put_status(self, status: Mapping[str, Any]) -> None:
+        """The session's latest status (state, reconnects, ticks_per_s, per_symbol, ...)."""
+        prepared = _prepare_status(status)  # serialised now: the caller may keep mutating it
+        with self._lock:
+            self._status = prepared
+
+    def register_instruments(self, names: Mapping[int, tuple[str, str]]) -> None:
+        """{token: (symbol, exchange)}, so stored candles can be asked for by symbol."""
+        with self._lock:
+            for tok, (sym, ex) in names.items():
+                self._instruments[int(tok)] = (str(sym), str(ex))
+
+    # --- session lifecycle --------------------------------------------------------------------
+    def begin_session(self, info: Mapping[str, Any]) -> int:
+        """Record a new stream session and return its id (pid defaults to this process)."""
+        now = time.time()
+        row = {
+            "pid": int(info.get("pid") or os.getpid()),
+            "host": info.get("host") or socket.gethostname(),
+            "source": str(info.get("source") or "KITE").upper(),
+            "started_at": float(info.get("started_at") or now),
+            "updated_at": now,
+            "state": info.get("state") or "starting",
+            "mode": info.get("mode"),
+            "intervals": _json(info.get("intervals")),
+            "symbols": _json(info.get("symbols")),
+            "per_symbol": _json(info.get("per_symbol")),
+            "status": _json({k: v for k, v in info.items() if k not in _SESSION_INFO_KEYS} or None),
+        }
+        cols = ", ".join(row)
+        marks = ", ".join("?" * len(row))
+        with self._db_lock:
+            try:
+                cur = self._conn.execute(
+                    f"INSERT INTO sessions ({cols}) VALUES ({marks})", tuple(row.values())
+                )
+            except sqlite3.Error as exc:
+                from livecli.errors import StoreError
+
+                raise StoreError(f"cannot write the store {self.path}: {exc}") from None
+            self.session_id = int(cur.lastrowid)
+        return self.session_id
+
+    def end_session(self, state: str = "stopped", clean: bool = True) -> None:
+        """Mark the session ended; written with the next flush (stop() flushes at once)."""
+        with self._lock:
+            self._end = (state, clean)
+        self._wake.set()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Write everything queued so far now and wait for it; True when it was written."""
+        with self._lock:
+            self._requested += 1
+            target = self._requested
+        self._wake.set()
+        with self._done:
+            served = self._done.wait_for(
+                lambda: self._served >= target or not self._thread.is_alive(), timeout
+            )
+        return bool(served) and self._served >= target and self.error is None
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Flush everything queued, end the session (clean stop unless said otherwise), close.
+
+        Returns True when everything was written.
+        """
+        if self._closed:
+            return self.error is None
+        with self._lock:
+            if self.session_id is not None and self._end is None:
+                self._end = ("stopped", True)
+            self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout)
+        ok = not self._thread.is_alive() and self.error is None
+        if not self._thread.is_alive():
+            with self._db_lock:
+                self._conn.close()
+            self._closed = True
+        return ok
+
+    def __enter__(self) -> StoreWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._candles) + len(self._ticks)
+
+    # --- the writer thread --------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            while True:
+                self._wake.wait(self.flush_interval_s)
+                self._wake.clear()
+                with self._lock:
+                    stopping = self._stopping
+                    requested = self._requested
+                self._flush_once()
+                if stopping and self.pending:
+                    self._flush_once()  # anything appended while the last flush ran
+                with self._done:
+                    self._served = requested
+                    self._done.notify_all()
+                if stopping:
+                    return
+        finally:
+            with self._done:
+                self._done.notify_all()
+
+    def _take(self) -> tuple[list, list, dict, dict | None, tuple[str, bool] | None]:
+        with self._lock:
+            candles, self._candles = self._candles, []
+            ticks, self._ticks = self._ticks, []
+            inst, self._instruments = self._instruments, {}
+            status, self._status = self._status, None
+            end, self._end = self._end, None
+        return candles, ticks, inst, status, end
+
+    def _give_back(self, candles: list, ticks: list, inst: dict, status: dict | None,
+                   end: tuple[str, bool] | None) -> None:
+        """Requeue a batch that failed to write, in front of what arrived meanwhile."""
+        with self._lock:
+            if len(candles) + len(self._candles) <= MAX_PENDING_CANDLES:
+                self._candles = candles + self._candles
+            else:
+                self.dropped_candles += len(candles)
+            if len(ticks) + len(self._ticks) <= MAX_PENDING_TICKS:
+                self._ticks = ticks + self._ticks
+            else:
+                self.dropped_ticks += len(ticks)
+            self._instruments = {**inst, **self._instruments}
+            if self._status is None:
+                self._status = status
+            if self._end is None:
+                self._end = end
+
+    def _flush_once(self) -> None:
+        candles, ticks, inst, status, end = self._take()
+        now = time.time()
+        beat = self.session_id is not None and now - self._last_heartbeat >= HEARTBEAT_S
+        if not (candles or ticks or inst or status or end or beat):
+            return
+        for row in candles:
+            tok = row[0]
+            if tok not in self._known and tok not in inst:
+                from livecli.core.sessions import exchange_of_token
+
+                ex = exchange_of_token(tok)
+                inst[tok] = (str(tok), "NSE" if ex == "INDICES" else ex)
+        closed = sum(1 for r in candles if r[12])
+        try:
+            with self._db_lock:
+                conn = self._conn
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    if inst:
+                        conn.executemany(
+                            UPSERT_INSTRUMENT, [(t, s, e) for t, (s, e) in inst.items()]
+                        )
+                    if candles:
+                        conn.executemany(UPSERT_CANDLE, candles)
+                    if ticks:
+                        conn.executemany(INSERT_TICK, [_tick_row(r) for r in ticks])
+                    if self.session_id is not None:
+                        self._write_session(conn, now, closed, status, end)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:  # SQLite may already have rolled back (disk full)
+                        conn.execute("ROLLBACK")
+                    raise
+        except Exception as exc:  # disk full, read-only, locked: keep the tick path alive
+            self.failures += 1
+            self.error = f"cannot write the store {self.path}: {exc}"
+            self.error_at = now
+            log.warning("livecli: %s", self.error)
+            self._give_back(candles, ticks, inst, status, end)
+            return
+        self._known.update(inst)
+        self.candles_stored += closed
+        self.ticks_stored += len(ticks)
+        self.flushes += 1
+        self._last_heartbeat = now
+        self.error = None
+
+    def _write_session(self, conn: sqlite3.Connection, now: float, closed: int,
+                       status: dict | None, end: tuple[str, bool] | None) -> None:
+        sets = ["updated_at = ?", "candles_stored = candles_stored + ?"]
+        args: list[Any] = [now, closed]
+        if status:
+            for key, value in status.items():
+                sets.append(f"{key} = ?")
+                args.append(value)
+        if end:
+            state, clean = end
+            sets += ["ended_at = ?", "state = ?", "clean_stop = ?"]
+            args += [now, state, int(bool(clean))]
+        args.append(self.session_id)
+        conn.execute(f"UPDATE sessions SET {', '.join(sets)} WHERE id = ?", args)
+
+
+def _prepare_status(status: Mapping[str, Any]) -> dict[str, Any]:
+    """Session-column values ready for SQL; unknown keys gathered into the `status` JSON."""
+    out: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in status.items():
+        if key == "symbols" and isinstance(value, Mapping):
+            key = "per_symbol"  # {symbol: {...}} is the per-symbol view, a list is the names
+        if key in SESSION_STATUS_COLUMNS:
+            out[key] = _json(value) if key in JSON_COLUMNS else value
+        elif key not in _SESSION_INFO_KEYS and key != "candles_stored":
+            extra[key] = value
+    if extra:
+        out["status"] = _json(extra)
+    return out
+
+
+_SESSION_INFO_KEYS = frozenset(
+    {"pid", "host", "source", "started_at", "state", "mode", "intervals", "symbols", "per_symbol"}
+)

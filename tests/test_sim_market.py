@@ -1,0 +1,237 @@
+"""The stand-in's instruments, market model and clock, without sockets."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from livecli.core.sessions import session_for
+from livecli.core.timeutil import at_ist, day_of, day_start
+from livecli.errors import UsageError
+from livecli.sim.clock import SimClock, parse_sim_date, parse_start
+from livecli.sim.market import CHUNK_S, Market
+from livecli.sim.universe import (
+    CSV_COLUMNS,
+    NIFTY_50,
+    NIFTY_BANK,
+    builtin_universe,
+    instruments_csv,
+    synthetic_universe,
+)
+
+MOCKS = Path(__file__).resolve().parents[2] / "shared" / "kite-mocks"
+DAY = date(2025, 12, 10)  # a Wednesday
+D = day_of(DAY)
+RELIANCE, INFY, GANGOTRI = 738561, 408065, 3419393
+
+
+@pytest.fixture(scope="module")
+def universe():
+    return builtin_universe(DAY)
+
+
+@pytest.fixture(scope="module")
+def market(universe):
+    return Market(universe, seed=1)
+
+
+# --- universe ----------------------------------------------------------------------------------
+def test_builtin_universe_uses_real_tokens_and_segment_bytes(universe):
+    by_sym = {i.tradingsymbol: i for i in universe}
+    assert by_sym["RELIANCE"].instrument_token == 738561
+    assert by_sym["INFY"].instrument_token == 408065
+    assert by_sym["TCS"].instrument_token == 2953217
+    assert by_sym["HDFCBANK"].instrument_token == 341249
+    assert by_sym["NIFTY 50"].instrument_token == NIFTY_50 == 256265
+    assert by_sym["NIFTY BANK"].instrument_token == NIFTY_BANK == 260105
+    assert by_sym["RELIANCE"].exchange_token == 2885
+    segs = {i.segment: i.instrument_token & 0xFF for i in universe}
+    assert segs == {"NSE": 1, "INDICES": 9, "NFO-FUT": 2, "CDS-FUT": 3, "MCX-FUT": 7}
+    assert sum(1 for i in universe if i.segment == "NSE") >= 50
+    assert len({i.instrument_token for i in universe}) == len(universe)
+    assert by_sym["NIFTY 50"].exchange == "NSE" and by_sym["NIFTY 50"].is_index
+    # Monthly contracts are named for the simulated month, as Kite names them.
+    assert "NIFTY25DECFUT" in by_sym and "CRUDEOIL25DECFUT" in by_sym
+    assert by_sym["USDINR25DECFUT"].tick_size == 0.0025
+    assert by_sym["NIFTY25DECFUT"].expiry == date(2025, 12, 30)  # last Tuesday
+    assert builtin_universe(date(2025, 12, 31))[-6].tradingsymbol == "NIFTY26JANFUT"
+
+
+def test_instrument_csv_has_kites_columns_and_formats(universe):
+    text = instruments_csv(universe)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert tuple(rows[0].keys()) == CSV_COLUMNS
+    rel = next(r for r in rows if r["tradingsymbol"] == "RELIANCE")
+    assert rel == {
+        "instrument_token": "738561", "exchange_token": "2885", "tradingsymbol": "RELIANCE",
+        "name": "RELIANCE INDUSTRIES", "last_price": "0.0", "expiry": "", "strike": "0.0",
+        "tick_size": "0.05", "lot_size": "1", "instrument_type": "EQ", "segment": "NSE",
+        "exchange": "NSE",
+    }
+    fut = next(r for r in rows if r["tradingsymbol"] == "NIFTY25DECFUT")
+    assert fut["expiry"] == "2025-12-30" and fut["segment"] == "NFO-FUT"
+
+
+def test_instrument_csv_matches_the_kite_mock_header_and_rows():
+    if not MOCKS.is_dir():
+        pytest.skip("../shared/kite-mocks is absent (a user's clone has none)")
+    mock = (MOCKS / "instruments_nse.csv").read_text().splitlines()
+    ours = instruments_csv(builtin_universe(DAY)).splitlines()
+    assert ours[0] == mock[0]
+    # A row for an instrument both lists hold is formatted like Kite's (ADANIPORTS, same token).
+    mock_row = next(r for r in mock if r.startswith("3861249,"))
+    our_row = next(r for r in ours if r.startswith("3861249,"))
+    assert our_row == mock_row
+
+
+def test_synthetic_universe_is_large_valid_and_distinct():
+    syn = synthetic_universe(10_000)
+    toks = [i.instrument_token for i in syn]
+    assert len(set(toks)) == 10_000
+    assert all(t & 0xFF == 1 for t in toks)
+    builtin = {i.instrument_token for i in builtin_universe(DAY)}
+    assert not builtin & set(toks)
+    assert synthetic_universe(5) == synthetic_universe(5)
+    rates = np.array([i.rate for i in syn])
+    assert (rates >= 1.0).any() and (rates < 0.1).any()
+
+
+# --- market ------------------------------------------------------------------------------------
+def _sig(b):
+    return (b.time_ms.tolist(), b.price.tolist(), b.volume.tolist(), b.oi.tolist())
+
+
+def test_same_seed_same_ticks_regardless_of_query_order(universe, market):
+    full = market.day_ticks(RELIANCE, D)
+    fresh = Market(universe, seed=1)
+    # Ask the fresh market for a late slice first: chunks are generated in another order.
+    t0 = at_ist(DAY, time(14, 0))
+    late = fresh.ticks_between(RELIANCE, t0, t0 + 600)[0]
+    i = int(np.searchsorted(full.time_ms, late.time_ms[0]))
+    assert _sig(full.slice(i, i + len(late))) == _sig(late)
+    assert _sig(fresh.day_ticks(RELIANCE, D)) == _sig(full)
+
+
+def test_different_seed_different_ticks(universe, market):
+    other = Market(universe, seed=2)
+    a, b = market.day_ticks(RELIANCE, D), other.day_ticks(RELIANCE, D)
+    assert a.price[:200].tolist() != b.price[:200].tolist()
+
+
+def test_ticks_are_a_plausible_trading_day(universe, market):
+    s = session_for("NSE")
+    for ins in universe:
+        b = market.day_ticks(ins.instrument_token, D)
+        sess = session_for(ins.exchange)
+        open_ms, close_ms = sess.open_at(D) * 1000, sess.close_at(D) * 1000
+        assert b.time_ms[0] == open_ms, ins.tradingsymbol  # the auction prints at the open
+        assert (b.time_ms < close_ms).all() and (np.diff(b.time_ms) >= 0).all()
+        assert (b.price >= 1).all()
+        assert (np.diff(b.volume) >= 0).all()
+        assert (b.high >= b.price).all() and (b.low <= b.price).all()
+        assert b.high[-1] == b.price.max() and b.low[-1] == b.price.min()
+        assert b.open_ticks == b.price[0]
+        if ins.has_oi:
+            assert (b.oi > 0).all() and (b.oi_high >= b.oi).all() and (b.oi_low <= b.oi).all()
+        else:
+            assert (b.oi == 0).all()
+        # Daily move stays sane (no runaway walk).
+        assert 0.8 < b.price[-1] / b.price[0] < 1.25, ins.tradingsymbol
+    assert s.length_s == 22_500
+
+
+def test_liquid_names_tick_often_illiquid_rarely(market):
+    rel = market.day_ticks(RELIANCE, D)
+    gan = market.day_ticks(GANGOTRI, D)
+    per_s_rel = len(rel) / 22_500
+    assert 1.5 < per_s_rel <= 2.0
+    gaps = np.diff(gan.time_ms) / 1000
+    assert 10 < float(np.median(gaps)) < 90
+    # Never more than 2 ticks in one second for a liquid name.
+    sec = rel.time_ms // 1000
+    assert np.bincount(sec - sec[0]).max() <= 3
+
+
+def test_prices_lie_on_the_tick_grid_and_prev_close_is_yesterdays_last(universe, market):
+    yesterday = market.prev_trading_day(D)
+    for sym in ("RELIANCE", "NIFTY 50", "USDINR25DECFUT"):
+        ins = next(i for i in universe if i.tradingsymbol == sym)
+        b = market.day_ticks(ins.instrument_token, D)
+        y = market.day_ticks(ins.instrument_token, yesterday)
+        assert b.prev_close_ticks == y.price[-1]
+        prices = b.price / ins.ticks_per_unit
+        assert np.allclose(np.round(prices / ins.tick_size), prices / ins.tick_size)
+
+
+def test_weekends_and_outside_hours_have_no_ticks(market):
+    sat = day_of(date(2025, 12, 13))
+    assert market.day_ticks(RELIANCE, sat) is None
+    assert market.prev_trading_day(day_of(date(2025, 12, 15))) == day_of(date(2025, 12, 12))
+    pre = at_ist(DAY, time(9, 14, 59))
+    assert market.ticks_between(RELIANCE, pre - 3600, pre) == []
+    assert market.last_tick(RELIANCE, pre) is None
+    after = at_ist(DAY, time(16, 0))
+    assert market.ticks_between(RELIANCE, after, after + 3600) == []
+    last = market.last_tick(RELIANCE, after)
+    assert last is not None and last.time_ms[0] < session_for("NSE").close_at(D) * 1000
+    # MCX trades into the evening.
+    mcx = next(i for i in market.instruments if i.exchange == "MCX").instrument_token
+    assert market.ticks_between(mcx, after, after + 60)
+
+
+def test_ticks_between_is_exclusive_inclusive_and_chunk_seamless(market):
+    full = market.day_ticks(INFY, D)
+    open_s = session_for("NSE").open_at(D)
+    a, b = open_s + CHUNK_S - 7.5, open_s + CHUNK_S + 7.5  # spans a chunk boundary
+    blk = market.ticks_between(INFY, a, b)[0]
+    want = (full.time_ms > a * 1000) & (full.time_ms <= b * 1000)
+    assert blk.time_ms.tolist() == full.time_ms[want].tolist()
+    assert blk.volume.tolist() == full.volume[want].tolist()
+    t = int(full.time_ms[100]) / 1000
+    assert market.ticks_between(INFY, t, t + 0.0005) == []
+    assert market.ticks_between(INFY, t - 0.001, t)[0].time_ms[-1] == full.time_ms[100]
+
+
+def test_tick_columns_feed_the_candle_engine(universe, market):
+    from livecli.core.batch import rebuild
+
+    b = market.day_ticks(RELIANCE, D)
+    cols = market.tick_columns([b])
+    candles = rebuild(cols, ["1min"], {RELIANCE: ("RELIANCE", "NSE")})
+    assert len(candles) == 375
+    assert candles[0].start == session_for("NSE").open_at(D)
+    assert sum(c.volume for c in candles) == int(b.volume[-1])
+    assert candles[-1].close == b.price[-1] / 20
+    assert not any(c.partial for c in candles)
+
+
+# --- clock -------------------------------------------------------------------------------------
+def test_clock_runs_at_speed_from_the_open():
+    fake = [100.0]
+    c = SimClock(DAY, speed=60, real=lambda: fake[0])
+    assert c.now() == at_ist(DAY, time(9, 15))
+    fake[0] += 2.5
+    assert c.now() == at_ist(DAY, time(9, 17, 30))
+    assert c.real_seconds_until(at_ist(DAY, time(9, 18, 30))) == pytest.approx(1.0)
+    c2 = SimClock(DAY, speed=1, start=parse_start("14:00"), real=lambda: 0.0)
+    assert c2.now() == at_ist(DAY, time(14, 0))
+
+
+def test_sim_date_today_weekend_and_given():
+    sat_noon = day_start(day_of(date(2025, 12, 13))) + 12 * 3600
+    d, note = parse_sim_date(None, now_s=sat_noon)
+    assert d == date(2025, 12, 12) and "weekend" in note and "Friday" in note
+    wed = day_start(D) + 3600
+    assert parse_sim_date(None, now_s=wed)[0] == DAY
+    assert parse_sim_date("2025-12-13")[0] == date(2025, 12, 13)  # given: used as it is
+    with pytest.raises(UsageError, match="YYYY-MM-DD"):
+        parse_sim_date("13/12/2025")
+    with pytest.raises(UsageError):
+        parse_start("25:00")
+    with pytest.raises(UsageError):
+        SimClock(DAY, speed=0)
