@@ -43,7 +43,7 @@ class SimClient:
         from websockets.sync.client import connect
 
         self._cm = connect(f"{ws_url}?api_key={api_key}&access_token={access_token}",
-                           open_timeout=5, close_timeout=1, compression=None)
+                           open_timeout=5, close_timeout=1, compression=None, max_size=None)
         self.ws = self._cm.__enter__()
         self.got = Received()
 

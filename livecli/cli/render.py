@@ -33,7 +33,8 @@ def human_size(n: int) -> str:
 
 
 def _num(x: float) -> str:
-    return f"{x:,.4f}".rstrip("0").rstrip(".") if x != int(x) else f"{x:,.2f}"
+    # Two decimals like Kite shows prices; four for currency pairs quoted in 0.0025 steps.
+    return f"{x:,.2f}" if round(x, 2) == x else f"{x:,.4f}"
 
 
 def print_candle_table(result: CandleResult, limit: int) -> None:

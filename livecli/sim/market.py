@@ -129,9 +129,12 @@ class Market:
         self._chunks: OrderedDict[tuple[int, int, int], TickBlock] = OrderedDict()
         self._carries: OrderedDict[tuple[int, int, int], Carry] = OrderedDict()
         self._plans: OrderedDict[tuple[int, int], DayPlan] = OrderedDict()
-        self._prev_close: dict[tuple[int, int], int] = {}
         self._cache_chunks = cache_chunks
         self._phase: dict[int, tuple[float, float]] = {}
+        self._trading: dict[int, bool] = {}
+        self._levels: dict[tuple[int, int], int] = {}
+        # token -> (first ms, end ms, chunk) of the chunk last read: the ticker's common case.
+        self._hot: dict[int, tuple[int, int, TickBlock]] = {}
 
     # --- lookup -------------------------------------------------------------------------------
     def instrument(self, token: int) -> Instrument:
@@ -149,6 +152,10 @@ class Market:
     # --- daily levels -------------------------------------------------------------------------
     def _level(self, ins: Instrument, day: int) -> int:
         """The close target of `day`, in ticks: smooth swings plus daily noise (closed form)."""
+        key = (ins.instrument_token, day)
+        v = self._levels.get(key)
+        if v is not None:
+            return v
         ph = self._phase.get(ins.instrument_token)
         if ph is None:
             r = np.random.default_rng([self.seed, ins.instrument_token, 0xC0DE])
@@ -157,7 +164,11 @@ class Market:
         z = float(np.random.default_rng([self.seed, ins.instrument_token, day, 3]).normal())
         x = (0.04 * math.sin(2 * math.pi * day / 40 + ph[0])
              + 0.01 * math.sin(2 * math.pi * day / 9 + ph[1]) + 0.6 * ins.volatility * z)
-        return max(1, round(ins.base_price * math.exp(x) / ins.tick_size))
+        v = max(1, round(ins.base_price * math.exp(x) / ins.tick_size))
+        if len(self._levels) > 20 * max(len(self.instruments), 1000):
+            self._levels.clear()
+        self._levels[key] = v
+        return v
 
     @staticmethod
     def prev_trading_day(day: int) -> int:
@@ -167,7 +178,10 @@ class Market:
         return d
 
     def is_trading_day(self, day: int) -> bool:
-        return is_trading_day(date_of(day))
+        v = self._trading.get(day)
+        if v is None:
+            v = self._trading[day] = is_trading_day(date_of(day))
+        return v
 
     def plan(self, token: int, day: int) -> DayPlan:
         key = (token, day)
@@ -242,6 +256,13 @@ class Market:
         else:
             tp = np.zeros(0, np.int64)
         avg = self._avg_qty(ins)
+        if k == plan.n_chunks - 1 and m == 0:
+            # The day's last trade must land on the close target: give a quiet last chunk one.
+            if n == 0:
+                t = np.array([c1 - 1000], np.int64)
+                trade = np.ones(1, np.bool_)
+            trade[-1] = True
+            m, tp = 1, np.array([a1], np.int64)
         if avg > 0:
             q = np.maximum(1, np.rint(rng.lognormal(math.log(avg), 0.9, m))).astype(np.int64)
             if ins.lot_size > 1:
@@ -328,24 +349,12 @@ class Market:
         return blk
 
     def prev_close_ticks(self, token: int, day: int) -> int:
-        """The previous trading day's last traded price (Kite's `close` field), in ticks."""
-        key = (token, day)
-        v = self._prev_close.get(key)
-        if v is not None:
-            return v
-        with self._lock:
-            prev = self.prev_trading_day(day)
-            plan = self.plan(token, prev)
-            v = int(self._level(self.instrument(token), self.prev_trading_day(prev)))
-            for k in range(plan.n_chunks - 1, -1, -1):
-                _, _, tp, _ = self._raw_chunk(plan, k)
-                if len(tp):
-                    v = int(tp[-1])
-                    break
-            if len(self._prev_close) > 8 * max(len(self.instruments), 1000):
-                self._prev_close.clear()
-            self._prev_close[key] = v
-            return v
+        """The previous trading day's last traded price (Kite's `close` field), in ticks.
+
+        Every day's last trade lands on that day's close target (the last chunk always trades and
+        its bridge ends there), so this is closed form: no need to generate yesterday.
+        """
+        return self._level(self.instrument(token), self.prev_trading_day(day))
 
     # --- queries ------------------------------------------------------------------------------
     def ticks_between(self, token: int, t0: float, t1: float) -> list[TickBlock]:
@@ -356,6 +365,12 @@ class Market:
         lo_ms, hi_ms = math.floor(t0 * 1000), math.floor(t1 * 1000)
         if hi_ms <= lo_ms:
             return []
+        hot = self._hot.get(token)
+        if hot is not None and hot[0] <= lo_ms and hi_ms < hot[1]:
+            c = hot[2]
+            i = int(c.time_ms.searchsorted(lo_ms, side="right"))
+            j = int(c.time_ms.searchsorted(hi_ms, side="right"))
+            return [c.slice(i, j)] if j > i else []
         d1 = ist_day(t1)
         d0 = max(ist_day(t0), d1 - 6)
         blocks = []
@@ -378,6 +393,8 @@ class Market:
             parts = []
             for k in range(int(k0), int(k1) + 1):
                 c = self._chunk(plan, k)
+                c0 = plan.open_ms + k * CHUNK_S * 1000
+                self._hot[token] = (c0, min(c0 + CHUNK_S * 1000, plan.close_ms), c)
                 i = int(np.searchsorted(c.time_ms, lo_ms, side="right"))
                 j = int(np.searchsorted(c.time_ms, hi_ms, side="right"))
                 if j > i:

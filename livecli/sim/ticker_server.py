@@ -149,10 +149,13 @@ class TickerServer:
 
     async def _send_loop(self, conn: ConnInfo, cs: _ConnState, ws: Any) -> None:
         last_sent = time.monotonic()
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.cycle_s)
             now = self.clock.now()
-            frames = self._collect(conn, cs, now)
+            # Generating and encoding ticks is numpy work: off the loop, so handshakes, messages
+            # and other connections' heartbeats are not held up by a big subscription.
+            frames = await loop.run_in_executor(None, self._collect, conn, cs, now)
             real = time.monotonic()
             if self.state.is_silent():
                 last_sent = real  # a silent link sends nothing, not even heartbeats

@@ -89,7 +89,7 @@ class CandleResult:
 
     def default_file_name(self, fmt: str) -> str:
         """A name that says the symbols, the interval and the dates: candles_INFY_5min_2025-01-06.csv"""
-        syms = self.symbols()
+        syms = sorted(self.symbols())
         label = "-".join(syms[:3]) + (f"-and-{len(syms) - 3}-more" if len(syms) > 3 else "")
         label = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in label) or "none"
         if len(self.arrays):
@@ -221,7 +221,11 @@ def candles_from_store(
             arrays = CandleArrays.from_candles(filled)
         available: list[str] = []
         if len(arrays) == 0:
-            available = [_describe_span(s) for s in reader.spans(1)]
+            wanted = None if tokens is None else set(tokens)
+            available = [
+                _describe_span(s) for s in reader.spans(1)
+                if wanted is None or s.instrument_token in wanted
+            ]
     return CandleResult(arrays, query.interval, names, str(path), available=available)
 
 

@@ -1,0 +1,305 @@
+"""The SQLite candle store: batched background writes, upserts, crash safety, refusing strangers.
+
+Everything here runs against real SQLite files in tmp_path; the crash test SIGKILLs a real
+writer process, and the error cases run the real CLI in a subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from livecli.core.candles import Candle
+from livecli.errors import NoDataError, StoreError
+from livecli.store.reader import CandleStoreReader
+from livecli.store.schema import check_writable
+from livecli.store.writer import StoreWriter
+
+T0 = 1_736_135_100  # 2025-01-06 09:15 IST
+INFY, TCS = 408065, 2953217
+
+
+def candle(tok: int, i: int, *, closed: bool = True, price: float = 100.0, **kw) -> Candle:
+    p = price + i
+    return Candle(tok, 1, T0 + 60 * i, p, p + 1, p - 1, p + 0.5, 10 + i, kw.pop("oi", None), 3,
+                  closed=closed, **kw)
+
+
+def count(path: Path, sql: str = "SELECT COUNT(*) FROM candles") -> int:
+    with sqlite3.connect(path) as conn:
+        return conn.execute(sql).fetchone()[0]
+
+
+def run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        "PATH": os.environ.get("PATH", ""), "HOME": str(cwd),
+        "LIVECLI_CONFIG_DIR": str(cwd / "cfg"), "LIVECLI_DATA_DIR": str(cwd / "data"),
+    }
+    if "PYTHONPATH" in os.environ:
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return subprocess.run([sys.executable, "-m", "livecli", *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_puts_are_batched_into_one_transaction_per_flush(tmp_path):
+    db = tmp_path / "s.db"
+    w = StoreWriter(db, flush_interval_s=30)  # only explicit flushes write
+    try:
+        for i in range(50):
+            w.put_candles([candle(INFY, i * 10 + k) for k in range(10)])
+        assert count(db) == 0, "puts must not touch the disk themselves"
+        assert w.pending == 500
+        assert w.flush(timeout=10)
+        assert w.flushes == 1 and count(db) == 500 and w.candles_stored == 500
+        with CandleStoreReader(db) as r:
+            assert r.symbols() == {INFY: (str(INFY), "NSE")}  # registered from the token
+    finally:
+        w.stop()
+
+
+def test_reader_reads_while_writer_writes(tmp_path):
+    db = tmp_path / "s.db"
+    w = StoreWriter(db, flush_interval_s=0.02)
+    w.register_instruments({INFY: ("INFY", "NSE"), TCS: ("TCS", "NSE")})
+    seen: list[int] = []
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def read_loop() -> None:
+        try:
+            with CandleStoreReader(db) as r:
+                deadline = time.monotonic() + 20
+                while not done.is_set() and time.monotonic() < deadline:
+                    arrays = r.one_minute()
+                    seen.append(len(arrays))
+                    # A reader only ever sees whole flushes: both symbols advance together.
+                    assert len(arrays) % 2 == 0
+        except BaseException as exc:  # reported in the main thread
+            errors.append(exc)
+
+    reader = threading.Thread(target=read_loop)
+    reader.start()
+    try:
+        for i in range(300):
+            w.put_candles([candle(INFY, i), candle(TCS, i)])
+            if i % 30 == 0:
+                time.sleep(0.01)  # let several flushes happen while the reader reads
+        assert w.flush(timeout=10)
+        deadline = time.monotonic() + 10
+        while (not seen or seen[-1] < 600) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        done.set()
+        reader.join(10)
+        w.stop()
+    assert not errors, errors
+    assert seen == sorted(seen), "a reader never sees rows disappear"
+    assert seen[-1] == 600 and len(set(seen)) > 2, "the reader saw the writes land in batches"
+
+
+def test_forming_candle_is_replaced_when_closed_and_never_the_reverse(tmp_path):
+    db = tmp_path / "s.db"
+    with StoreWriter(db, flush_interval_s=30) as w:
+        w.put_candles([candle(INFY, 0, closed=False, price=50.0)])
+        assert w.flush()
+        with CandleStoreReader(db) as r:
+            assert len(r.one_minute()) == 0  # forming candles are not served as candles
+            forming = r.candles(1, closed_only=False)
+            assert len(forming) == 1 and forming.open[0] == 50.0
+        assert w.candles_stored == 0
+        w.put_candles([candle(INFY, 0, price=60.0, oi=1200)])
+        assert w.flush()
+        w.put_candles([candle(INFY, 0, closed=False, price=70.0)])  # a stale shutdown write
+        assert w.flush()
+    with CandleStoreReader(db) as r:
+        got = r.one_minute()
+    assert len(got) == 1 and got.open[0] == 60.0 and got.oi[0] == 1200
+    assert count(db) == 1
+    assert count(db, "SELECT closed FROM candles") == 1
+
+
+def test_stop_flushes_everything_and_ends_the_session_cleanly(tmp_path):
+    db = tmp_path / "s.db"
+    w = StoreWriter(db, flush_interval_s=60)
+    w.register_instruments({INFY: ("INFY", "NSE")})
+    sid = w.begin_session({"source": "SIMULATED", "mode": "full", "intervals": ["1min", "5min"]})
+    w.put_candles([candle(INFY, i, symbol="INFY", exchange="NSE") for i in range(20)])
+    w.put_ticks([(INFY, T0 + 1.5, 100.0, 10, None, None, None, T0 + 1.6),
+                 {"instrument_token": INFY, "exchange_timestamp": T0 + 2.0, "last_price": 100.5}])
+    w.put_status({"state": "connected", "reconnects": 2, "ticks_per_s": 3.5, "frames": 9})
+    started = time.monotonic()
+    assert w.stop(timeout=10)
+    assert time.monotonic() - started < 5, "stop must not wait for the flush interval"
+    assert count(db) == 20
+    with sqlite3.connect(db) as conn:
+        ticks = conn.execute("SELECT instrument_token, exchange_timestamp, last_price, "
+                             "volume_traded, received_at FROM ticks ORDER BY exchange_timestamp").fetchall()
+    assert ticks == [(INFY, T0 + 1.5, 100.0, 10, T0 + 1.6), (INFY, T0 + 2.0, 100.5, None, None)]
+    with CandleStoreReader(db) as r:
+        s = r.latest_session()
+        assert r.symbols() == {INFY: ("INFY", "NSE")}
+        assert r.intervals() == [1]
+    assert s["id"] == sid and s["ended_at"] is not None and s["clean_stop"] == 1
+    assert s["state"] == "stopped" and s["reconnects"] == 2 and s["candles_stored"] == 20
+    assert s["source"] == "SIMULATED" and s["intervals"] == ["1min", "5min"]
+    assert s["status"] == {"frames": 9}
+    assert w.stop() is True  # idempotent
+
+
+def test_write_error_is_recorded_not_raised_and_the_batch_retried(tmp_path):
+    db = tmp_path / "s.db"
+    w = StoreWriter(db, flush_interval_s=30)
+    try:
+        w.put_candles([candle(INFY, 0)])
+        assert w.flush()
+        with w._db_lock:  # a real "database or disk is full": cap the file at its current size
+            pages = w._conn.execute("PRAGMA page_count").fetchone()[0]
+            w._conn.execute(f"PRAGMA max_page_count={pages}")
+        w.put_candles([candle(INFY + 256 * k, i) for k in range(1, 40) for i in range(100)])
+        assert not w.flush(timeout=10)
+        assert w.error and "full" in w.error and w.failures == 1
+        t = time.perf_counter()
+        w.put_candles([candle(INFY, 1)])  # the tick path is unaffected
+        assert time.perf_counter() - t < 0.5
+        with w._db_lock:
+            w._conn.execute("PRAGMA max_page_count=1073741823")
+        assert w.flush(timeout=10), w.error
+        assert w.error is None
+    finally:
+        w.stop()
+    assert count(db) == 1 + 39 * 100 + 1
+
+
+WRITER_SCRIPT = textwrap.dedent("""
+    import sys, time
+    from livecli.core.candles import Candle
+    from livecli.store.writer import StoreWriter
+    w = StoreWriter(sys.argv[1], flush_interval_s=0.02)
+    w.register_instruments({408065: ("INFY", "NSE")})
+    w.begin_session({"source": "SIMULATED", "mode": "full", "intervals": ["1min"]})
+    w.put_status({"state": "connected"})
+    i = 0
+    while True:
+        w.put_candles([Candle(408065, 1, 1736135100 + 60 * i, 1.0, 2.0, 0.5, 1.5, 5, None, 1,
+                              closed=True)])
+        w.put_ticks([(408065, 1736135100 + i, 1.0, i, None, None, None, time.time())])
+        i += 1
+        if i == 50:
+            w.flush()
+            print("ready", flush=True)
+        time.sleep(0.0005)
+""")
+
+
+def test_killed_writer_leaves_a_store_that_opens_cleanly(tmp_path):
+    db = tmp_path / "s.db"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER_SCRIPT, str(db)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 20
+        while count(db) < 200 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        proc.stdout.close()
+    assert (tmp_path / "s.db-wal").exists()  # killed with the log still there
+    with CandleStoreReader(db) as r:
+        rows = r.one_minute()
+        session = r.latest_session()
+    assert len(rows) >= 200
+    assert session["ended_at"] is None and session["pid"] == proc.pid
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    res = run_cli(["status", "--json", "--db", str(db)], tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert '"state": "stopped-unexpectedly"' in res.stdout
+    # and a new stream can write to it again
+    with StoreWriter(db) as w:
+        w.put_candles([candle(INFY, 10_000)])
+    assert count(db) == len(rows) + 1
+
+
+def test_check_writable_refuses_missing_folder_unless_it_is_the_default(tmp_path):
+    with pytest.raises(StoreError, match="folder .* does not exist"):
+        check_writable(tmp_path / "nope" / "s.db")
+    assert not (tmp_path / "nope").exists()
+    assert check_writable(tmp_path / "a" / "b" / "s.db", create_folder=True)
+    assert (tmp_path / "a" / "b").is_dir()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StoreError, match="not a folder"):
+        check_writable(tmp_path / "file" / "s.db")
+    with pytest.raises(StoreError, match="is a folder"):
+        check_writable(tmp_path)
+    with pytest.raises(StoreError, match="does not exist"):
+        StoreWriter(tmp_path / "nope" / "s.db")
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root can write anywhere")
+def test_check_writable_refuses_read_only_folder(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        with pytest.raises(StoreError, match="not writable"):
+            check_writable(ro / "s.db")
+    finally:
+        ro.chmod(0o700)
+
+
+def test_writer_refuses_other_databases_and_leaves_them_alone(tmp_path):
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE people (name TEXT)")
+    before = other.read_bytes()
+    with pytest.raises(StoreError, match="is not a livecli store"):
+        StoreWriter(other)
+    assert other.read_bytes() == before
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not sqlite at all\n" * 200)
+    with pytest.raises(StoreError, match="is not a livecli store"):
+        StoreWriter(garbage)
+    assert garbage.read_bytes() == b"this is not sqlite at all\n" * 200
+    with pytest.raises(NoDataError, match="no candle store"):
+        CandleStoreReader(tmp_path / "missing.db")
+    assert not (tmp_path / "missing.db").exists(), "reading must never create a store"
+
+
+def test_a_newer_schema_is_refused(tmp_path):
+    db = tmp_path / "s.db"
+    StoreWriter(db).stop()
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match="newer livecli"):
+        CandleStoreReader(db)
+
+
+@pytest.mark.parametrize("command", [["candles"], ["status"]])
+def test_cli_store_errors_are_one_line_with_distinct_exit_codes(tmp_path, command):
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE people (name TEXT)")
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"\x00\x01garbage" * 500)
+    cases = [(other, 10, "is not a livecli store"), (garbage, 10, "is not a livecli store"),
+             (tmp_path / "missing.db", 11, "no candle store at")]
+    for path, code, text in cases:
+        res = run_cli([*command, "--db", str(path)], tmp_path)
+        assert res.returncode == code, (path, res.stdout, res.stderr)
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and text in lines[0] and str(path) in lines[0], res.stderr
+        assert "Traceback" not in res.stderr and res.stdout == ""
+    assert not (tmp_path / "missing.db").exists()
