@@ -234,7 +234,7 @@ def test_killed_writer_leaves_a_store_that_opens_cleanly(tmp_path):
 
 
 def test_check_writable_refuses_missing_folder_unless_it_is_the_default(tmp_path):
-    with pytest.raises(StoreError, match="folder .* does not exist"):
+    with pytest.raises(StoreError, match=r"folder .* does not exist"):
         check_writable(tmp_path / "nope" / "s.db")
     assert not (tmp_path / "nope").exists()
     assert check_writable(tmp_path / "a" / "b" / "s.db", create_folder=True)
@@ -303,3 +303,27 @@ def test_cli_store_errors_are_one_line_with_distinct_exit_codes(tmp_path, comman
         assert len(lines) == 1 and text in lines[0] and str(path) in lines[0], res.stderr
         assert "Traceback" not in res.stderr and res.stdout == ""
     assert not (tmp_path / "missing.db").exists()
+
+
+def test_numpy_values_from_decoded_ticks_are_stored_as_numbers(tmp_path):
+    import numpy as np
+
+    db = tmp_path / "s.db"
+    tokens = np.array([INFY, TCS], np.int64)
+    prices = np.array([1500.5, 3900.25])
+    vols = np.array([10, -1], np.int64)
+    with StoreWriter(db) as w:
+        w.put_ticks(list(zip(tokens, prices * 0 + T0, prices,
+                             [None if v < 0 else v for v in vols], [None, None],
+                             [np.float64(1510.0), None], [None, None], [T0 + 0.1] * 2,
+                             strict=True)))
+        w.put_candles([Candle(np.int64(INFY), 1, np.int64(T0), np.float64(1.0), 2.0, 0.5, 1.5,
+                              np.int64(7), np.int64(99), np.int64(2), closed=True)])
+    with sqlite3.connect(db) as conn:
+        ticks = conn.execute("SELECT instrument_token, last_price, volume_traded, high, "
+                             "typeof(instrument_token), typeof(volume_traded) FROM ticks "
+                             "ORDER BY instrument_token").fetchall()
+        cand = conn.execute("SELECT instrument_token, volume, oi FROM candles").fetchall()
+    assert ticks == [(INFY, 1500.5, 10, 1510.0, "integer", "integer"),
+                     (TCS, 3900.25, None, None, "integer", "null")]
+    assert cand == [(INFY, 7, 99)]

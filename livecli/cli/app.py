@@ -38,6 +38,9 @@ def _register() -> None:
     from livecli.cli import cmd_status
 
     app.command("status")(cmd_status.status)
+    from livecli.cli import cmd_ticks
+
+    app.command("ticks", help=cmd_ticks.HELP)(cmd_ticks.ticks)
 
 
 _register()

@@ -51,6 +51,9 @@ def stream(
     shown = intervals[0] if intervals else parse_interval("1min")
     if speed is not None and speed <= 0:
         raise UsageError(f"--speed {speed} must be above 0, e.g. 1 or 60")
+    # Checked here so a bad flag reads as a usage error naming --mode, not as a config error.
+    if mode.strip().lower() not in ("full", "quote", "ltp"):
+        raise UsageError(f"unknown --mode {mode!r}: use full, quote or ltp")
     overrides = {"stream.exchange": exchange, "stream.mode": mode}
     session = LiveSession(
         source="sim" if sim else "auto",

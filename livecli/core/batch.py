@@ -57,18 +57,25 @@ class BatchResult:
         return out
 
 
-def _group_running_max_excl(values: np.ndarray, gid: np.ndarray, first: np.ndarray) -> np.ndarray:
+def _group_running_max_excl(values: np.ndarray, counts: np.ndarray, first: np.ndarray) -> np.ndarray:
     """Per group, the maximum of the values before each row (-1 at a group's first row).
 
-    `values` are ints >= -1; groups are contiguous. One accumulate over keys offset by the group
-    id keeps groups apart without a Python loop.
+    `values` are ints >= -1; groups are contiguous, `counts` long each. Cumulative volumes
+    usually only rise, and then the running maximum is simply the previous value; otherwise one
+    accumulate over keys offset by the group number keeps groups apart without a Python loop.
     """
-    key = (gid.astype(np.int64) << _VOL_BITS) + (values + 1)
-    run = np.maximum.accumulate(key)
-    prev = np.empty_like(run)
-    prev[0] = 0
-    prev[1:] = run[:-1]
-    out = prev - (gid.astype(np.int64) << _VOL_BITS) - 1
+    prev = np.empty_like(values)
+    prev[0] = -1
+    prev[1:] = values[:-1]
+    prev[first] = -1
+    if not np.any(values < prev):
+        return prev
+    offset = np.repeat(np.arange(len(counts), dtype=np.int64) << _VOL_BITS, counts)
+    run = np.maximum.accumulate(offset + (values + 1))
+    out = np.empty_like(run)
+    out[0] = 0
+    out[1:] = run[:-1]
+    out -= offset + 1
     out[first] = -1
     return out
 
@@ -102,13 +109,18 @@ def _group_running_extreme_excl(values: np.ndarray, first: np.ndarray, lowest: b
     return out
 
 
-def _stable_order(key: np.ndarray) -> np.ndarray:
-    """Row order that groups equal keys, ascending, keeping arrival order within a group."""
+def _factorize(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes 0..G-1 in ascending key order, and the sorted distinct keys (hash-based: O(n))."""
     import pandas as pd
 
     codes, uniques = pd.factorize(key, sort=True)
+    return codes.astype(np.int64), np.asarray(uniques, np.int64)
+
+
+def _stable_argsort(codes: np.ndarray, n_codes: int) -> np.ndarray:
+    """Stable argsort of small non-negative codes."""
     # numpy's stable sort is a radix sort for 16-bit keys: ten times faster than for 64-bit.
-    narrow = np.uint16 if len(uniques) <= 0xFFFF else np.uint32
+    narrow = np.uint16 if n_codes <= 0xFFFF else np.uint32
     return np.argsort(codes.astype(narrow), kind="stable")
 
 
@@ -147,29 +159,39 @@ def rebuild_arrays(
     late = ~after & (mstart + 60 + grace_s <= clock)
     counters.after_close = int(after.sum())
     counters.late = int(late.sum())
-    keep = np.flatnonzero(~(after | late))
+    dropped = after | late
+    early = t < open_s + 60  # before the end of the first minute: volume counts from zero
 
-    # Group by (instrument, day), arrival order kept within a group (stable sort).
-    order = keep[_stable_order((tok[keep] << 20) | (day[keep] & 0xFFFFF))]
-    tok, t, p, v, hi, lo, oi = tok[order], t[order], p[order], v[order], hi[order], lo[order], oi[order]
-    day, open_s, close_s, mstart = day[order], open_s[order], close_s[order], mstart[order]
-    n = len(tok)
+    # Group by (instrument, day), arrival order kept within a group (stable sort). Dropped rows
+    # sort into a last group of their own and are cut off, so each column is gathered once.
+    key = (tok << 20) | (day & 0xFFFFF)
+    codes, uniques = _factorize(key)
+    n_groups = len(uniques)
+    codes = np.where(dropped, n_groups, codes)
+    order = _stable_argsort(codes, n_groups + 1)
+    n = len(t) - int(dropped.sum())
     if n == 0:
-        counters.ticks = len(cols.token)
         return BatchResult({iv.minutes: CandleArrays.empty() for iv in ivs}, counters)
-    first = np.empty(n, np.bool_)
-    first[0] = True
-    first[1:] = (tok[1:] != tok[:-1]) | (day[1:] != day[:-1])
-    gid = np.cumsum(first) - 1
+    order = order[:n]
+    counts = np.bincount(codes, minlength=n_groups + 1)[:n_groups]
+    group_tok = uniques >> 20
+    tok = np.repeat(group_tok, counts)
+    p, v, mstart, early = p[order], v[order], mstart[order], early[order]
+    hi = hi[order] if not np.isnan(hi).all() else np.full(n, np.nan)
+    lo = lo[order] if not np.isnan(lo).all() else np.full(n, np.nan)
+    oi = oi[order] if (oi >= 0).any() else np.full(n, -1, np.int64)
+    starts = np.cumsum(counts) - counts
+    first = np.zeros(n, np.bool_)
+    first[starts[counts > 0]] = True
 
     # Rule 7: a cumulative volume below the last good one is a bad tick.
-    lg = _group_running_max_excl(v, gid, first)
+    lg = _group_running_max_excl(v, counts, first)
     bad = (v >= 0) & (lg >= 0) & (v < lg)
     counters.bad = int(bad.sum())
     if counters.bad:
-        ok = np.flatnonzero(~bad)
-        tok, t, p, v, hi, lo, oi = tok[ok], t[ok], p[ok], v[ok], hi[ok], lo[ok], oi[ok]
-        day, open_s, mstart, lg, first = day[ok], open_s[ok], mstart[ok], lg[ok], first[ok]
+        ok = ~bad
+        tok, p, v, hi, lo, oi = tok[ok], p[ok], v[ok], hi[ok], lo[ok], oi[ok]
+        mstart, early, lg, first = mstart[ok], early[ok], lg[ok], first[ok]
         n = len(tok)
 
     # Rule 5: what is a trade.
@@ -178,16 +200,13 @@ def rebuild_arrays(
     prev_p[1:] = p[:-1]
     prev_p[first] = np.nan
     trade = first | np.where(v >= 0, v > lg, p != prev_p)
-    early_end = open_s + 60
-    dv = np.where(v < 0, 0, np.where(lg >= 0, v - lg, np.where(t < early_end, v, 0)))
+    dv = np.where(v < 0, 0, np.where(lg >= 0, v - lg, np.where(early, v, 0)))
     # The first tick of the day came after the first minute: its candles are partial.
-    gstart = np.flatnonzero(first)
-    first_partial = np.zeros(n, np.bool_)
-    first_partial[gstart] = t[gstart] >= early_end[gstart]
+    first_partial = first & ~early
     counters.trades = int(trade.sum())
     counters.book_only = n - counters.trades
 
-    tr = np.flatnonzero(trade)
+    tr = trade
     tok, p, hi, lo, oi = tok[tr], p[tr], hi[tr], lo[tr], oi[tr]
     mstart, dv, first, first_partial = mstart[tr], dv[tr], first[tr], first_partial[tr]
     m = len(tok)

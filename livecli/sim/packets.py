@@ -51,9 +51,10 @@ def unit_factor(ins: Instrument) -> int:
     return divisor(ins.instrument_token) // ins.ticks_per_unit
 
 
-def _mix(seq: np.ndarray, token: int, salt: int) -> np.ndarray:
+def _mix(seq: np.ndarray, token: np.ndarray | int, salt: int) -> np.ndarray:
     """A cheap deterministic hash of (sequence, token, salt) into [0, 2**32)."""
-    x = (seq.astype(np.uint64) * np.uint64(2654435761) + np.uint64((token * 40503 + salt) & 0xFFFFFFFF))
+    key = (np.asarray(token, np.uint64) * np.uint64(40503) + np.uint64(salt)) & np.uint64(0xFFFFFFFF)
+    x = seq.astype(np.uint64) * np.uint64(2654435761) + key
     x ^= x >> np.uint64(15)
     x *= np.uint64(2246822519)
     x ^= x >> np.uint64(13)
@@ -61,8 +62,58 @@ def _mix(seq: np.ndarray, token: int, salt: int) -> np.ndarray:
 
 
 @dataclass(slots=True)
+class Cols:
+    """Several blocks' ticks concatenated, with each row's instrument constants beside them."""
+
+    token: np.ndarray
+    factor: np.ndarray
+    open: np.ndarray
+    prev: np.ndarray
+    unit: np.ndarray
+    typical: np.ndarray
+    time_ms: np.ndarray
+    price: np.ndarray
+    ltq: np.ndarray
+    volume: np.ndarray
+    turnover: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    ltt_ms: np.ndarray
+    oi: np.ndarray
+    oi_high: np.ndarray
+    oi_low: np.ndarray
+    seq: np.ndarray
+
+
+def _typical(ins: Instrument) -> tuple[int, int]:
+    unit = max(ins.lot_size, 1)
+    return unit, max(1, int(40_000 / max(ins.base_price, 0.01)) // unit) * unit
+
+
+def columns(blocks: list[TickBlock]) -> Cols:
+    lens = [len(b) for b in blocks]
+
+    def per_block(values: list[int]) -> np.ndarray:
+        return np.repeat(np.asarray(values, np.int64), lens)
+
+    def cat(name: str) -> np.ndarray:
+        arrs = [getattr(b, name) for b in blocks]
+        return arrs[0] if len(arrs) == 1 else np.concatenate(arrs)
+
+    ins = [b.instrument for b in blocks]
+    ut = [_typical(i) for i in ins]
+    return Cols(
+        per_block([i.instrument_token for i in ins]), per_block([unit_factor(i) for i in ins]),
+        per_block([b.open_ticks for b in blocks]), per_block([b.prev_close_ticks for b in blocks]),
+        per_block([u for u, _ in ut]), per_block([t for _, t in ut]),
+        cat("time_ms"), cat("price"), cat("ltq"), cat("volume"), cat("turnover"), cat("high"),
+        cat("low"), cat("ltt_ms"), cat("oi"), cat("oi_high"), cat("oi_low"), cat("seq"),
+    )
+
+
+@dataclass(slots=True)
 class Book:
-    """Derived order book columns for a block: totals and 5 levels per side."""
+    """Derived order book columns: totals and 5 levels per side (prices in ticks)."""
 
     buy_total: np.ndarray
     sell_total: np.ndarray
@@ -74,28 +125,30 @@ class Book:
     ask_orders: np.ndarray
 
 
-def book(b: TickBlock) -> Book:
-    ins = b.instrument
-    token = ins.instrument_token
-    n = len(b)
-    unit = max(ins.lot_size, 1)
-    typical = max(1, int(40_000 / max(ins.base_price, 0.01)) // unit) * unit
-    h1 = _mix(b.seq, token, 1)
-    h2 = _mix(b.seq, token, 2)
-    buy_total = typical * 300 * (700 + (h1 & 0x3FF) // 2) // 1000
-    sell_total = typical * 300 * (700 + (h2 & 0x3FF) // 2) // 1000
+def book_cols(c: Cols) -> Book:
+    n = len(c.seq)
+    h1 = _mix(c.seq, c.token, 1)
+    h2 = _mix(c.seq, c.token, 2)
+    buy_total = c.typical * 300 * (700 + (h1 & 0x3FF) // 2) // 1000
+    sell_total = c.typical * 300 * (700 + (h2 & 0x3FF) // 2) // 1000
     lv = np.arange(5)
     spread0 = (h1 >> 12) & 1  # best bid one tick under the last price, or at it
-    bid_price = np.maximum(b.price[:, None] - spread0[:, None] - lv[None, :], 0)
+    bid_price = np.maximum(c.price[:, None] - spread0[:, None] - lv[None, :], 0)
     ask_price = bid_price[:, :1] + 1 + lv[None, :]
-    hq = _mix(np.repeat(b.seq, 10) * 16 + np.tile(np.arange(10), n), token, 3).reshape(n, 10)
-    qty = (1 + hq % 40) * unit * max(1, typical // unit // 4)
+    hq = _mix(np.repeat(c.seq, 10) * 16 + np.tile(np.arange(10), n), np.repeat(c.token, 10),
+              3).reshape(n, 10)
+    lots = np.maximum(1, c.typical // c.unit // 4)
+    qty = (1 + hq % 40) * (c.unit * lots)[:, None]
     orders = 1 + (hq >> 8) % 25
     return Book(buy_total, sell_total, bid_price, qty[:, :5], orders[:, :5], ask_price,
                 qty[:, 5:], orders[:, 5:])
 
 
-def _avg_units(b: TickBlock, f: int) -> np.ndarray:
+def book(b: TickBlock) -> Book:
+    return book_cols(columns([b]))
+
+
+def _avg_units(b: TickBlock | Cols, f: int | np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         avg = np.where(b.volume > 0, b.turnover / np.maximum(b.volume, 1), b.price)
     return np.rint(avg * f).astype(np.int64)
@@ -103,93 +156,108 @@ def _avg_units(b: TickBlock, f: int) -> np.ndarray:
 
 def encode_rows(b: TickBlock, mode: str) -> tuple[np.ndarray, int]:
     """Length-prefixed packet rows for every tick of `b` in `mode`: (structured array, row size)."""
-    ins = b.instrument
-    f = unit_factor(ins)
-    n = len(b)
-    token = ins.instrument_token
+    return encode_cols(columns([b]), mode, b.instrument.is_index)
+
+
+def encode_cols(c: Cols, mode: str, index: bool) -> tuple[np.ndarray, int]:
+    """Rows for concatenated blocks of one kind (indices, or tradables) in one mode."""
+    n = len(c.seq)
+    f = c.factor
     if mode == "ltp":
         rows = np.zeros(n, LTP_ROW)
         rows["len"] = 8
-        rows["token"] = token
-        rows["last"] = b.price * f
+        rows["token"] = c.token
+        rows["last"] = c.price * f
         return rows, LTP_ROW.itemsize
-    if ins.is_index:
+    if index:
         dt = INDEX_FULL_ROW if mode == "full" else INDEX_QUOTE_ROW
         rows = np.zeros(n, dt)
         rows["len"] = dt.itemsize - 2
-        rows["token"] = token
-        rows["last"] = b.price * f
-        rows["high"] = b.high * f
-        rows["low"] = b.low * f
-        rows["open"] = b.open_ticks * f
-        rows["close"] = b.prev_close_ticks * f
-        rows["change"] = (b.price - b.prev_close_ticks) * f
+        rows["token"] = c.token
+        rows["last"] = c.price * f
+        rows["high"] = c.high * f
+        rows["low"] = c.low * f
+        rows["open"] = c.open * f
+        rows["close"] = c.prev * f
+        rows["change"] = (c.price - c.prev) * f
         if mode == "full":
-            rows["ts"] = b.time_ms // 1000
+            rows["ts"] = c.time_ms // 1000
         return rows, dt.itemsize
     dt = FULL_ROW if mode == "full" else QUOTE_ROW
     rows = np.zeros(n, dt)
     rows["len"] = dt.itemsize - 2
-    rows["token"] = token
-    rows["last"] = b.price * f
-    rows["ltq"] = b.ltq
-    rows["avg"] = _avg_units(b, f)
-    rows["volume"] = b.volume
-    bk = book(b)
+    rows["token"] = c.token
+    rows["last"] = c.price * f
+    rows["ltq"] = c.ltq
+    rows["avg"] = _avg_units(c, f)
+    rows["volume"] = c.volume
+    bk = book_cols(c)
     rows["buy"] = bk.buy_total
     rows["sell"] = bk.sell_total
-    rows["open"] = b.open_ticks * f
-    rows["high"] = b.high * f
-    rows["low"] = b.low * f
-    rows["close"] = b.prev_close_ticks * f
+    rows["open"] = c.open * f
+    rows["high"] = c.high * f
+    rows["low"] = c.low * f
+    rows["close"] = c.prev * f
     if mode == "full":
-        rows["ltt"] = b.ltt_ms // 1000
-        rows["oi"] = b.oi
-        rows["oi_high"] = b.oi_high
-        rows["oi_low"] = b.oi_low
-        rows["ts"] = b.time_ms // 1000
+        rows["ltt"] = c.ltt_ms // 1000
+        rows["oi"] = c.oi
+        rows["oi_high"] = c.oi_high
+        rows["oi_low"] = c.oi_low
+        rows["ts"] = c.time_ms // 1000
         d = rows["depth"]
         d["qty"][:, :5] = bk.bid_qty
-        d["price"][:, :5] = bk.bid_price * f
+        d["price"][:, :5] = bk.bid_price * f[:, None]
         d["orders"][:, :5] = bk.bid_orders
         d["qty"][:, 5:] = bk.ask_qty
-        d["price"][:, 5:] = bk.ask_price * f
+        d["price"][:, 5:] = bk.ask_price * f[:, None]
         d["orders"][:, 5:] = bk.ask_orders
     return rows, dt.itemsize
 
 
 class FrameBuilder:
-    """Collects encoded blocks and emits Kite frames with packets in exchange-time order."""
+    """Collects blocks of ticks and emits Kite frames with packets in exchange-time order.
+
+    Blocks are grouped by (mode, index or not) and each group is encoded in one vectorised pass,
+    so a cycle over thousands of instruments costs a few numpy calls per group, not per block.
+    """
 
     MAX_PACKETS = 65_535
 
     def __init__(self) -> None:
-        self._bufs: list[bytes] = []
-        self._sizes: list[int] = []
-        self._times: list[np.ndarray] = []
+        self._groups: dict[tuple[str, bool], list[TickBlock]] = {}
         self.count = 0
 
     def add(self, b: TickBlock, mode: str) -> None:
         if not len(b):
             return
-        rows, size = encode_rows(b, mode)
-        self._bufs.append(rows.tobytes())
-        self._sizes.append(size)
-        self._times.append(b.time_ms)
+        index = b.instrument.is_index and mode != "ltp"
+        self._groups.setdefault((mode, index), []).append(b)
         self.count += len(b)
 
     def frames(self, max_packets: int = MAX_PACKETS) -> list[bytes]:
         """The collected packets as one frame (several when there are over `max_packets`)."""
         if not self.count:
             return []
-        if len(self._bufs) == 1 and self.count <= max_packets:
-            return [self.count.to_bytes(2, "big") + self._bufs[0]]  # one block: already in order
-        times = np.concatenate(self._times)
-        sizes = np.concatenate([np.full(len(t), s) for t, s in zip(self._times, self._sizes, strict=True)])
+        encoded = []
+        for (mode, index), blocks in self._groups.items():
+            c = columns(blocks)
+            rows, size = encode_cols(c, mode, index)
+            encoded.append((c.time_ms, rows, size))
+        if len(encoded) == 1:
+            times, rows, size = encoded[0]
+            order = np.argsort(times, kind="stable")
+            flat = rows[order].tobytes()
+            out = []
+            for start in range(0, self.count, max_packets):
+                k = min(max_packets, self.count - start)
+                out.append(k.to_bytes(2, "big") + flat[start * size:(start + k) * size])
+            return out
+        times = np.concatenate([t for t, _, _ in encoded])
+        sizes = np.concatenate([np.full(len(t), s) for t, _, s in encoded])
         offsets = (np.cumsum(sizes) - sizes).tolist()
         size_l = sizes.tolist()
         order = np.argsort(times, kind="stable").tolist()
-        mv = memoryview(b"".join(self._bufs))
+        mv = memoryview(b"".join(r.tobytes() for _, r, _ in encoded))
         out = []
         for start in range(0, self.count, max_packets):
             chunk = order[start:start + max_packets]

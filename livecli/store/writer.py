@@ -57,10 +57,25 @@ ON CONFLICT (instrument_token) DO UPDATE SET symbol = excluded.symbol, exchange 
 INSERT_TICK = f"INSERT INTO ticks ({', '.join(TICK_ROW_COLUMNS)}) VALUES ({', '.join('?' * len(TICK_ROW_COLUMNS))})"
 
 
+def _register_numpy_adapters() -> None:
+    """Let numpy scalars (what decoded tick columns hold) be bound like Python numbers."""
+    import numpy as np
+
+    for t in (np.int64, np.int32, np.int16, np.int8, np.uint64, np.uint32, np.uint16, np.uint8):
+        sqlite3.register_adapter(t, int)
+    for t in (np.float64, np.float32):
+        sqlite3.register_adapter(t, float)
+    sqlite3.register_adapter(np.bool_, int)
+
+
+_register_numpy_adapters()
+
+
 def _candle_row(c: Candle) -> tuple:
     return (
-        c.instrument_token, c.interval_min, int(c.start), float(c.open), float(c.high),
-        float(c.low), float(c.close), int(c.volume), c.oi, int(c.ticks), int(bool(c.partial)),
+        int(c.instrument_token), int(c.interval_min), int(c.start), float(c.open), float(c.high),
+        float(c.low), float(c.close), int(c.volume), None if c.oi is None else int(c.oi),
+        int(c.ticks), int(bool(c.partial)),
         int(bool(c.synthetic)), int(bool(c.closed)),
     )
 
