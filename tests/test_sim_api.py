@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import json
+import time as time_mod
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -215,3 +216,23 @@ def test_history_agrees_with_the_ticks_the_ticker_sent():
         assert sum(r["volume"] for r in upto) == int(
             blk.volume[(blk.time_ms // 1000) < upto[-1]["date"].timestamp() + 60][-1])
         assert session_for("NSE").open_at(day_of(DATE)) == at_ist(DATE, time(9, 15))
+
+
+def test_history_rate_limit_answers_429_like_kite():
+    from kiteconnect import KiteConnect
+    from kiteconnect import exceptions as kex
+
+    with StandIn(speed=60, date=DATE.isoformat(), history_rate_limit=3) as s:
+        k = KiteConnect(s.api_key, s.access_token, root=s.api_url)
+        codes = []
+        t0 = time_mod.monotonic()
+        for _ in range(5):
+            try:
+                k.historical_data(RELIANCE, f"{DATE} 09:15:00", f"{DATE} 09:20:00", "minute")
+                codes.append(200)
+            except kex.NetworkException as e:
+                codes.append(e.code)
+        if time_mod.monotonic() - t0 < 1.0:  # all five inside one second (the normal case)
+            assert codes == [200, 200, 200, 429, 429]
+        else:
+            assert codes[:3] == [200, 200, 200]

@@ -72,14 +72,18 @@ def candles(
 
         choose_format(None, fmt)
     query = CandleQuery(interval=iv, symbols=wanted, time_range=rng, fill_gaps=fill_gaps)
+    from livecli.config import load_settings
+
+    settings = load_settings(config_path=config)
     if ticks is not None:
         from livecli.store.query import candles_from_ticks
 
-        result = candles_from_ticks(ticks, query)
+        result = candles_from_ticks(ticks, query, sessions=settings.session_table())
     else:
-        from livecli.store.query import candles_from_store, store_path
+        from livecli.store.query import candles_from_store
 
-        result = candles_from_store(store_path(db, config), query)
+        path = db.expanduser() if db is not None else settings.store.path
+        result = candles_from_store(Path(path), query, sessions=settings.session_table())
     if export is not None:
         _export(result, export_path, fmt, force)
     else:

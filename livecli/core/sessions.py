@@ -102,9 +102,10 @@ def is_trading_day(d: date) -> bool:
     return d.weekday() < 5
 
 
-def check_interval_fits(interval: Interval, exchanges: list[str] | None = None) -> None:
+def check_interval_fits(
+    interval: Interval, exchanges: list[str] | None = None,
+    sessions: dict[str, Session] | None = None,
+) -> None:
     """Raise IntervalError unless `interval` fits in the session of every exchange given."""
     for ex in exchanges or ["NSE"]:
-        session_for(ex).check_interval(interval)
-    if interval.minutes < 1:
-        raise IntervalError("interval must be at least 1 minute")
+        session_for(ex, sessions).check_interval(interval)

@@ -216,16 +216,25 @@ class LiveSession:
 
     def _teardown(self, clean: bool) -> None:
         self._running = False
-        self._stopping.set()
         if self.feed is not None:
             try:
                 self.feed.stop()
             except Exception as exc:  # stopping must finish whatever the feed does
                 log.debug("feed stop: %s", exc)
+        with self._lock:
+            forming = []
+            engine = self.engine
+            if engine is not None:
+                # No tick can come any more, so a candle whose end the feed's clock has passed
+                # (it was only waiting out the grace) is complete: close it now, or it would be
+                # lost, since only the newest minute counts as forming.
+                if engine.clock > float("-inf"):
+                    engine.advance(engine.clock + engine.grace_s)
+                forming = engine.forming_all()
+        # Set only now: the callback thread drains what the closes above queued before it ends.
+        self._stopping.set()
         for t in self._threads:
             t.join(timeout=5)
-        with self._lock:
-            forming = self.engine.forming_all() if self.engine is not None else []
         if self.writer is not None:
             self.writer.put_candles(forming)
             self.writer.put_status(self._status_locked())

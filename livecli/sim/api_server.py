@@ -23,7 +23,8 @@ import hmac
 import json
 import secrets
 import threading
-from collections import OrderedDict
+import time
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http import HTTPStatus
@@ -86,8 +87,10 @@ class ApiHandlers:
     """The routes, as plain functions of (method, path, query, headers, body) -> Response."""
 
     def __init__(self, market: Market, clock: SimClock, state: SimState,
-                 history_days: int = HISTORY_DAYS) -> None:
+                 history_days: int = HISTORY_DAYS, history_rate_limit: float | None = None) -> None:
         self.market = market
+        self.history_rate_limit = history_rate_limit
+        self._history_times: deque[float] = deque()
         self.clock = clock
         self.state = state
         self.history_days = history_days
@@ -110,7 +113,7 @@ class ApiHandlers:
                 if len(parts) == 2:
                     return self.instruments(parts[1])
                 if len(parts) == 4 and parts[1] == "historical":
-                    denied = self._auth(headers)
+                    denied = self._auth(headers) or self._throttle()
                     return denied or self.historical(parts[2], parts[3], query)
             if parts == ["session", "token"]:
                 if method == "POST":
@@ -133,6 +136,20 @@ class ApiHandlers:
         if self.state.credentials_ok(key, tok):
             return None
         return kite_error(403, "Incorrect `api_key` or `access_token`.", "TokenException")
+
+    def _throttle(self) -> Response | None:
+        """Kite allows 3 historical requests a second; beyond, HTTP 429 (when a limit is set)."""
+        if not self.history_rate_limit:
+            return None
+        now = time.monotonic()
+        with self._cache_lock:
+            q = self._history_times
+            while q and q[0] <= now - 1.0:
+                q.popleft()
+            if len(q) >= self.history_rate_limit:
+                return kite_error(429, "Too many requests", "NetworkException")
+            q.append(now)
+        return None
 
     # --- routes ---------------------------------------------------------------------------------
     def instruments(self, exchange: str | None) -> Response:

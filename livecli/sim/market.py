@@ -118,7 +118,7 @@ class Market:
     """The simulated market for a set of instruments and a seed. Thread-safe."""
 
     def __init__(self, instruments: list[Instrument], seed: int = 1,
-                 sessions: dict[str, Session] | None = None, cache_chunks: int = 50_000) -> None:
+                 sessions: dict[str, Session] | None = None, cache_chunks: int | None = None) -> None:
         self.seed = int(seed)
         self.instruments = list(instruments)
         self._by_token = {i.instrument_token: i for i in self.instruments}
@@ -129,7 +129,8 @@ class Market:
         self._chunks: OrderedDict[tuple[int, int, int], TickBlock] = OrderedDict()
         self._carries: OrderedDict[tuple[int, int, int], Carry] = OrderedDict()
         self._plans: OrderedDict[tuple[int, int], DayPlan] = OrderedDict()
-        self._cache_chunks = cache_chunks
+        # Every instrument's current chunk, plus room for a few instruments' whole days (history).
+        self._cache_chunks = cache_chunks or len(self.instruments) + 4000
         self._phase: dict[int, tuple[float, float]] = {}
         self._trading: dict[int, bool] = {}
         self._levels: dict[tuple[int, int], int] = {}
@@ -326,10 +327,10 @@ class Market:
             oi = np.maximum(carry.oi + np.cumsum(step), ins.lot_size)
             oi_high = np.maximum(carry.oi_high, np.maximum.accumulate(oi))
             oi_low = np.minimum(carry.oi_low, np.minimum.accumulate(oi))
-        else:
-            oi = np.full(n, carry.oi, np.int64)
-            oi_high = np.full(n, carry.oi_high, np.int64)
-            oi_low = np.full(n, carry.oi_low, np.int64)
+        else:  # constant: views of one value, no memory per tick
+            oi = np.broadcast_to(np.int64(carry.oi), (n,))
+            oi_high = np.broadcast_to(np.int64(carry.oi_high), (n,))
+            oi_low = np.broadcast_to(np.int64(carry.oi_low), (n,))
         seq = carry.seq + idx
         blk = TickBlock(ins, plan.day, t, price, ltq, volume, turnover, high, low, ltt, oi,
                         oi_high, oi_low, seq, int(plan.anchors[0]), self.prev_close_ticks(

@@ -33,7 +33,8 @@ class StandIn:
     `seed` fixes the market; `speed` is simulated seconds per real second; `date` the simulated
     trading day (YYYY-MM-DD or a date; default today, or Friday on a weekend), starting at
     `start_time` (default the 09:15 open). `extra_instruments` adds that many synthetic NSE
-    equities for load tests.
+    equities for load tests. `history_rate_limit` (e.g. 3) makes the historical endpoint answer
+    HTTP 429 beyond that many requests a second, as Kite does; off by default.
     """
 
     def __init__(
@@ -53,6 +54,7 @@ class StandIn:
         cycle_s: float = 0.25,
         history_days: int = 30,
         max_tokens_per_connection: int = 3000,
+        history_rate_limit: float | None = None,
     ) -> None:
         if not (isinstance(speed, int | float) and math.isfinite(speed) and speed > 0):
             raise UsageError(f"invalid speed {speed!r}: use a number above 0, e.g. 1 or 60")
@@ -74,6 +76,7 @@ class StandIn:
         self.state = SimState(api_key, access_token, api_secret)
         self.clock: SimClock | None = None
         self._history_days = history_days
+        self._history_rate_limit = history_rate_limit
         self._max_tokens = max_tokens_per_connection
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -154,7 +157,8 @@ class StandIn:
         self._ticker = TickerServer(self.market, self.clock, self.state, self.host,
                                     self._ws_port_req, self.heartbeat_s, self.cycle_s,
                                     self._max_tokens)
-        self.handlers = ApiHandlers(self.market, self.clock, self.state, self._history_days)
+        self.handlers = ApiHandlers(self.market, self.clock, self.state, self._history_days,
+                                    self._history_rate_limit)
         self._api = ApiServer(self.handlers, self.host, self._api_port_req)
         self.ws_port = await self._ticker.start()
         self.api_port = await self._api.start()
@@ -211,6 +215,10 @@ class StandIn:
 
     def token(self, symbol: str, exchange: str = "NSE") -> int:
         return self.instrument(symbol, exchange).instrument_token
+
+    def names(self) -> dict[int, tuple[str, str]]:
+        """{token: (tradingsymbol, exchange)} for every instrument: the candle engine's registry."""
+        return {i.instrument_token: (i.tradingsymbol, i.exchange) for i in self.instruments}
 
     # --- observing clients ----------------------------------------------------------------------
     def clients(self) -> list[dict[str, Any]]:

@@ -136,7 +136,9 @@ def _select(arrays: CandleArrays, tokens: list[int] | None, rng: TimeRange) -> C
     return arrays if m.all() else arrays.take(np.flatnonzero(m))
 
 
-def candles_from_ticks(path: Path, query: CandleQuery) -> CandleResult:
+def candles_from_ticks(
+    path: Path, query: CandleQuery, *, sessions: Mapping[str, object] | None = None
+) -> CandleResult:
     """Rebuild candles from a tick file (CANDLES.md: the live session's answer)."""
     from livecli.core.batch import rebuild_arrays
     from livecli.core.derive import CandleArrays
@@ -145,9 +147,11 @@ def candles_from_ticks(path: Path, query: CandleQuery) -> CandleResult:
 
     tf = read_tick_file(path)
     exchanges = {tok: ex for tok, (_, ex) in tf.names.items()}
-    check_interval_fits(query.interval, sorted(set(exchanges.values())) or ["NSE"])
+    check_interval_fits(query.interval, sorted(set(exchanges.values())) or ["NSE"],
+                        sessions)  # type: ignore[arg-type]
     tokens = match_symbols(query.symbols, tf.names, str(path)) if query.symbols else None
-    res = rebuild_arrays(tf.columns, [query.interval], exchanges=exchanges)
+    res = rebuild_arrays(tf.columns, [query.interval], exchanges=exchanges,
+                         sessions=sessions)  # type: ignore[arg-type]
     arrays = res.candles[query.interval.minutes]
     arrays = _select(arrays, tokens, query.time_range)
     if query.fill_gaps:
@@ -205,7 +209,8 @@ def candles_from_store(
         )
         exchanges = {tok: ex for tok, (_, ex) in names.items()}
         chosen = tokens if tokens is not None else list(names)
-        check_interval_fits(query.interval, sorted({exchanges[t] for t in chosen}) or ["NSE"])
+        check_interval_fits(query.interval, sorted({exchanges[t] for t in chosen}) or ["NSE"],
+                            sessions)  # type: ignore[arg-type]
         rng = query.time_range
         # A derived candle starting at or before `end` holds minutes up to end + its length.
         hi = None if rng.end is None else rng.end + query.interval.seconds
