@@ -6,10 +6,14 @@ that `import livecli` (and `livecli --help`) stays light.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 __all__ = ["LiveSession", "__version__"]
+
+# Library use: nothing livecli logs reaches a terminal unless the application configures logging.
+logging.getLogger("livecli").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from livecli.session.live import LiveSession

@@ -75,3 +75,27 @@ def test_kiteticker_gets_403_on_wrong_credentials_and_on_reject_auth(standin):
     finally:
         standin.reject_auth(False)
     assert not out["connected"] and "403" in out["errors"][0][1]
+
+
+def test_kiteticker_reconnects_and_resubscribes_after_a_drop(standin):
+    cfg = dict(ws_url=standin.ws_url, api_key=standin.api_key, access_token=standin.access_token,
+               ltp=[INFY], full=[SBIN], seconds=20, min_per_mode=10**9, stop_on_error=False,
+               reconnect_max_tries=5)
+    before = standin.connections_accepted
+    p = subprocess.Popen([sys.executable, str(PROBE), json.dumps(cfg)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        assert standin.wait_for_connections(before + 1, 15)
+        assert standin.wait_for_subscription([SBIN], "full", 10)
+        assert standin.wait_for_subscription([INFY], "ltp", 10)
+        assert standin.drop_connections() == 1
+        # Twisted's backoff brings it back (about 1 s) and kiteconnect resubscribes per mode.
+        assert standin.wait_for_connections(before + 2, 15)
+        assert standin.wait_for_subscription([SBIN], "full", 10)
+        assert standin.wait_for_subscription([INFY], "ltp", 10)
+        assert standin.wait_for_clients(1, 5, exact=True)
+        (info,) = standin.clients()
+        assert info["tokens"] == {SBIN: "full", INFY: "ltp"}
+    finally:
+        p.kill()
+        p.communicate(timeout=10)

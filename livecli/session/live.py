@@ -119,6 +119,7 @@ class LiveSession:
         self._tick_count: dict[int, int] = {}
         self._last_tick_at: dict[int, float] = {}
         self._recent: deque[tuple[float, int, float, int | None]] = deque(maxlen=RECENT_TICKS)
+        self._ticks_of_frame: tuple[Any, list[Any]] | None = None
         self._feed_max = float("-inf")
         self._feed_max_wall = 0.0
         self._running = False
@@ -342,8 +343,7 @@ class LiveSession:
                 seen[tok] = received_at
             prices = cols.price
             vols = cols.volume
-            step = max(1, n // 8)
-            for i in range(max(0, n - RECENT_TICKS), n, step if n > RECENT_TICKS else 1):
+            for i in range(max(0, n - RECENT_TICKS), n):  # the panel shows only the newest
                 v = vols[i]
                 self._recent.append((times[i], tokens[i], prices[i], None if v < 0 else v))
         if self.record and self.writer is not None:
@@ -471,7 +471,11 @@ class LiveSession:
     # --- reading ---------------------------------------------------------------------------
     def _tick_dict(self, tok: int, frame: Any, i: int) -> dict[str, Any]:
         inst = self.instruments.get(tok)
-        t = frame.ticks()[i]
+        cached = self._ticks_of_frame
+        if cached is None or cached[0] is not frame:
+            # Callbacks usually want several ticks of one frame: decode its rows once.
+            cached = self._ticks_of_frame = (frame, frame.ticks())
+        t = cached[1][i]
         return {
             "symbol": inst.tradingsymbol if inst else str(tok),
             "exchange": inst.exchange if inst else "",

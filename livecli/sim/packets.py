@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from livecli.kite.codec import price_divisor
 from livecli.sim.market import TickBlock
 from livecli.sim.universe import Instrument
 
@@ -39,11 +40,9 @@ INDEX_QUOTE_ROW = np.dtype([
 ])
 INDEX_FULL_ROW = np.dtype([*INDEX_QUOTE_ROW.descr, ("ts", _U4)])
 
-_DIVISOR = {3: 10_000_000, 6: 10_000, 12: 10_000}
-
-
 def divisor(token: int) -> int:
-    return _DIVISOR.get(token & 0xFF, 100)
+    """Packet integers per rupee for `token`'s segment (Kite's price divisor)."""
+    return int(price_divisor(token))
 
 
 def unit_factor(ins: Instrument) -> int:

@@ -116,6 +116,8 @@ class StandIn:
         if self._thread is not None:
             return self
         self.clock = SimClock(self.sim_date, self.speed, self.start_time)
+        self._ready.clear()
+        self._start_error = None
         self._thread = threading.Thread(target=self._run, name="livecli-sim", daemon=True)
         self._thread.start()
         if not self._ready.wait(30):

@@ -17,20 +17,37 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from livecli.kite.codec import HEARTBEAT
 from livecli.sim.clock import SimClock
 from livecli.sim.market import Market
 from livecli.sim.packets import MODES, FrameBuilder
 from livecli.sim.state import ConnInfo, SimState
 
 MAX_TOKENS_PER_CONNECTION = 3000
-HEARTBEAT = b"\x00"
 
 log = logging.getLogger("livecli.sim.ticker")
+
+
+class _MaskTokens(logging.Filter):
+    """websockets logs each upgrade's request line, which carries the access token: mask it."""
+
+    _pattern = re.compile(r"(access_token=)[^&\s\"']+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if "access_token=" in text:
+            record.msg = self._pattern.sub(r"\1****", text)
+            record.args = ()
+        return True
+
+
+log.addFilter(_MaskTokens())
 
 
 def _malformed(frame: bytes | None) -> bytes:

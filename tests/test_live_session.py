@@ -1,0 +1,270 @@
+"""The Python API, `LiveSession`, in this process against the built-in stand-in at speed 60.
+
+Strategy code registers callbacks, starts a session and reads candles while it runs; what it is
+promised: candle-close callbacks get (instrument_token, candle) equal to what the store holds, a
+tick callback sees every tick, a callback that raises is counted and never stops anything, and a
+session can stop and start again in one process (the Twisted reactor is shared, never stopped).
+Waiting is on events set by the callbacks, with deadlines.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("livecli.sim")
+
+from livecli.core.candles import Candle  # noqa: E402
+from livecli.errors import SymbolError, UsageError  # noqa: E402
+from livecli.session.live import LiveSession  # noqa: E402
+
+SIM_DATE = "2025-12-10"
+RELIANCE, INFY = 738561, 408065
+
+
+@pytest.fixture(autouse=True)
+def hermetic(tmp_path, monkeypatch):
+    """Own config/data/cache folders, no Kite credentials, no livecli.toml in the working folder."""
+    for var in list(__import__("os").environ):
+        if var.startswith(("KITE_", "LIVECLI_")):
+            monkeypatch.delenv(var)
+    for name in ("config", "data", "cache"):
+        (tmp_path / name).mkdir()
+    monkeypatch.setenv("LIVECLI_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("LIVECLI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("LIVECLI_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+
+
+def session(db: Path | bool, intervals=("1min", "5min")) -> LiveSession:
+    return LiveSession(source="sim", intervals=intervals, db=db, speed=60, sim_date=SIM_DATE)
+
+
+class Waiter:
+    """A condition the callbacks signal; `until(pred)` waits for it with a deadline."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+
+    def notify(self) -> None:
+        with self.cond:
+            self.cond.notify_all()
+
+    def until(self, pred, timeout: float = 30.0) -> None:
+        with self.cond:
+            assert self.cond.wait_for(pred, timeout), f"not within {timeout}s"
+
+
+def stored(db: Path, closed: int = 1) -> dict[tuple[int, int, int], tuple]:
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = con.execute(
+            "SELECT instrument_token, interval_min, start, open, high, low, close, volume, "
+            "COALESCE(oi, -1), ticks, partial, synthetic FROM candles WHERE closed = ?", (closed,)
+        ).fetchall()
+    finally:
+        con.close()
+    return {r[:3]: tuple(r[3:]) for r in rows}
+
+
+def as_row(c: Candle) -> tuple:
+    return (c.open, c.high, c.low, c.close, c.volume, -1 if c.oi is None else c.oi, c.ticks,
+            int(c.partial), int(c.synthetic))
+
+
+def test_callbacks_fire_with_the_candles_the_store_holds(tmp_path):
+    db = tmp_path / "s.db"
+    w = Waiter()
+    closes: list[tuple[int, Candle, str]] = []
+    ticks: list[dict[str, Any]] = []
+    s = session(db)
+
+    def on_close(tok: int, c: Candle) -> None:
+        closes.append((tok, c, threading.current_thread().name))
+        w.notify()
+
+    def on_tick(t: dict[str, Any]) -> None:
+        ticks.append(t)
+        w.notify()
+
+    s.on_candle_close("1min", on_close)
+    s.on_candle_close("5min", on_close)
+    s.on_tick(None, on_tick)
+    s.start(["RELIANCE", "INFY"])
+    try:
+        # Reading while it runs.
+        w.until(lambda: any(t["symbol"] == "INFY" for t in ticks))
+        tick = s.get_latest_tick("INFY")
+        assert tick["instrument_token"] == INFY and tick["last_price"] > 0
+        assert tick["exchange_timestamp"].startswith(SIM_DATE) and tick["mode"] == "full"
+        w.until(lambda: sum(1 for _, c, _ in closes if c.interval_min == 1) >= 2)
+        cur = s.get_current_candle("RELIANCE", "1min")
+        assert cur is not None and cur["closed"] is False and cur["low"] <= cur["close"] <= cur["high"]
+        df = s.get_candles("RELIANCE", "1min", count=50, include_current=True)
+        assert len(df) >= 2 and not df["closed"].iloc[-1] and df["closed"].iloc[:-1].all()
+        assert str(df["start"].dt.tz) in ("+05:30", "UTC+05:30")
+        assert df["start"].is_monotonic_increasing
+        st = s.status()
+        assert st["source"] == "SIMULATED" and st["state"] == "connected" and st["mode"] == "full"
+        assert set(st["symbols"]) == {"RELIANCE", "INFY"} and st["ticks"] > 0
+        assert st["callback_errors"] == 0 and st["db"] == str(db)
+        # A 5-minute candle closes at 09:20:02 simulated, about 6 s in.
+        w.until(lambda: any(c.interval_min == 5 for _, c, _ in closes))
+        df5 = s.get_candles("INFY", "5min")
+        assert len(df5) == 1 and df5["closed"].all()
+    finally:
+        s.stop()
+    assert not s.running and s.status()["state"] == "stopped"
+    # Callbacks run on the callback thread, never on the receiving path.
+    assert {name for *_, name in closes} == {"livecli-callbacks"}
+    got = {(tok, c.interval_min, int(c.start)): as_row(c) for tok, c, _ in closes}
+    assert len(got) == len(closes)  # no candle twice
+    assert all(tok == c.instrument_token and c.closed for tok, c, _ in closes)
+    want = stored(db, closed=1)
+    assert got == want
+    assert {k[1] for k in want} == {1, 5}
+    # Every tick reached the tick callback, and the session counted the same.
+    final = s.status()
+    assert len(ticks) == final["ticks"] == sum(v["ticks"] for v in final["symbols"].values())
+    # The still-forming candles are in the store as closed=0, one per symbol and interval.
+    assert {k[:2] for k in stored(db, closed=0)} == {(t, m) for t in (RELIANCE, INFY)
+                                                     for m in (1, 5)}
+
+
+def test_a_raising_callback_is_counted_and_never_stops_the_session(tmp_path):
+    w = Waiter()
+    good: list[int] = []
+    calls = {"tick": 0, "candle": 0}
+    s = session(tmp_path / "s.db", intervals=["1min"])
+
+    def bad_tick(t: dict) -> None:
+        calls["tick"] += 1
+        raise ValueError("strategy bug on a tick")
+
+    def bad_close(tok: int, c: Candle) -> None:
+        calls["candle"] += 1
+        raise RuntimeError("strategy bug on a close")
+
+    def good_close(tok: int, c: Candle) -> None:
+        good.append(tok)
+        w.notify()
+
+    s.on_candle_close("1min", bad_close)
+    s.on_candle_close("1min", good_close)  # registered after the one that raises
+    s.on_tick(None, bad_tick)
+    with s.start(["RELIANCE"]):
+        w.until(lambda: len(good) >= 2)
+        st = s.status()
+        assert s.running and st["state"] == "connected"
+        assert st["callback_errors"] >= calls["candle"] >= 2
+        assert st["callback_errors"] == calls["tick"] + calls["candle"]
+        assert "strategy bug" in s.last_callback_error
+        before = st["ticks"]
+        w.until(lambda: len(good) >= 3)
+        assert s.status()["ticks"] > before  # still streaming
+    assert not s.running and s.failure is None
+    assert s.status()["state"] == "stopped"
+
+
+def test_subscribe_and_unsubscribe_while_running(tmp_path):
+    w = Waiter()
+    seen: dict[str, int] = {}
+    s = session(False, intervals=["1min"])
+    assert s.db_path is None
+
+    def on_tick(t: dict) -> None:
+        seen[t["symbol"]] = seen.get(t["symbol"], 0) + 1
+        w.notify()
+
+    s.on_tick(None, on_tick)
+    s.start(["RELIANCE"])
+    try:
+        w.until(lambda: seen.get("RELIANCE", 0) > 0)
+        with pytest.raises(SymbolError, match="INFY.*RELIANCE"):
+            s.get_latest_tick("INFY")
+        assert s.subscribe_symbol("INFY") == INFY
+        w.until(lambda: seen.get("INFY", 0) > 0)
+        assert s.get_latest_tick("INFY")["instrument_token"] == INFY
+        assert set(s.status()["symbols"]) == {"RELIANCE", "INFY"}
+        s.unsubscribe_symbol("INFY")
+        standin = s.source.standin
+        assert standin.wait_until(
+            lambda: all(INFY not in c["tokens"] for c in standin.clients()), 10)
+        with pytest.raises(SymbolError):
+            s.get_current_candle("INFY")
+        assert set(s.status()["symbols"]) == {"RELIANCE"}
+        # A frame in flight may still carry INFY; after that, none does.
+        r0 = seen["RELIANCE"]
+        w.until(lambda: seen["RELIANCE"] >= r0 + 3)
+        infy = seen["INFY"]
+        r1 = seen["RELIANCE"]
+        w.until(lambda: seen["RELIANCE"] >= r1 + 10)
+        assert seen["INFY"] == infy
+    finally:
+        s.stop()
+
+
+def test_context_manager_then_start_again_in_the_same_process(tmp_path):
+    db = tmp_path / "s.db"
+    w = Waiter()
+    seen: list[str] = []
+    s = session(db, intervals=["1min"])
+
+    def on_tick(t: dict) -> None:
+        seen.append(t["symbol"])
+        w.notify()
+
+    s.on_tick(None, on_tick)
+    with s.start(["RELIANCE"]) as live:
+        assert live is s and s.running
+        w.until(lambda: "RELIANCE" in seen)
+    assert not s.running and s.status()["state"] == "stopped"
+    first = len(seen)
+    s.start(["INFY"], mode="quote")
+    try:
+        assert s.running and s.mode == "quote"
+        w.until(lambda: "INFY" in seen[first:])
+        assert s.status()["state"] == "connected"
+        assert s.get_latest_tick("INFY")["mode"] == "quote"
+    finally:
+        s.stop()
+    con = sqlite3.connect(db)
+    try:
+        rows = con.execute("SELECT mode, clean_stop, state FROM sessions ORDER BY id").fetchall()
+    finally:
+        con.close()
+    assert rows == [("full", 1, "stopped"), ("quote", 1, "stopped")]
+    # And a fresh session object after both: the shared reactor still serves it.
+    with session(False, intervals=["1min"]).start(["TCS"]) as other:
+        deadline = time.monotonic() + 20
+        while other.get_latest_tick("TCS") is None:  # no event to wait on: poll, bounded
+            assert time.monotonic() < deadline, "no TCS tick"
+            time.sleep(0.05)
+
+
+def test_api_misuse_is_a_clear_error(tmp_path):
+    s = session(False, intervals=["1min", "5min"])
+    with pytest.raises(UsageError, match="15min"):
+        s.on_candle_close("15min", lambda tok, c: None)
+    with pytest.raises(UsageError, match="mode"):
+        s.start(["RELIANCE"], mode="depth")
+    with pytest.raises(UsageError, match="no symbols"):
+        s.start([])
+    with pytest.raises(UsageError, match="not running"):
+        s.subscribe_symbol("INFY")
+    with pytest.raises(SymbolError, match="RELIANCEE"):
+        s.start(["RELIANCEE"])
+    assert not s.running
+    s.start(["RELIANCE"])
+    try:
+        with pytest.raises(UsageError, match="already running"):
+            s.start(["INFY"])
+        with pytest.raises(UsageError, match="15min"):
+            s.get_candles("RELIANCE", "15min")
+    finally:
+        s.stop()
