@@ -276,8 +276,10 @@ def test_candles_rebuilt_from_the_recorded_ticks_equal_the_live_ones(recorded):
     base, db = recorded["base"], recorded["db"]
     announced = jsonl_candles(recorded["lines"])
     forming = store_candles(db, closed=0)
-    assert {(tok, m) for tok, m, _ in forming} == {(t, m) for t in {k[0] for k in announced}
-                                                   for m in (1, 5)}
+    # Stopped near 09:23: every 5-minute candle is mid-way. A 1-minute one is forming only if
+    # the instrument ticked in the last minute (at the stop, those the clock passed closed).
+    assert {(tok, m) for tok, m, _ in forming if m == 5} == {(t, 5) for t, _, _ in announced}
+    assert not set(forming) & set(announced)
     n_ticks = sum(1 for x in recorded["lines"] if x["type"] == "tick")
     assert store_count(db, "SELECT COUNT(*) FROM ticks") == n_ticks
     for fmt in ("csv", "parquet"):
@@ -398,8 +400,8 @@ def test_a_signal_mid_stream_loses_nothing(tmp_path, sig):
     assert n_ticks == final["ticks"] > 0
     assert store_count(db, "SELECT COUNT(*) FROM ticks") == n_ticks
     forming = store_candles(db, closed=0)
-    assert {(tok, m) for tok, m, _ in forming} == {(tok, m) for tok in (738561, 408065)
-                                                   for m in (1, 5)}
+    # The 09:15 five-minute candles were mid-way; a forming minute exists if its symbol ticked.
+    assert {(tok, m) for tok, m, _ in forming if m == 5} == {(738561, 5), (408065, 5)}
     for tok, m, start in forming:
         closed_starts = [k[2] for k in announced if k[:2] == (tok, m)]
         assert not closed_starts or start > max(closed_starts)
@@ -495,7 +497,8 @@ def test_dashboard_shows_its_three_panels_on_a_terminal(tmp_path):
     db = tmp_path / "s.db"
     # Wait until a closed candle is counted, so the panels have had data for a while.
     rc, screen, err = run_on_pty(tmp_path, ["stream", "RELIANCE", "INFY", "--speed", "60", "--db",
-                                            str(db), "--sim-date", SIM_DATE], "candles stored [2-9]")
+                                            str(db), "--record", "--sim-date", SIM_DATE],
+                                 "candles stored [2-9]")
     assert rc == 0, err
     assert "Traceback" not in err and "stopped by signal" in err
     for panel in ("Instruments · 1min", "Latest ticks", "Connection"):
@@ -506,10 +509,12 @@ def test_dashboard_shows_its_three_panels_on_a_terminal(tmp_path):
     assert re.search(r"\d\d:\d\d:\d\d (RELIANCE|INFY)\s+\d,\d{3}\.\d\d", screen)  # a latest tick
     assert "time source exchange" in screen and "state connected" in screen
     assert '"type"' not in screen  # a terminal gets the dashboard, not JSON lines
-    # The prices shown are the recorded market's: the last close of RELIANCE appears.
-    last = store_count(db, "SELECT close FROM candles WHERE instrument_token = 738561 AND "
-                           "interval_min = 1 AND closed = 1 ORDER BY start DESC LIMIT 1")
-    assert f"{last:,.2f}" in screen
+    # The prices shown are the feed's: the last frame (drawn after the stop) shows RELIANCE at
+    # the price of the last tick the store recorded for it.
+    last = store_count(db, "SELECT last_price FROM ticks WHERE instrument_token = 738561 "
+                           "ORDER BY rowid DESC LIMIT 1")
+    final_frame = screen[screen.rindex("Instruments · 1min"):]
+    assert re.search(rf"RELIANCE\s+NSE\s+{re.escape(f'{last:,.2f}')}", final_frame), final_frame
 
 
 def test_dashboard_warns_that_quote_mode_is_timed_by_receive_time(tmp_path):
