@@ -6,6 +6,8 @@ at module level, so `livecli --help` stays fast (tests/test_import_hygiene.py ho
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 
 import typer
@@ -65,8 +67,31 @@ def _optional_values(argv: list[str]) -> list[str]:
     return out
 
 
+class _StderrLines(logging.Handler):
+    """One `livecli: warning: ...` line per record, on whatever sys.stderr is at that moment
+    (the dashboard redirects it above the live display)."""
+
+    _livecli_cli = True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(f"livecli: {record.levelname.lower()}: {record.getMessage()}\n")
+        except Exception:
+            self.handleError(record)
+
+
+def _log_to_stderr() -> None:
+    """Warnings from the library (an exposed secrets file, Kite's error messages) to stderr."""
+    logger = logging.getLogger("livecli")
+    if not any(isinstance(h, _StderrLines) for h in logger.handlers):
+        logger.addHandler(_StderrLines())
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.DEBUG if os.environ.get("LIVECLI_DEBUG") else logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: run the app, turning livecli errors into one line and an exit code."""
+    _log_to_stderr()
     args = _optional_values(list(sys.argv[1:] if argv is None else argv))
     try:
         app(args=args, prog_name="livecli")

@@ -71,10 +71,6 @@ def stream(
 
 
 def _run(session, symbols, exchange, mode, shown, as_lines: bool, duration: float | None) -> None:
-    import logging
-
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="livecli: %(levelname)s: %(message)s")
     done = threading.Event()
 
     def on_signal(signum, _frame) -> None:

@@ -238,7 +238,7 @@ class LiveSession:
             t.join(timeout=5)
         if self.writer is not None:
             self.writer.put_candles(forming)
-            self.writer.put_status(self._status_locked())
+            self.writer.put_status(self.status())
             state = "stopped" if clean else "failed"
             self.writer.end_session(state=state, clean=clean)
             self.writer.stop()
@@ -391,7 +391,8 @@ class LiveSession:
                 quiet = now - self._feed_max_wall
                 if self._feed_max > float("-inf") and quiet >= QUIET_S:
                     self.engine.advance(self._feed_max + quiet * rate)
-                status = self._status_locked() if now >= next_status else None
+                due = now >= next_status
+            status = self._status(self._status_parts()) if due else None
             if status is not None:
                 next_status = now + STATUS_EVERY_S
                 if self.writer is not None:
@@ -529,27 +530,52 @@ class LiveSession:
         return df
 
     def status(self) -> dict[str, Any]:
-        with self._lock:
-            return self._status_locked()
+        return self._status(self._status_parts())
 
-    def _status_locked(self) -> dict[str, Any]:
+    def _status_parts(self) -> dict[str, Any]:
+        """What the status needs from the receiving path's state: plain copies, under the lock.
+
+        The lock is held only for these copies (microseconds even with 9000 instruments); the
+        status itself, with its per-symbol strings, is built after, so a status or dashboard
+        frame never stalls the ticks.
+        """
+        with self._lock:
+            ec = self.engine.counters if self.engine is not None else None
+            return {
+                "instruments": dict(self.instruments),
+                "latest": dict(self._latest),
+                "counts": dict(self._tick_count),
+                "seen": dict(self._last_tick_at),
+                "late": ec.late if ec else 0,
+                "bad": ec.bad if ec else 0,
+                "engine_callback_errors": ec.callback_errors if ec else 0,
+                "clock": self.engine.clock if self.engine is not None else 0.0,
+            }
+
+    def _status(self, parts: dict[str, Any]) -> dict[str, Any]:
         now = time.time()
         feed = self.feed.status() if self.feed is not None else None
-        ec = self.engine.counters if self.engine is not None else None
+        latest, counts, seen = parts["latest"], parts["counts"], parts["seen"]
         symbols = {}
-        for tok, inst in self.instruments.items():
-            hit = self._latest.get(tok)
+        shown: dict[float, str] = {}  # one frame's ticks share a receive time: format it once
+        for tok, inst in parts["instruments"].items():
+            hit = latest.get(tok)
             price = float(hit[0].last_price[hit[1]]) if hit else None
-            at = self._last_tick_at.get(tok)
+            at = seen.get(tok)
+            if at:
+                text = shown.get(at)
+                if text is None:
+                    text = shown[at] = iso(at)
             symbols[inst.tradingsymbol] = {
                 "instrument_token": tok, "exchange": inst.exchange, "last_price": price,
-                "last_tick_at": iso(at) if at else None,
+                "last_tick_at": text if at else None,
                 "last_tick_age_s": round(now - at, 3) if at else None,
-                "ticks": self._tick_count.get(tok, 0),
+                "ticks": counts.get(tok, 0),
             }
         state = feed.state if feed is not None else "idle"
         if not self._running and self._done.is_set():
             state = "stopped" if self.failure is None else feed.state if feed else "failed"
+        clock = parts["clock"]
         return {
             "pid": os.getpid(),
             "source": self.source.name if self.source else None,
@@ -569,10 +595,10 @@ class LiveSession:
             "handler_errors": feed.handler_errors if feed else 0,
             "candles_stored": self.writer.candles_stored if self.writer is not None else 0,
             "store_error": getattr(self.writer, "error", None) if self.writer is not None else None,
-            "late_ticks": ec.late if ec else 0,
-            "bad_ticks": ec.bad if ec else 0,
-            "callback_errors": self.callback_errors + (ec.callback_errors if ec else 0),
-            "feed_clock": iso(self.engine.clock) if self.engine and self.engine.clock > 0 else None,
+            "late_ticks": parts["late"],
+            "bad_ticks": parts["bad"],
+            "callback_errors": self.callback_errors + parts["engine_callback_errors"],
+            "feed_clock": iso(clock) if clock > 0 else None,
             "db": str(self.db_path) if self.db_path else None,
             "symbols": symbols,
         }
@@ -593,10 +619,12 @@ class LiveSession:
     # For the dashboard: a consistent view under the lock.
     def view(self) -> dict[str, Any]:
         with self._lock:
-            return {
-                "status": self._status_locked(),
-                "recent": list(self._recent),
-                "latest": dict(self._latest),
-                "counts": dict(self._tick_count),
-                "seen": dict(self._last_tick_at),
-            }
+            parts = self._status_parts()
+            recent = list(self._recent)
+        return {
+            "status": self._status(parts),
+            "recent": recent,
+            "latest": parts["latest"],
+            "counts": parts["counts"],
+            "seen": parts["seen"],
+        }
