@@ -614,3 +614,19 @@ def test_unknown_symbol_with_kite_credentials_connects_nothing(tmp_path, kite_st
     assert "NOSUCHSYM" in r.stderr
     assert kite_standin.connections_accepted == 0  # the ticker was never opened
     assert not (tmp_path / "s.db").exists()
+
+
+def test_quote_mode_in_the_simulated_market_times_ticks_by_the_markets_clock(tmp_path):
+    # Quote packets carry no time, so ticks take their receive time; in the simulated market that
+    # is the market's session clock, so candles form on the simulated day whatever the hour here.
+    proc = run_cli(tmp_path, "stream", "RELIANCE", "--mode", "quote", "--jsonl", "--speed", "60",
+                   "--sim-date", SIM_DATE, "--duration", "4", "--db", str(tmp_path / "q.db"),
+                   timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    candles = [ln for ln in lines if ln["type"] == "candle"]
+    assert candles, proc.stderr
+    assert {c["start"][:10] for c in candles} == {SIM_DATE}
+    assert candles[0]["start"] == f"{SIM_DATE}T09:15:00+05:30"
+    ticks = [ln for ln in lines if ln["type"] == "tick"]
+    assert ticks and all(t["exchange_timestamp"] is None for t in ticks)

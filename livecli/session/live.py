@@ -109,6 +109,8 @@ class LiveSession:
     # --- lifecycle -------------------------------------------------------------------------
     def _reset(self) -> None:
         self.source: Source | None = None
+        self._market_time: Callable[[], float] | None = None
+        self._exchange_times = True
         self.engine: CandleEngine | None = None
         self.feed: Any = None
         self.writer: Any = None
@@ -170,6 +172,8 @@ class LiveSession:
         from livecli.kite.instruments import InstrumentMaster
 
         self.source = source
+        self._market_time = source.market_time
+        self._exchange_times = mode == "full"
         master = InstrumentMaster(source.api_key, source.access_token, source.api_url,
                                   self.settings.cache_dir)
         resolved = master.resolve(symbols, default_exchange=exchange)
@@ -325,6 +329,10 @@ class LiveSession:
         n = len(frame)
         if not n:
             return
+        if self._market_time is not None and not self._exchange_times:
+            # ltp and quote packets carry no time: in a simulated market "received now" means
+            # the market's now, not the wall clock's (the stand-in runs its own session clock).
+            frame.received_at = self._market_time()
         cols = frame.columns()
         tokens = cols.token
         with self._lock:

@@ -7,6 +7,7 @@ credentials configured, "auto" means Kite and never falls back to simulation sil
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ class Source:
     api_url: str
     clock_rate: float = 1.0  # simulated seconds per wall second (the stand-in's --speed)
     standin: Any = None
+    market_time: Callable[[], float] | None = None  # the simulated market's clock, if any
 
     def close(self) -> None:
         if self.standin is not None:
@@ -58,4 +60,5 @@ def open_source(
 
     standin = StandIn(seed=seed, speed=speed or 1.0, date=sim_date).start()
     return Source(SIMULATED, standin.api_key, standin.access_token, standin.ws_url,
-                  standin.api_url, clock_rate=standin.speed, standin=standin)
+                  standin.api_url, clock_rate=standin.speed, standin=standin,
+                  market_time=standin.now)
