@@ -377,3 +377,12 @@ def test_runner_rejects_bad_use():
     finally:
         runner.stop()
     assert not runner.running
+
+
+def test_a_snapshot_of_the_first_rows_still_counts_every_instrument():
+    # The session builds rows only for the first instruments; the panel counts them all.
+    snap = snapshot(rows=[row(i) for i in range(20)])
+    snap.total_rows = 9000
+    out = text_of(render(snap, max_rows=6))
+    assert "… 8995 more instruments hidden (5 of 9000 shown" in out
+    assert f"Instruments · {snap.interval_name} · 9000" in out

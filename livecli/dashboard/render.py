@@ -212,8 +212,10 @@ class InstrumentTable:
         empty_text: str,
         max_rows: int | None = None,
         reserved_lines: int = 0,
+        total: int | None = None,
     ) -> None:
         self.rows = rows
+        self.total = max(total or 0, len(rows))
         self.empty_text = empty_text
         self.max_rows = max_rows
         self.reserved_lines = reserved_lines
@@ -248,11 +250,11 @@ class InstrumentTable:
                 text, style = cells[key]
                 yield Segment(_fit(text, width, right), style)
             yield _NL
-        hidden = len(rows) - shown
+        hidden = self.total - shown
         if hidden:
             yield Segment(
                 f"… {hidden} more instrument{'s' if hidden != 1 else ''} hidden "
-                f"({shown} of {len(rows)} shown; enlarge the terminal to see more)",
+                f"({shown} of {self.total} shown; enlarge the terminal to see more)",
                 S_DIM,
             )
             yield _NL
@@ -395,8 +397,9 @@ def render(snapshot: DashboardSnapshot, *, max_rows: int | None = None) -> Group
     # Header lines + instruments panel borders and column header + bottom panels.
     reserved = len(top) + 3 + bottom_height
 
-    n = len(snap.rows)
-    table = InstrumentTable(snap.rows, msg or "no instruments", max_rows=max_rows, reserved_lines=reserved)
+    n = max(snap.total_rows or 0, len(snap.rows))
+    table = InstrumentTable(snap.rows, msg or "no instruments", max_rows=max_rows,
+                            reserved_lines=reserved, total=n)
     instruments = Panel(
         table,
         title=f"Instruments · {snap.interval_name}" + (f" · {n}" if n else ""),

@@ -90,6 +90,9 @@ class DashboardSnapshot:
     rows: list[InstrumentRow] = field(default_factory=list)
     recent_ticks: list[TickLine] = field(default_factory=list)
     message: str | None = None
+    # How many instruments the session has, when `rows` holds only the first of them (a terminal
+    # shows a few dozen; building rows for thousands would cost every frame for nothing).
+    total_rows: int | None = None
 
 
 def status_message(snap: DashboardSnapshot) -> str | None:

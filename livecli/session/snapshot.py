@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from livecli.session.live import LiveSession
 
 SPARK_CLOSES = 24
+MAX_ROWS = 150  # more than any terminal shows; the renderer says how many are hidden
 FLASH_S = 0.6
 
 
@@ -38,7 +39,17 @@ class SnapshotBuilder:
         st = view["status"]
         engine = s.engine
         rows: list[InstrumentRow] = []
-        for tok, inst in list(s.instruments.items()):
+        instruments = list(s.instruments.items())
+        shown = instruments[:MAX_ROWS]
+        candles: dict[int, tuple] = {}
+        if engine is not None:
+            with s._lock:  # once per frame, never per row: the receiving path waits on it
+                clock = engine.clock
+                for tok, _ in shown:
+                    ring = engine.history_ring(tok, self.interval)
+                    candles[tok] = (engine.forming(tok, self.interval),
+                                    ring.closes(SPARK_CLOSES) if ring is not None else [])
+        for tok, inst in shown:
             hit = view["latest"].get(tok)
             row = InstrumentRow(inst.tradingsymbol, inst.exchange, tok)
             if hit is not None:
@@ -57,15 +68,12 @@ class SnapshotBuilder:
                 if moved is not None:
                     row.direction = moved[1]
                     row.flash = now - moved[0] < FLASH_S
-            if engine is not None:
-                with s._lock:
-                    candle = engine.forming(tok, self.interval)
-                    ring = engine.history_ring(tok, self.interval)
-                    closes = ring.closes(SPARK_CLOSES) if ring is not None else []
+            if tok in candles:
+                candle, closes = candles[tok]
                 row.candle = candle
                 row.closes = closes + ([candle.close] if candle is not None else [])
-                if candle is not None and engine.clock > 0:
-                    row.seconds_left = max(0.0, candle.end - engine.clock)
+                if candle is not None and clock > 0:
+                    row.seconds_left = max(0.0, candle.end - clock)
             row.ticks = view["counts"].get(tok, 0)
             seen = view["seen"].get(tok)
             row.last_tick_age_s = now - seen if seen else None
@@ -94,7 +102,7 @@ class SnapshotBuilder:
         if st["source"] == "SIMULATED" and engine is not None and engine.clock > 0:
             shown_now = engine.clock
         return DashboardSnapshot(self.title, self.interval.name, shown_now, conn, rows, recent,
-                                 self.message)
+                                 self.message, total_rows=len(instruments))
 
 
 def _detail(st: dict) -> str | None:
