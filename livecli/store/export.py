@@ -10,7 +10,8 @@ pyarrow writes both formats: it is several times faster than pandas' writers on 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -136,9 +137,8 @@ def write_candles(
     import pyarrow.parquet as pq
 
     check_target(path, force)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     total = table.num_rows
-    try:
+    with atomic_file(path) as tmp:
         if fmt == "parquet":
             with pq.ParquetWriter(tmp, table.schema, compression="zstd") as w:
                 for off in range(0, max(total, 1), CHUNK_ROWS):
@@ -153,10 +153,21 @@ def write_candles(
                     w.write_table(ready.slice(off, CHUNK_ROWS))
                     if progress:
                         progress(min(off + CHUNK_ROWS, total), total)
+    return ExportResult(path, total, path.stat().st_size, fmt)
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """A temporary file beside `path` that replaces it only when the block completes.
+
+    On any failure (or Ctrl-C) the temporary file is removed: no partial file is ever left.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        yield tmp
         os.replace(tmp, path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError):
             raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
-    return ExportResult(path, total, path.stat().st_size, fmt)

@@ -10,15 +10,14 @@ The file is written through a temporary file and renamed into place, whole or no
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from livecli.errors import ExportError, NoDataError, StoreError
-from livecli.store.export import check_target
+from livecli.errors import NoDataError, StoreError
+from livecli.store.export import atomic_file, check_target
 from livecli.store.schema import open_for_read
 from livecli.store.tickfile import TICK_COLUMNS
 
@@ -204,10 +203,9 @@ def export_ticks(
             )
         names = {s.instrument_token: (s.symbol, s.exchange) for s in spans}
         tokens = match_symbols(symbols, names, f"the ticks of {rec.path}") if symbols else None
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
         total = 0
         schema = _schema(fmt)
-        try:
+        with atomic_file(path) as tmp:
             if fmt == "parquet":
                 writer: Any = pq.ParquetWriter(tmp, schema, compression="zstd")
             else:
@@ -224,10 +222,4 @@ def export_ticks(
                     f"no recorded ticks in {rec.path} match: it holds "
                     + ", ".join(f"{s.symbol} ({s.ticks:,})" for s in spans[:20])
                 )
-            os.replace(tmp, path)
-        except BaseException as exc:
-            tmp.unlink(missing_ok=True)
-            if isinstance(exc, OSError):
-                raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
-            raise
     return TickExportResult(path, total, path.stat().st_size, fmt)
