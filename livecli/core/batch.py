@@ -154,7 +154,8 @@ def rebuild_arrays(
 
     after = t > close_s
     te = np.maximum(t, open_s)
-    mstart = open_s + ((te - open_s) // 60).astype(np.int64) * 60
+    # te >= open_s, so truncating the (correctly rounded) quotient is the floor, and cheaper.
+    mstart = open_s + ((te - open_s) / 60).astype(np.int64) * 60
     mstart = np.where(mstart >= close_s, close_s - 60, mstart)
     late = ~after & (mstart + 60 + grace_s <= clock)
     counters.after_close = int(after.sum())
@@ -176,7 +177,10 @@ def rebuild_arrays(
     counts = np.bincount(codes, minlength=n_groups + 1)[:n_groups]
     group_tok = uniques >> 20
     tok = np.repeat(group_tok, counts)
-    p, v, mstart, early = p[order], v[order], mstart[order], early[order]
+    # Gather narrow types where the values allow: the minute as 32-bit seconds from the first.
+    m0 = int(mstart.min())
+    p, v, early = p[order], v[order], early[order]
+    mstart = (mstart - m0).astype(np.int32)[order].astype(np.int64) + m0
     hi = hi[order] if not np.isnan(hi).all() else np.full(n, np.nan)
     lo = lo[order] if not np.isnan(lo).all() else np.full(n, np.nan)
     oi = oi[order] if (oi >= 0).any() else np.full(n, -1, np.int64)
@@ -206,9 +210,10 @@ def rebuild_arrays(
     counters.trades = int(trade.sum())
     counters.book_only = n - counters.trades
 
-    tr = trade
-    tok, p, hi, lo, oi = tok[tr], p[tr], hi[tr], lo[tr], oi[tr]
-    mstart, dv, first, first_partial = mstart[tr], dv[tr], first[tr], first_partial[tr]
+    if counters.book_only:
+        tr = trade
+        tok, p, hi, lo, oi = tok[tr], p[tr], hi[tr], lo[tr], oi[tr]
+        mstart, dv, first, first_partial = mstart[tr], dv[tr], first[tr], first_partial[tr]
     m = len(tok)
 
     # Rule 6: a day high (low) above (below) every earlier trade's shows a trade we never saw.
