@@ -122,6 +122,7 @@ class LiveSession:
         self._last_tick_at: dict[int, float] = {}
         self._recent: deque[tuple[float, int, float, int | None]] = deque(maxlen=RECENT_TICKS)
         self._ticks_of_frame: tuple[Any, list[Any]] | None = None
+        self._closed: list[Candle] = []
         self._feed_max = float("-inf")
         self._feed_max_wall = 0.0
         self._running = False
@@ -235,6 +236,7 @@ class LiveSession:
                 # lost, since only the newest minute counts as forming.
                 if engine.clock > float("-inf"):
                     engine.advance(engine.clock + engine.grace_s)
+                    self._flush_closed()
                 forming = engine.forming_all()
         # Set only now: the callback thread drains what the closes above queued before it ends.
         self._stopping.set()
@@ -337,6 +339,7 @@ class LiveSession:
         tokens = cols.token
         with self._lock:
             self.engine.update_columns(cols)
+            self._flush_closed()
             times = cols.time
             tmax = max(times)
             if tmax > self._feed_max:
@@ -381,13 +384,20 @@ class LiveSession:
                 self.engine.mark_disconnect()
 
     def _on_candle_closed(self, c: Candle) -> None:
-        # Called by the engine under self._lock, on the receiving or the clock thread.
-        if self.writer is not None:
-            self.writer.put_candles([c])
+        # Called by the engine under self._lock, on the receiving or the clock thread. At a
+        # minute's end thousands close at once: they reach the writer in one batch (_flush_closed).
+        self._closed.append(c)
         for fn in self._candle_listeners:
             fn(c)
         if c.interval_min in self._candle_cbs:
             self._dispatch.put(("candle", c.interval_min, c))
+
+    def _flush_closed(self) -> None:
+        """Hand the candles closed by the last engine call to the store (under self._lock)."""
+        if self._closed:
+            if self.writer is not None:
+                self.writer.put_candles(self._closed)
+            self._closed = []
 
     # --- background threads ----------------------------------------------------------------
     def _clock_loop(self) -> None:
@@ -399,6 +409,7 @@ class LiveSession:
                 quiet = now - self._feed_max_wall
                 if self._feed_max > float("-inf") and quiet >= QUIET_S:
                     self.engine.advance(self._feed_max + quiet * rate)
+                    self._flush_closed()
                 due = now >= next_status
             status = self._status(self._status_parts()) if due else None
             if status is not None:
