@@ -350,3 +350,17 @@ def test_an_interval_longer_than_the_session_is_refused():
     EQUITY.check_interval(parse_interval("375min"))
     with pytest.raises(IntervalError, match="longer than the NSE session"):
         EQUITY.check_interval(parse_interval("376min"))
+
+
+def test_update_returns_the_minute_candle_the_tick_changed():
+    engine = CandleEngine([5])
+    c = engine.update(tk(at(9, 15, 20), 100, 10))
+    assert (iso(c.start)[11:16], c.open, c.close, c.volume, c.closed) == ("09:15", 100, 100, 10, False)
+    c = engine.update(tk(at(9, 15, 40), 103, 25))
+    assert (c.high, c.close, c.volume, c.ticks) == (103, 103, 25, 2)
+    assert engine.update(tk(at(9, 15, 41), 90, 25)) is None  # book only
+    assert engine.update(tk(at(9, 15, 42), 90, 20)) is None  # bad: volume went down
+    c = engine.update(tk(at(9, 7), 99, 30))  # a pre-open straggler folds into 09:15
+    assert iso(c.start)[11:16] == "09:15" and c.low == 99
+    c.close = -1  # a copy: the engine's own candle is untouched
+    assert engine.forming(RELIANCE, 1).close == 99

@@ -168,15 +168,26 @@ class CandleEngine:
         return session_for(ex, self._sessions)
 
     # --- input --------------------------------------------------------------------------------
-    def update(self, tick: Tick) -> bool:
-        """Apply one tick; True when it was a trade that changed a candle."""
+    def update(self, tick: Tick) -> Candle | None:
+        """Apply one tick; return the 1-minute candle it changed (a copy), or None.
+
+        None means the tick changed no candle: book-only, late, bad, or after the close. The
+        longer intervals' forming candles are `forming(token, interval)`; closes go to `on_close`.
+        """
         before = self.counters.trades
         v = -1 if tick.volume_traded is None else tick.volume_traded
         hi = _NAN if tick.day_high is None else tick.day_high
         lo = _NAN if tick.day_low is None else tick.day_low
         oi = -1 if tick.oi is None else tick.oi
-        self._run([tick.instrument_token], [tick.time], [tick.last_price], [v], [hi], [lo], [oi])
-        return self.counters.trades > before
+        tok = tick.instrument_token
+        self._run([tok], [tick.time], [tick.last_price], [v], [hi], [lo], [oi])
+        if self.counters.trades == before:
+            return None
+        st = self._states[tok]
+        day_open = _day_start(tick.time) + st.session.open_s
+        start = day_open + max(0, int((tick.time - day_open) // 60)) * 60
+        b = st.buckets.get(min(start, st.close_s - 60))
+        return None if b is None else _copy(b)
 
     def update_columns(self, cols: TickColumns) -> int:
         """Apply a frame of ticks in order; returns how many were trades."""
