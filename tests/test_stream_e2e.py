@@ -630,3 +630,17 @@ def test_quote_mode_in_the_simulated_market_times_ticks_by_the_markets_clock(tmp
     assert candles[0]["start"] == f"{SIM_DATE}T09:15:00+05:30"
     ticks = [ln for ln in lines if ln["type"] == "tick"]
     assert ticks and all(t["exchange_timestamp"] is None for t in ticks)
+
+
+def test_config_file_settings_apply_unless_a_flag_is_given(tmp_path):
+    (tmp_path / "livecli.toml").write_text('[stream]\nintervals = ["3min"]\nmode = "quote"\n')
+    args = ("stream", "RELIANCE", "--jsonl", "--speed", "60", "--sim-date", SIM_DATE,
+            "--duration", "1.5", "--db", str(tmp_path / "c.db"))
+    proc = run_cli(tmp_path, *args, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    status = [json.loads(ln) for ln in proc.stdout.splitlines() if '"type": "status"' in ln][-1]
+    assert (status["mode"], status["intervals"]) == ("quote", ["1min", "3min"])
+    proc = run_cli(tmp_path, *args, "--mode", "full", "--interval", "5min", timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    status = [json.loads(ln) for ln in proc.stdout.splitlines() if '"type": "status"' in ln][-1]
+    assert (status["mode"], status["intervals"]) == ("full", ["1min", "5min"])

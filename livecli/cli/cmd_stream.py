@@ -22,8 +22,12 @@ JSON object per line (ticks, closed candles, status) instead of the dashboard.
 
 def stream(
     symbols: Annotated[list[str], typer.Argument(help="RELIANCE, NSE:INFY, NFO:NIFTY25DECFUT, 'NSE:NIFTY 50'")],
-    exchange: Annotated[str, typer.Option("--exchange", "-e", help="Exchange for bare symbols.")] = "NSE",
-    mode: Annotated[str, typer.Option("--mode", "-m", help="full (exchange time), quote or ltp.")] = "full",
+    exchange: Annotated[
+        str | None, typer.Option("--exchange", "-e", help="Exchange for bare symbols [default: NSE].")
+    ] = None,
+    mode: Annotated[
+        str | None, typer.Option("--mode", "-m", help="full (exchange time), quote or ltp [default: full].")
+    ] = None,
     interval: Annotated[
         list[str] | None,
         typer.Option("--interval", "-i", help="Candle interval to build and show (repeatable)."),
@@ -48,16 +52,17 @@ def stream(
     from livecli.session.live import LiveSession
 
     intervals = [parse_interval(i) for i in (interval or [])]
-    shown = intervals[0] if intervals else parse_interval("1min")
     if speed is not None and speed <= 0:
         raise UsageError(f"--speed {speed} must be above 0, e.g. 1 or 60")
     # Checked here so a bad flag reads as a usage error naming --mode, not as a config error.
-    if mode.strip().lower() not in ("full", "quote", "ltp"):
+    if mode is not None and mode.strip().lower() not in ("full", "quote", "ltp"):
         raise UsageError(f"unknown --mode {mode!r}: use full, quote or ltp")
-    overrides = {"stream.exchange": exchange, "stream.mode": mode}
+    # Only flags actually given override the config ([stream] exchange, mode, intervals).
+    overrides = {"stream.exchange": exchange, "stream.mode": mode,
+                 "stream.intervals": [i.name for i in intervals] or None}
     session = LiveSession(
         source="sim" if sim else "auto",
-        intervals=intervals or ["1min"],
+        intervals=None,
         db=db,
         config=config,
         record=record,
@@ -66,8 +71,10 @@ def stream(
         sim_date=sim_date,
         overrides=overrides,
     )
+    st = session.settings.stream
+    shown = parse_interval(intervals[0] if intervals else st.intervals[0])
     as_lines = jsonl or not sys.stdout.isatty()
-    _run(session, symbols, exchange, mode, shown, as_lines, duration)
+    _run(session, symbols, st.exchange, st.mode, shown, as_lines, duration)
 
 
 def _run(session, symbols, exchange, mode, shown, as_lines: bool, duration: float | None) -> None:

@@ -64,7 +64,7 @@ class LiveSession:
     def __init__(
         self,
         source: str = "auto",
-        intervals: Iterable[str | int | Interval] = ("1min",),
+        intervals: Iterable[str | int | Interval] | None = None,
         db: str | Path | bool | None = None,
         config: str | Path | None = None,
         *,
@@ -81,6 +81,8 @@ class LiveSession:
             Path(config) if config else None, overrides=overrides or {}
         )
         self._source_kind = source
+        if intervals is None:  # the config's [stream] intervals (default 1min)
+            intervals = self.settings.stream.intervals
         self.intervals = tuple(sorted({parse_interval(i) for i in intervals} | {ONE_MINUTE}))
         sessions = self.settings.session_table()
         for iv in self.intervals:
