@@ -270,3 +270,24 @@ def test_api_misuse_is_a_clear_error(tmp_path):
             s.get_candles("RELIANCE", "15min")
     finally:
         s.stop()
+
+
+def test_a_strategy_can_stop_the_session_from_its_own_callback(tmp_path):
+    db = tmp_path / "self-stop.db"
+    s = session(db, intervals=("1min",))
+    seen: list[Candle] = []
+
+    def enough(token: int, candle: Candle) -> None:
+        seen.append(candle)
+        s.stop("strategy done")  # on the callback thread: must not join itself
+
+    s.start(["RELIANCE"])
+    s.on_candle_close("1min", enough)
+    assert s.wait(timeout=30), "stop() from a callback left the session half-stopped"
+    assert not s.running and seen
+    assert s.status()["state"] == "stopped" and s.callback_errors == 0
+    with sqlite3.connect(db) as con:
+        row = con.execute("SELECT state, clean_stop, ended_at IS NOT NULL FROM sessions").fetchone()
+    assert row == ("stopped", 1, 1)
+    assert as_row(seen[0]) in stored(db).values()
+    s.stop()  # a second stop is harmless

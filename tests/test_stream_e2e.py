@@ -644,3 +644,23 @@ def test_config_file_settings_apply_unless_a_flag_is_given(tmp_path):
     assert proc.returncode == 0, proc.stderr
     status = [json.loads(ln) for ln in proc.stdout.splitlines() if '"type": "status"' in ln][-1]
     assert (status["mode"], status["intervals"]) == ("full", ["1min", "5min"])
+
+
+def test_a_store_that_cannot_be_written_at_shutdown_is_an_error_not_a_silent_loss(tmp_path):
+    db = tmp_path / "locked.db"
+    stream = Stream(tmp_path, "RELIANCE", "--jsonl", "--speed", "60", "--sim-date", SIM_DATE,
+                    "--duration", "2", "--db", str(db))
+    try:
+        stream.wait_for(lambda ln: ln["type"] == "status")  # the store is open and written
+        blocker = sqlite3.connect(db, timeout=1, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the store from now on
+        try:
+            rc = stream.finish(timeout=60)
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+    finally:
+        stream.kill()
+    assert rc == 10, stream.stderr()
+    err = [ln for ln in stream.stderr().splitlines() if ln.startswith("livecli: error:")]
+    assert len(err) == 1 and "could not be written" in err[0] and "Traceback" not in stream.stderr()

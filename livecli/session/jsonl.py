@@ -29,9 +29,13 @@ class JsonLines:
         self._q: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="livecli-jsonl", daemon=True)
         self.broken = False
-        session.add_frame_listener(lambda frame, at: self._q.put(("frame", (frame, at))))
-        session.add_candle_listener(lambda c: self._q.put(("candle", c)))
-        session.add_status_listener(lambda st: self._q.put(("status", st)))
+        session.add_frame_listener(lambda frame, at: self._put("frame", (frame, at)))
+        session.add_candle_listener(lambda c: self._put("candle", c))
+        session.add_status_listener(lambda st: self._put("status", st))
+
+    def _put(self, kind: str, payload: Any) -> None:
+        if not self.broken:  # nobody reads any more: queueing would only grow memory
+            self._q.put((kind, payload))
 
     def start(self) -> JsonLines:
         self._thread.start()
@@ -62,11 +66,13 @@ class JsonLines:
                     write(json.dumps({"type": "status", **payload}) + "\n")
                 if self._q.empty():
                     self.out.flush()
-            except (BrokenPipeError, ValueError):
-                self.broken = True  # the reader went away (`| head`): keep the session going
+            except (OSError, ValueError):
+                # The reader went away (`| head`), the terminal closed, the disk filled:
+                # stop writing, keep the session going, and stop queueing output.
+                self.broken = True
         try:
             self.out.flush()
-        except (BrokenPipeError, ValueError):
+        except (OSError, ValueError):
             self.broken = True
 
     def _ticks(self, frame: Any, received_at: float) -> list[str]:

@@ -106,6 +106,7 @@ class LiveSession:
         self._status_listeners: list[Callable[[dict[str, Any]], None]] = []
         self._candle_listeners: list[Callable[[Candle], None]] = []
         self._tick_listeners: list[Callable[[Any, float], None]] = []
+        self._stop_lock = threading.Lock()
         self._reset()
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -129,6 +130,7 @@ class LiveSession:
         self._feed_max_wall = 0.0
         self._running = False
         self._stopping = threading.Event()
+        self._tearing_down = False
         self._threads: list[threading.Thread] = []
         self._dispatch: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         self.callback_errors = 0
@@ -206,53 +208,77 @@ class LiveSession:
         self._running = True
         if self.writer is not None:
             self.writer.begin_session(self._session_info())
-        self._spawn(self._clock_loop, "livecli-clock")
-        self._spawn(self._dispatch_loop, "livecli-callbacks")
+        self._spawn(self._clock_loop, "livecli-clock", self._stopping)
+        self._spawn(self._dispatch_loop, "livecli-callbacks", self._dispatch, self._stopping)
         self.feed.start({tok: mode for tok in self.instruments})
 
-    def _spawn(self, fn: Callable[[], None], name: str) -> None:
-        t = threading.Thread(target=fn, name=name, daemon=True)
+    def _spawn(self, fn: Callable[..., None], name: str, *args: Any) -> None:
+        # Each thread gets its own queue and stop event: one that outlives stop() (a slow
+        # callback) can never serve the next session's queue.
+        t = threading.Thread(target=fn, name=name, args=args, daemon=True)
         t.start()
         self._threads.append(t)
 
     def stop(self, reason: str | None = None) -> None:
-        """Stop cleanly: close the feed, close or store every candle, flush the store."""
+        """Stop cleanly: close the feed, close or store every candle, flush the store.
+
+        Safe from any thread, a callback included, and safe to call twice.
+        """
         if not self._running:
             return
+        feed = self.feed
+        if self.failure is None and feed is not None and feed.failed is not None:
+            self.failure = feed.failed  # the feed died before anyone waited on it
+            self.stopped_reason = str(feed.failed)
         self.stopped_reason = reason or self.stopped_reason or "stopped"
         self._teardown(clean=self.failure is None)
 
     def _teardown(self, clean: bool) -> None:
+        with self._stop_lock:  # stop() and wait()'s failure path may race: one tears down
+            if self._tearing_down:
+                return
+            self._tearing_down = True
         self._running = False
-        if self.feed is not None:
-            try:
-                self.feed.stop()
-            except Exception as exc:  # stopping must finish whatever the feed does
-                log.debug("feed stop: %s", exc)
-        with self._lock:
-            forming = []
-            engine = self.engine
-            if engine is not None:
-                # No tick can come any more, so a candle whose end the feed's clock has passed
-                # (it was only waiting out the grace) is complete: close it now, or it would be
-                # lost, since only the newest minute counts as forming.
-                if engine.clock > float("-inf"):
-                    engine.advance(engine.clock + engine.grace_s)
-                    self._flush_closed()
-                forming = engine.forming_all()
-        # Set only now: the callback thread drains what the closes above queued before it ends.
-        self._stopping.set()
-        for t in self._threads:
-            t.join(timeout=5)
-        if self.writer is not None:
-            self.writer.put_candles(forming)
-            self.writer.put_status(self.status())
-            state = "stopped" if clean else "failed"
-            self.writer.end_session(state=state, clean=clean)
-            self.writer.stop()
-        if self.source is not None:
-            self.source.close()
-        self._done.set()
+        try:
+            if self.feed is not None:
+                try:
+                    self.feed.stop()
+                except Exception as exc:  # stopping must finish whatever the feed does
+                    log.debug("feed stop: %s", exc)
+            with self._lock:
+                forming = []
+                engine = self.engine
+                if engine is not None:
+                    # No tick can come any more, so a candle whose end the feed's clock has
+                    # passed (it was only waiting out the grace) is complete: close it now, or
+                    # it would be lost, since only the newest minute counts as forming.
+                    if engine.clock > float("-inf"):
+                        engine.advance(engine.clock + engine.grace_s)
+                        self._flush_closed()
+                    forming = engine.forming_all()
+            # Set only now: the callback thread drains what the closes above queued first.
+            self._stopping.set()
+            me = threading.current_thread()
+            for t in self._threads:
+                if t is not me:  # stop() called from a callback runs on one of these
+                    t.join(timeout=5)
+            if self.writer is not None:
+                self.writer.put_candles(forming)
+                self.writer.put_status(self.status())
+                state = "stopped" if clean else "failed"
+                self.writer.end_session(state=state, clean=clean)
+                if not self.writer.stop() and self.failure is None:
+                    from livecli.errors import StoreError
+
+                    self.failure = StoreError(
+                        f"the store {self.db_path} could not be written at shutdown "
+                        f"({self.writer.error or 'timed out'}): the last candles may be missing"
+                    )
+                    self.stopped_reason = str(self.failure)
+        finally:
+            if self.source is not None:
+                self.source.close()
+            self._done.set()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the session ends (stop() or a fatal feed error); True if it ended."""
@@ -402,10 +428,10 @@ class LiveSession:
             self._closed = []
 
     # --- background threads ----------------------------------------------------------------
-    def _clock_loop(self) -> None:
+    def _clock_loop(self, stopping: threading.Event) -> None:
         next_status = 0.0
         rate = self.source.clock_rate if self.source else 1.0
-        while not self._stopping.wait(CLOCK_EVERY_S):
+        while not stopping.wait(CLOCK_EVERY_S):
             now = time.time()
             with self._lock:
                 quiet = now - self._feed_max_wall
@@ -424,12 +450,12 @@ class LiveSession:
                     except Exception as exc:  # a broken listener must not stop the clock
                         log.debug("status listener: %s", exc)
 
-    def _dispatch_loop(self) -> None:
+    def _dispatch_loop(self, items: queue.SimpleQueue, stopping: threading.Event) -> None:
         while True:
             try:
-                item = self._dispatch.get(timeout=0.2)
+                item = items.get(timeout=0.2)
             except queue.Empty:
-                if self._stopping.is_set():
+                if stopping.is_set():
                     return
                 continue
             if item is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from livecli.core.timeutil import day_start, ist_day
 from livecli.dashboard.snapshot import ConnectionPanel, DashboardSnapshot, InstrumentRow, TickLine
 
 if TYPE_CHECKING:
@@ -73,7 +74,9 @@ class SnapshotBuilder:
                 row.candle = candle
                 row.closes = closes + ([candle.close] if candle is not None else [])
                 if candle is not None and clock > 0:
-                    row.seconds_left = max(0.0, candle.end - clock)
+                    # The day's last candle is cut at the session close (CANDLES.md rule 2).
+                    close = day_start(ist_day(candle.start)) + engine.session_of(tok).close_s
+                    row.seconds_left = max(0.0, min(candle.end, close) - clock)
             row.ticks = view["counts"].get(tok, 0)
             seen = view["seen"].get(tok)
             row.last_tick_age_s = now - seen if seen else None
