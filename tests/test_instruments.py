@@ -228,3 +228,14 @@ def test_cli_instruments_unreachable_exit_13(tmp_path):
     assert r.returncode == 13
     assert r.stderr.startswith("livecli: error: fetching the NSE instrument list: cannot reach")
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+
+
+def test_cli_instruments_without_credentials_lists_the_simulated_market(tmp_path):
+    from tests.cli import run as run_hermetic
+
+    r = run_hermetic(["instruments", "--exchange", "NFO", "NIFTY"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "simulated market" in r.stderr
+    rows = [ln.split("\t") for ln in r.stdout.splitlines()[1:]]
+    assert rows and all("NIFTY" in row[1] and row[3] == "FUT" for row in rows)
+    assert any(row[1].startswith("NIFTY") for row in rows)

@@ -55,6 +55,10 @@ def instruments(
     refresh: Annotated[
         bool, typer.Option("--refresh", help="Download the dump again even if today's is cached.")
     ] = False,
+    sim: Annotated[
+        bool, typer.Option("--sim", help="The simulated market's instruments (the default "
+                                         "when no Kite credentials are configured).")
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """List or search the instrument master of an exchange (cached once per trading day)."""
@@ -63,8 +67,20 @@ def instruments(
 
     settings = load_settings(config_path=config, overrides={"stream.exchange": exchange})
     ex = settings.stream.exchange
-    master = InstrumentMaster.from_settings(settings)
-    master.load(ex, refresh=refresh)
+    if sim or not settings.has_credentials:
+        # Like `stream`: with no Kite account, the built-in market is what livecli can show.
+        from livecli.sim import StandIn
+
+        if not sim:
+            sys.stderr.write("no Kite credentials configured: listing the simulated market's "
+                             "instruments (see `livecli login`)\n")
+        with StandIn() as standin:
+            master = InstrumentMaster(standin.api_key, standin.access_token, standin.api_url,
+                                      settings.cache_dir)
+            master.load(ex, refresh=refresh)
+    else:
+        master = InstrumentMaster.from_settings(settings)
+        master.load(ex, refresh=refresh)
     hits = master.search(search or "", ex)
     shown = hits[:limit] if limit else hits
     rows = [
