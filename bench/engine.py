@@ -45,7 +45,6 @@ def ticks(instruments: int, n: int, seed: int = 1) -> TickColumns:
     price = 1000 + rng.integers(-400, 400, n) * 0.05
     inc = rng.integers(0, 3, n) * rng.integers(1, 200, n)
     vol = np.empty(n, np.int64)
-    for_tok = {}
     # cumulative volume per instrument, in arrival order
     order = np.argsort(tok, kind="stable")
     cs = np.cumsum(inc[order])
@@ -53,7 +52,6 @@ def ticks(instruments: int, n: int, seed: int = 1) -> TickColumns:
     first = np.r_[0, np.flatnonzero(g[1:] != g[:-1]) + 1]
     base = np.repeat(np.r_[0, cs[first[1:] - 1]], np.diff(np.r_[first, n]))
     vol[order] = cs - base
-    del for_tok
     high = np.maximum.accumulate(price)  # a day high that only rises (per feed, close enough)
     low = np.minimum.accumulate(price)
     oi = np.full(n, -1, np.int64)

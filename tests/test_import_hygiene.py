@@ -42,7 +42,7 @@ def test_the_core_imports_no_outer_layer_and_no_io_library():
         "livecli.core.ticks, livecli.core.candles, livecli.core.timeutil, livecli.core.history\n"
         "bad = [m for m in sys.modules if m.startswith(('livecli.kite', 'livecli.sim', "
         "'livecli.store', 'livecli.session', 'livecli.dashboard', 'livecli.cli', 'livecli.config',"
-        " 'rich', 'typer', 'socket', 'sqlite3', 'threading_', 'asyncio'))]\n"
+        " 'rich', 'typer', 'socket', 'sqlite3', 'asyncio'))]\n"
         "assert not bad, bad"
     )
     assert _loaded_after(code) == []

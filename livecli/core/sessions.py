@@ -82,12 +82,12 @@ SEGMENT_EXCHANGES: dict[int, str] = {
     6: "BCD",
     7: "MCX",
     8: "MCXSX",
-    9: "INDICES",
+    9: "NSE",  # indices: Kite's dump lists them under NSE (segment INDICES)
 }
 
 
 def exchange_of_token(token: int) -> str:
-    """The exchange a token's segment byte names (indices report as INDICES)."""
+    """The exchange that lists a token, from its segment byte (indices: NSE, as Kite lists them)."""
     return SEGMENT_EXCHANGES.get(token & 0xFF, "NSE")
 
 

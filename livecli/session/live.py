@@ -576,6 +576,24 @@ class LiveSession:
         df["start"] = pd.to_datetime(df["start"], format="ISO8601")
         return df
 
+    def forming_with_closes(
+        self, tokens: list[int], interval: Interval, closes: int
+    ) -> tuple[float, dict[int, tuple[Candle | None, list[float]]]]:
+        """The feed's clock and, per token, its forming candle and last `closes` closes.
+
+        One lock for all tokens (the dashboard asks once per frame, never per row).
+        """
+        engine = self.engine
+        if engine is None:
+            return float("-inf"), {}
+        out: dict[int, tuple[Candle | None, list[float]]] = {}
+        with self._lock:
+            for tok in tokens:
+                ring = engine.history_ring(tok, interval)
+                out[tok] = (engine.forming(tok, interval),
+                            ring.closes(closes) if ring is not None else [])
+            return engine.clock, out
+
     def status(self) -> dict[str, Any]:
         return self._status(self._status_parts())
 

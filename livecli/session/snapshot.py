@@ -42,14 +42,8 @@ class SnapshotBuilder:
         rows: list[InstrumentRow] = []
         instruments = list(s.instruments.items())
         shown = instruments[:MAX_ROWS]
-        candles: dict[int, tuple] = {}
-        if engine is not None:
-            with s._lock:  # once per frame, never per row: the receiving path waits on it
-                clock = engine.clock
-                for tok, _ in shown:
-                    ring = engine.history_ring(tok, self.interval)
-                    candles[tok] = (engine.forming(tok, self.interval),
-                                    ring.closes(SPARK_CLOSES) if ring is not None else [])
+        clock, candles = s.forming_with_closes([tok for tok, _ in shown], self.interval,
+                                               SPARK_CLOSES)
         for tok, inst in shown:
             hit = view["latest"].get(tok)
             row = InstrumentRow(inst.tradingsymbol, inst.exchange, tok)
@@ -102,8 +96,8 @@ class SnapshotBuilder:
         )
         # A simulated market runs on its own clock: show the market's time, not the wall's.
         shown_now = now
-        if st["source"] == "SIMULATED" and engine is not None and engine.clock > 0:
-            shown_now = engine.clock
+        if st["source"] == "SIMULATED" and clock > 0:
+            shown_now = clock
         return DashboardSnapshot(self.title, self.interval.name, shown_now, conn, rows, recent,
                                  self.message, total_rows=len(instruments))
 

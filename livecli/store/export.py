@@ -87,7 +87,7 @@ def candle_table(
     for tok in uniq.tolist():
         s, e = names.get(tok, (str(tok), exchange_of_token(tok)))
         syms.append(s)
-        exs.append("NSE" if e == "INDICES" else e)
+        exs.append(e)
     sym_dict = pa.DictionaryArray.from_arrays(pa.array(inv.astype(np.int32)), pa.array(syms))
     ex_dict = pa.DictionaryArray.from_arrays(pa.array(inv.astype(np.int32)), pa.array(exs))
     n = len(arrays)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from livecli.core.intervals import Interval
-from livecli.core.timeutil import IST, at_ist, date_of, epoch, ist_day
+from livecli.core.timeutil import at_ist, date_of, epoch, ist_day
 from livecli.errors import SymbolError, UsageError
 
 if TYPE_CHECKING:
@@ -235,7 +235,6 @@ def candles_from_store(
 
 
 __all__ = [
-    "IST",
     "CandleQuery",
     "CandleResult",
     "TimeRange",

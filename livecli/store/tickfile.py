@@ -104,11 +104,10 @@ def _epoch_seconds(values: pd.Series) -> pd.Series:
 
 
 def default_exchange(token: int) -> str:
-    """The exchange a tick without one belongs to: its segment's, NSE for indices."""
+    """The exchange a tick without one belongs to: the one that lists its token."""
     from livecli.core.sessions import exchange_of_token
 
-    ex = exchange_of_token(token)
-    return "NSE" if ex == "INDICES" else ex
+    return exchange_of_token(token)
 
 
 def read_tick_file(path: str | Path) -> TickFile:

@@ -307,8 +307,7 @@ class StoreWriter:
             if tok not in self._known and tok not in inst:
                 from livecli.core.sessions import exchange_of_token
 
-                ex = exchange_of_token(tok)
-                inst[tok] = (str(tok), "NSE" if ex == "INDICES" else ex)
+                inst[tok] = (str(tok), exchange_of_token(tok))
         closed = sum(1 for r in candles if r[12])
         try:
             with self._db_lock:
