@@ -9,6 +9,7 @@ import pytest
 
 from livecli.core.timeutil import day_of
 from livecli.kite import codec
+from livecli.kite.protocol import MODES
 from livecli.sim import packets as P
 from livecli.sim.market import Market
 from livecli.sim.universe import builtin_universe
@@ -49,7 +50,7 @@ def _reference(ins, b, bk, i, mode):
     )
 
 
-@pytest.mark.parametrize("mode", P.MODES)
+@pytest.mark.parametrize("mode", MODES)
 def test_every_instrument_kind_matches_the_codec(market, mode):
     d = day_of(DAY)
     for ins in market.instruments:

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from livecli.kite.protocol import MODES
+
 DEFAULT_WS_URL = "wss://ws.kite.trade"
 DEFAULT_API_URL = "https://api.kite.trade"
 DEFAULT_LOGIN_URL = "https://kite.zerodha.com/connect/login"
 
-MODES = ("ltp", "quote", "full")
 EXCHANGES = ("NSE", "BSE", "NFO", "BFO", "CDS", "BCD", "MCX", "MCXSX")
 SECRET_KEYS = frozenset({"kite.api_secret", "kite.access_token"})
 

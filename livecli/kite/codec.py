@@ -24,10 +24,15 @@ import numpy as np
 
 from livecli.core.ticks import Tick, TickColumns
 from livecli.core.timeutil import IST
-
-MODE_LTP = "ltp"
-MODE_QUOTE = "quote"
-MODE_FULL = "full"
+from livecli.kite.protocol import (
+    DEFAULT_PRICE_DIVISOR,
+    HEARTBEAT,  # noqa: F401  (re-exported: the codec's users read it here)
+    MODE_FULL,
+    MODE_LTP,
+    MODE_QUOTE,
+    PRICE_DIVISORS,
+    SEGMENT_INDICES,
+)
 
 LTP_LENGTH = 8
 QUOTE_LENGTH = 44
@@ -51,19 +56,9 @@ KIND_BY_LENGTH = {
 LENGTH_BY_KIND = (LTP_LENGTH, QUOTE_LENGTH, FULL_LENGTH, INDEX_QUOTE_LENGTH, INDEX_FULL_LENGTH)
 MODE_BY_KIND = (MODE_LTP, MODE_QUOTE, MODE_FULL, MODE_QUOTE, MODE_FULL)
 
-# A 1-byte binary message: Kite's heartbeat, sent when there is nothing else to send.
-HEARTBEAT = b"\x00"
-
-SEGMENT_CDS = 3
-SEGMENT_BCD = 6
-SEGMENT_INDICES = 9
-# kiteconnect also divides segment 12 ("nco") by 10_000; matching it keeps our prices equal to its.
-SEGMENT_NCO = 12
-
-_DIVISOR_BY_SEGMENT = np.full(256, 100.0)
-_DIVISOR_BY_SEGMENT[SEGMENT_CDS] = 10_000_000.0
-_DIVISOR_BY_SEGMENT[SEGMENT_BCD] = 10_000.0
-_DIVISOR_BY_SEGMENT[SEGMENT_NCO] = 10_000.0
+_DIVISOR_BY_SEGMENT = np.full(256, DEFAULT_PRICE_DIVISOR)
+for _segment, _divisor in PRICE_DIVISORS.items():
+    _DIVISOR_BY_SEGMENT[_segment] = _divisor
 _DIVISOR_LIST = _DIVISOR_BY_SEGMENT.tolist()
 
 _U16 = struct.Struct(">H")

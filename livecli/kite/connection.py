@@ -42,12 +42,11 @@ from livecli.errors import (
     UsageError,
 )
 from livecli.kite import reactor as _reactor
+from livecli.kite.protocol import MAX_CONNECTIONS as KITE_MAX_CONNECTIONS
+from livecli.kite.protocol import MAX_PER_CONNECTION as KITE_MAX_PER_CONNECTION
+from livecli.kite.protocol import MODES, TOKEN_ADVICE
 
 log = logging.getLogger(__name__)
-
-MODES = ("ltp", "quote", "full")
-KITE_MAX_PER_CONNECTION = 3000
-KITE_MAX_CONNECTIONS = 3
 
 # Feed and link states, in the order a dashboard cares about them.
 IDLE = "idle"
@@ -59,7 +58,7 @@ AUTH_FAILED = "auth_failed"
 FAILED = "failed"
 CLOSED = "closed"
 
-AUTH_MESSAGE = "access token invalid or expired, run `livecli login`"
+AUTH_MESSAGE = TOKEN_ADVICE
 _UPGRADE_STATUS = re.compile(r"upgrade failed \((\d{3})")
 _AUTH_STATUSES = frozenset({401, 403})
 _RATE_WINDOW_S = 5.0

@@ -11,10 +11,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from livecli.errors import AuthError, KiteApiError, LivecliError
+from livecli.kite.protocol import TOKEN_ADVICE
 
 T = TypeVar("T")
-
-TOKEN_ADVICE = "access token invalid or expired, run `livecli login`"
 
 
 def client(api_key: str | None, access_token: str | None, api_url: str) -> Any:

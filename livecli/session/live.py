@@ -30,6 +30,7 @@ from livecli.core.engine import CandleEngine
 from livecli.core.intervals import ONE_MINUTE, Interval, parse_interval
 from livecli.core.timeutil import iso
 from livecli.errors import SymbolError, TooManyInstrumentsError, UsageError
+from livecli.kite.protocol import MAX_INSTRUMENTS, MODES
 from livecli.session.source import Source, open_source
 
 if TYPE_CHECKING:
@@ -40,8 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("livecli.session")
 
-MODES = ("ltp", "quote", "full")
-MAX_INSTRUMENTS = 9000
 RECENT_TICKS = 40
 STATUS_EVERY_S = 1.0
 CLOCK_EVERY_S = 0.25

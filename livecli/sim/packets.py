@@ -20,8 +20,6 @@ from livecli.kite.codec import price_divisor
 from livecli.sim.market import TickBlock
 from livecli.sim.universe import Instrument
 
-MODES = ("ltp", "quote", "full")
-
 _U4 = ">u4"
 LTP_ROW = np.dtype([("len", ">u2"), ("token", _U4), ("last", _U4)])
 _QUOTE_FIELDS = [

@@ -23,13 +23,13 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from livecli.kite.codec import HEARTBEAT
+from livecli.kite.protocol import HEARTBEAT, MAX_PER_CONNECTION, MODES
 from livecli.sim.clock import SimClock
 from livecli.sim.market import Market
-from livecli.sim.packets import MODES, FrameBuilder
+from livecli.sim.packets import FrameBuilder
 from livecli.sim.state import ConnInfo, SimState
 
-MAX_TOKENS_PER_CONNECTION = 3000
+MAX_TOKENS_PER_CONNECTION = MAX_PER_CONNECTION
 
 log = logging.getLogger("livecli.sim.ticker")
 
