@@ -15,7 +15,7 @@ import pytest
 from livecli.config import load_settings, mask
 from livecli.config.schema import field_specs
 from livecli.errors import ConfigError
-from livecli.kite.auth import save_token
+from livecli.config.token_store import save_token
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "S3CRETvalue-0123456789abcdef"
@@ -71,7 +71,7 @@ def test_defaults_and_their_source(dirs):
     assert s.kite.ws_url == "wss://ws.kite.trade" and s.kite.api_url == "https://api.kite.trade"
     assert s.store.path == dirs["data"] / "livecli.db" and s.store.record_ticks is False
     assert all(src == "default" for _, _, src in s.items())
-    assert not s.has_credentials and s.files == ()
+    assert not s.kite_configured and s.files == ()
 
 
 def test_folders_follow_their_variables(dirs, tmp_path):
@@ -116,7 +116,7 @@ def test_access_token_layers_including_login(dirs):
     s = load(dirs, now=now)
     assert s.kite.access_token == "from-login"
     assert s.source_of("kite.access_token") == f"login {stored.path}"
-    assert s.token_expires_at == stored.expires_at and s.has_credentials
+    assert s.token_expires_at == stored.expires_at and s.kite_configured
 
     s = load(dirs, {"KITE_ACCESS_TOKEN": "from-env"}, now=now)
     assert (s.kite.access_token, s.source_of("kite.access_token")) == ("from-env", "env KITE_ACCESS_TOKEN")
@@ -233,7 +233,7 @@ def test_group_readable_secret_file_warns_once(dirs, caplog):
         load(dirs)
         load(dirs)
     warnings = [r.getMessage() for r in caplog.records if "chmod 600" in r.getMessage()]
-    assert warnings == [f"livecli: warning: {path} holds Kite secrets and is readable by other users; run `chmod 600 {path}`"]
+    assert warnings == [f"{path} holds Kite secrets and is readable by other users; run `chmod 600 {path}`"]
     assert SECRET not in caplog.text
 
 

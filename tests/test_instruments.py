@@ -216,11 +216,14 @@ def test_cli_instruments_search_plain_table(sim, tmp_path):
     assert len(r.stdout.splitlines()) == 3 and "2 of " in r.stderr
 
 
-def test_cli_instruments_bad_exchange_exit_9(sim, tmp_path):
-    r = run_cli(["instruments", "--exchange", "XYZ"], tmp_path, sim.api_url)
-    assert r.returncode == 9  # a bad --exchange is a bad setting value
-    assert r.stderr.count("\n") == 1 and "stream.exchange must be one of" in r.stderr
-    assert "Traceback" not in r.stderr
+@pytest.mark.parametrize("exchange", ["XYZ", "NSEE"])
+def test_cli_instruments_bad_exchange_is_a_usage_error(sim, tmp_path, exchange):
+    """A mistyped --exchange is bad usage (exit 2) naming the option and every exchange."""
+    from tests.cli import assert_one_line_error
+
+    r = run_cli(["instruments", "--exchange", exchange], tmp_path, sim.api_url)
+    assert_one_line_error(r, 2, f"--exchange '{exchange}'", "NSE, BSE, NFO, BFO, CDS, BCD, MCX, MCXSX")
+    assert r.stdout == ""
 
 
 def test_cli_instruments_unreachable_exit_13(tmp_path):

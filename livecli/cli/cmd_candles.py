@@ -63,7 +63,7 @@ def candles(
 
     iv = parse_interval(interval)
     wanted = [*(symbols or []), *(symbol or [])]
-    rng = TimeRange.parse(start, end)
+    rng = TimeRange.parse(start, end, labels=("--from", "--to"))
     export_path = None
     if export is not None:
         export_path = Path(export) if export else None

@@ -25,16 +25,26 @@ ConfigOption = Annotated[
 
 
 def _token_status(settings: Any, now: float) -> str:
-    from livecli.kite.auth import describe_instant
+    from livecli.config.token_store import describe_instant
+    from livecli.kite.protocol import LOGIN_ADVICE
 
     expires = settings.token_expires_at
+    if not settings.kite_configured:
+        return "no Kite credentials configured: stream and instruments use the simulated market"
     if not settings.kite.access_token:
-        return "no access token: run `livecli login`"
+        return f"no access token: {LOGIN_ADVICE}"
     if expires is None:
         return "access token given directly (expiry unknown)"
     if now >= expires:
-        return f"access token EXPIRED at {describe_instant(expires)}: run `livecli login`"
+        return f"access token EXPIRED at {describe_instant(expires)}: {LOGIN_ADVICE}"
     return f"access token valid until {describe_instant(expires)}"
+
+
+def _source(settings: Any) -> str:
+    """KITE or SIMULATED: what `stream` and `instruments` would use (the same policy)."""
+    from livecli.session.source import choose_source
+
+    return choose_source("auto", settings).name
 
 
 def config(
@@ -60,6 +70,7 @@ def config(
             "settings": {k: {"value": _json_value(settings, k), "source": s} for k, _, s in rows},
             "files": [str(p) for p in settings.files],
             **folders,
+            "source": _source(settings),
             "token_expires_at": settings.token_expires_at,
             "token_status": _token_status(settings, now),
         }
@@ -69,6 +80,7 @@ def config(
     footer = [
         "files read: " + (", ".join(str(p) for p in settings.files) or "(none)"),
         *(f"{k}: {v}" for k, v in folders.items()),
+        f"source: {_source(settings)}",
         _token_status(settings, now),
     ]
     if sys.stdout.isatty():

@@ -64,16 +64,18 @@ def instruments(
     """List or search the instrument master of an exchange (cached once per trading day)."""
     from livecli.config import load_settings
     from livecli.kite.instruments import InstrumentMaster
+    from livecli.session.source import choose_source
 
     settings = load_settings(config_path=config, overrides={"stream.exchange": exchange})
     ex = settings.stream.exchange
-    if sim or not settings.has_credentials:
-        # Like `stream`: with no Kite account, the built-in market is what livecli can show.
+    # The same policy as `stream`: any Kite credential means Kite's instruments; only with
+    # none at all (or --sim) the built-in market's. Kite serves the dumps without a token.
+    choice = choose_source("sim" if sim else "auto", settings)
+    if choice.simulated:
         from livecli.sim import StandIn
 
-        if not sim:
-            sys.stderr.write("no Kite credentials configured: listing the simulated market's "
-                             "instruments (see `livecli login`)\n")
+        if choice.note:
+            sys.stderr.write(f"livecli: note: {choice.note}\n")
         with StandIn() as standin:
             master = InstrumentMaster(standin.api_key, standin.access_token, standin.api_url,
                                       settings.cache_dir)

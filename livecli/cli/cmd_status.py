@@ -119,11 +119,12 @@ def status(
     ] = None,
 ) -> None:
     """Show the running (or last) stream session: state, uptime, ticks/s, candles, symbols."""
+    from livecli.config import load_settings
     from livecli.store.query import store_path
     from livecli.store.reader import CandleStoreReader
     from livecli.store.status import read_status
 
-    with CandleStoreReader(store_path(db, config)) as reader:
+    with CandleStoreReader(store_path(db, load_settings(config_path=config))) as reader:
         st = read_status(reader)
         if not follow:
             if as_json:

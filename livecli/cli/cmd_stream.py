@@ -101,6 +101,8 @@ def _run(session, symbols, exchange, mode, shown, as_lines: bool, duration: floa
     reason = "stopped"
     try:
         session.start(symbols, exchange=exchange, mode=mode)
+        if session.source is not None and session.source.note:  # once: why it is simulated
+            sys.stderr.write(f"livecli: note: {session.source.note}\n")
         if builder is not None:
             builder.message = None
         deadline = None if duration is None else _now() + duration

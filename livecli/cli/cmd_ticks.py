@@ -43,10 +43,12 @@ def ticks(
     from livecli.store.export import choose_format
     from livecli.store.query import TimeRange, store_path
 
-    rng = TimeRange.parse(start, end)
+    rng = TimeRange.parse(start, end, labels=("--from", "--to"))
     if fmt is not None:
         choose_format(None, fmt)
-    path = store_path(db, config)
+    from livecli.config import load_settings
+
+    path = store_path(db, load_settings(config_path=config))
     if export is None:
         _list(path)
         return

@@ -46,7 +46,9 @@ from livecli.config.schema import (
     parse_session,
 )
 from livecli.config.settings import Settings
-from livecli.errors import ConfigError
+from livecli.config.token_store import load_stored_token
+from livecli.core.text import printable
+from livecli.errors import ConfigError, UsageError
 
 log = logging.getLogger("livecli.config")
 
@@ -61,13 +63,54 @@ NON_SETTING_ENV = frozenset(
 )
 SESSION_EXCHANGES = (*EXCHANGES, "INDICES")
 
+MAX_PROBLEMS_SHOWN = 8  # a config error is one line: beyond this many, "and N more"
+
 _warned: set[str] = set()
 
 
 def _warn_once(key: str, message: str) -> None:
     if key not in _warned:
         _warned.add(key)
-        log.warning("livecli: warning: %s", message)
+        log.warning("%s", message)  # the CLI's handler adds `livecli: warning: `
+
+
+class _Problems:
+    """Every problem found while loading, so one run reports them all, not only the first.
+
+    Problems in files and the environment are config errors (exit 9); problems in the values of
+    command-line options are usage errors (exit 2), named after the option the user typed.
+    """
+
+    def __init__(self) -> None:
+        self.config: list[tuple[str, str]] = []  # (where, what)
+        self.usage: list[str] = []
+
+    def add(self, where: str, what: str) -> None:
+        self.config.append((where, what))
+
+    def raise_any(self) -> None:
+        if self.config:
+            raise ConfigError(_one_line(self.config))
+        if self.usage:
+            raise UsageError(_one_line([("", what) for what in self.usage]))
+
+
+def _one_line(problems: list[tuple[str, str]]) -> str:
+    """`WHERE: WHAT` for one problem; `WHERE: 3 problems: 1) ...; 2) ...` for several."""
+    places = {where for where, _ in problems}
+    same = len(places) == 1
+    texts = [what if same or not where else f"{where}: {what}" for where, what in problems]
+    if len(texts) == 1:
+        body = texts[0]
+    else:
+        shown = texts[:MAX_PROBLEMS_SHOWN]
+        body = f"{len(texts)} problems: " + "; ".join(
+            f"{i}) {t}" for i, t in enumerate(shown, 1)
+        )
+        if len(texts) > len(shown):
+            body += f"; and {len(texts) - len(shown)} more"
+    prefix = next(iter(places)) if same else ""
+    return f"{prefix}: {body}" if prefix else body
 
 
 class _Builder:
@@ -78,6 +121,7 @@ class _Builder:
         self.values: dict[str, Any] = {k: s.default for k, s in specs.items()}
         self.sources: dict[str, str] = dict.fromkeys(specs, "default")
         self.sessions: dict[str, str] = {}
+        self.problems = _Problems()
 
     def set(self, key: str, value: Any, source: str) -> None:
         if key.startswith(f"{SESSIONS_SECTION}."):
@@ -100,34 +144,30 @@ def _example(spec: FieldSpec) -> str:
     return f'"{default}"'
 
 
-def _check_value(
-    spec: FieldSpec, raw: Any, *, from_text: bool, base: Path, where: str, fix: str
-) -> Any:
-    try:
-        value = coerce(spec, raw, from_text=from_text)
-    except BadValue as exc:
-        raise ConfigError(f"{where}: {spec.key} {exc}; {fix}") from None
+def _check_value(spec: FieldSpec, raw: Any, *, from_text: bool, base: Path) -> Any:
+    """The checked value, or raises BadValue saying what the setting expects."""
+    value = coerce(spec, raw, from_text=from_text)
     if spec.kind == "path" and not value.is_absolute():
         value = base / value
     return value
 
 
-def _check_session(exchange: str, raw: Any, where: str, fix: str) -> tuple[str, str]:
+def _session_problem(exchange: str, raw: Any) -> tuple[str, str | None]:
+    """(EXCHANGE, problem or None) for a [sessions] entry."""
     ex = exchange.strip().upper()
     if ex not in SESSION_EXCHANGES:
-        raise ConfigError(
-            f"{where}: sessions.{exchange} is not an exchange; use one of "
-            f"{', '.join(SESSION_EXCHANGES)}"
-        )
+        return ex, (f"sessions.{printable(exchange)} is not an exchange; use one of "
+                    f"{', '.join(SESSION_EXCHANGES)}")
     try:
         parse_session(raw)
     except BadValue as exc:
-        raise ConfigError(f"{where}: sessions.{ex} {exc}; {fix}") from None
-    return ex, raw.strip()
+        return ex, f"sessions.{ex} {exc}"
+    return ex, None
 
 
 # --- files ---------------------------------------------------------------------------------
 def _read_toml(path: Path) -> dict[str, Any]:
+    """The parsed file, or raises ConfigError (a file that cannot be read has one problem)."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -144,6 +184,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"{path}: invalid TOML: {exc}; fix the syntax (strings need quotes, sections look "
             f"like [stream], see config.example.toml)"
+        ) from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise ConfigError(
+            f"{path}: arrays or tables nested too deeply to read; no livecli setting nests "
+            "more than one level (see config.example.toml)"
         ) from None
 
 
@@ -166,23 +211,30 @@ def _warn_if_exposed(path: Path, doc: dict[str, Any]) -> None:
 
 
 def _file_layer(b: _Builder, path: Path, source: str) -> None:
-    doc = _read_toml(path)
+    try:
+        doc = _read_toml(path)
+    except ConfigError as exc:
+        b.problems.add("", str(exc))
+        return
     _warn_if_exposed(path, doc)
-    fix = f"edit {path} (see config.example.toml)"
+    where = str(path)
     for section, body in doc.items():
         if not isinstance(body, dict):
             owner = [s for s, cls in SECTIONS.items() if section in cls.__dataclass_fields__]
             hint = f"put it under [{owner[0]}]" if owner else "remove it"
-            raise ConfigError(f"{path}: setting '{section}' is outside any section; {hint}")
+            b.problems.add(where, f"setting '{printable(section)}' is outside any section; {hint}")
+            continue
         if section not in ALL_SECTIONS:
-            raise ConfigError(
-                f"{path}: unknown section [{section}]; known sections are "
-                + ", ".join(f"[{s}]" for s in ALL_SECTIONS)
-            )
+            b.problems.add(where, f"unknown section [{printable(section)}]; known sections are "
+                           + ", ".join(f"[{s}]" for s in ALL_SECTIONS))
+            continue
         for name, raw in body.items():
             if section == SESSIONS_SECTION:
-                ex, value = _check_session(name, raw, str(path), fix)
-                b.set(f"sessions.{ex}", value, source)
+                ex, problem = _session_problem(name, raw)
+                if problem:
+                    b.problems.add(where, f'{problem}; e.g. {ex} = "09:00-23:30" under [sessions]')
+                else:
+                    b.set(f"sessions.{ex}", raw.strip(), source)
                 continue
             key = f"{section}.{name}"
             spec = b.specs.get(key)
@@ -192,11 +244,15 @@ def _file_layer(b: _Builder, path: Path, source: str) -> None:
                 hint = f"did you mean '{section}.{close[0]}'?" if close else (
                     f"known keys in [{section}]: {', '.join(known)}"
                 )
-                raise ConfigError(f"{path}: unknown setting '{key}'; {hint}")
-            value = _check_value(
-                spec, raw, from_text=False, base=path.parent, where=str(path),
-                fix=f"e.g. {name} = {_example(spec)} under [{section}] in {path}",
-            )
+                b.problems.add(where, f"unknown setting '{printable(key)}'; {hint}")
+                continue
+            try:
+                value = _check_value(spec, raw, from_text=False, base=path.parent)
+            except BadValue as exc:
+                b.problems.add(
+                    where, f"{key} {exc}; e.g. {name} = {_example(spec)} under [{section}]"
+                )
+                continue
             b.set(key, value, source)
 
 
@@ -219,39 +275,58 @@ def _env_layer(b: _Builder, env: Mapping[str, str], cwd: Path) -> None:
     for key, raw, var in entries:
         where = f"environment variable {var}"
         if key.startswith("sessions."):
-            ex, value = _check_session(key.split(".", 1)[1], raw, where, f'e.g. {var}="09:00-23:30"')
-            b.set(f"sessions.{ex}", value, f"env {var}")
+            ex, problem = _session_problem(key.split(".", 1)[1], raw)
+            if problem:
+                b.problems.add(where, f'{problem}; e.g. {var}="09:00-23:30"')
+            else:
+                b.set(f"sessions.{ex}", raw.strip(), f"env {var}")
             continue
         spec = b.specs[key]
-        value = _check_value(
-            spec, raw, from_text=True, base=cwd, where=where,
-            fix=f"e.g. {var}={_example(spec).strip(chr(34)).strip('[]')}",
-        )
+        try:
+            value = _check_value(spec, raw, from_text=True, base=cwd)
+        except BadValue as exc:
+            example = _example(spec).strip(chr(34)).strip("[]")
+            b.problems.add(where, f"{key} {exc}; e.g. {var}={example}")
+            continue
         b.set(key, value, f"env {var}")
 
 
+def _shown(raw: Any) -> str:
+    """An option's value as the user typed it, control characters escaped."""
+    if isinstance(raw, (list, tuple)):
+        return ", ".join(printable(str(v)) for v in raw)
+    return printable(str(raw))
+
+
 def _flag_layer(b: _Builder, overrides: Mapping[str, Any], cwd: Path) -> None:
+    """Command-line values: a bad one is a usage error named after its option (`--exchange`)."""
     for key, raw in overrides.items():
         if raw is None:
             continue
         if key.startswith("sessions."):
-            ex, value = _check_session(key.split(".", 1)[1], raw, "option", "fix the option value")
-            b.set(f"sessions.{ex}", value, "flag")
+            ex, problem = _session_problem(key.split(".", 1)[1], raw)
+            if problem:
+                b.problems.usage.append(f"option {problem}")
+            else:
+                b.set(f"sessions.{ex}", raw.strip(), "flag")
             continue
         spec = b.specs.get(key)
         if spec is None:
-            raise ConfigError(f"unknown setting {key!r} given as an option")
-        value = _check_value(
-            spec, raw, from_text=isinstance(raw, str), base=cwd, where="option",
-            fix="fix the option value (see --help)",
-        )
+            # A caller's mistake (the CLI or a library user), not a bad value: a config error.
+            b.problems.add("", f"unknown setting {key!r} given as an option")
+            continue
+        try:
+            value = _check_value(spec, raw, from_text=isinstance(raw, str), base=cwd)
+        except BadValue as exc:
+            flag = spec.meta.get("flag")
+            named = f"{flag} '{_shown(raw)}'" if flag else f"option {key} '{_shown(raw)}'"
+            b.problems.usage.append(f"{named}: {exc} (setting {key})")
+            continue
         b.set(key, value, "flag")
 
 
 def _token_layer(b: _Builder, data_dir: Path, now: float) -> float | None:
     """Apply `livecli login`'s stored token (see the module docstring); return its expiry."""
-    from livecli.kite.auth import load_stored_token
-
     stored = load_stored_token(data_dir)
     if stored is None:
         return None
@@ -309,6 +384,7 @@ def load_settings(
 
     _env_layer(b, env, cwd)
     _flag_layer(b, overrides or {}, cwd)
+    b.problems.raise_any()
     # Applied last but ranked below env and flags: it never replaces a value they set.
     expires_at = _token_layer(b, data, now)
 

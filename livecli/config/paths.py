@@ -16,6 +16,9 @@ CONFIG_FILE_NAME = "config.toml"
 LOCAL_CONFIG_NAME = "livecli.toml"
 TOKEN_FILE_NAME = "token.json"
 STORE_FILE_NAME = "livecli.db"
+# The simulated market's default store, beside STORE_FILE_NAME: simulated candles never land
+# in the store that holds Kite's.
+SIM_STORE_FILE_NAME = "livecli-sim.db"
 
 ENV_CONFIG_DIR = "LIVECLI_CONFIG_DIR"
 ENV_DATA_DIR = "LIVECLI_DATA_DIR"

@@ -8,6 +8,7 @@ same fields in the same order as the dataclasses below.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -35,40 +36,100 @@ def _m(kind: str, doc: str) -> dict[str, Any]:
 class KiteSettings:
     """[kite]: credentials and endpoints."""
 
-    api_key: str | None = _f(None, "opt_str", "your Kite Connect app's api_key (env KITE_API_KEY)")
+    api_key: str | None = _f(
+        None, "opt_str",
+        "Your Kite Connect app's api_key (https://developers.kite.trade). Any Kite credential "
+        "(api_key, api_secret or an access token) means Kite: `stream` then never falls back to "
+        "the simulated market, and without a valid access token it asks you to run `livecli "
+        "login`. Env: KITE_API_KEY",
+    )
     api_secret: str | None = _f(
-        None, "secret", "the app's api_secret, needed by `livecli login` (env KITE_API_SECRET)"
+        None, "secret", "The app's api_secret; only `livecli login` needs it. Env: KITE_API_SECRET"
     )
     access_token: str | None = _f(
-        None, "secret", "today's access token; `livecli login` stores one (env KITE_ACCESS_TOKEN)"
+        None, "secret",
+        "An access token, if you get one some other way than `livecli login` (which stores "
+        "one). Tokens die at 06:00 IST. Env: KITE_ACCESS_TOKEN",
     )
-    ws_url: str = _f(DEFAULT_WS_URL, "url", "Kite's WebSocket ticker", schemes=("ws", "wss"))
-    api_url: str = _f(DEFAULT_API_URL, "url", "Kite's REST API root", schemes=("http", "https"))
+    ws_url: str = _f(
+        DEFAULT_WS_URL, "url", "Kite's WebSocket ticker (ws:// or wss://). Env: LIVECLI_KITE_WS_URL",
+        schemes=("ws", "wss"),
+    )
+    api_url: str = _f(
+        DEFAULT_API_URL, "url",
+        "Kite's REST API root (http:// or https://); `livecli sim` prints a local one. "
+        "Env: LIVECLI_KITE_API_URL",
+        schemes=("http", "https"),
+    )
     login_url: str = _f(
-        DEFAULT_LOGIN_URL, "url", "Kite's login page for `livecli login`", schemes=("http", "https")
+        DEFAULT_LOGIN_URL, "url", "Kite's login page, shown by `livecli login` (http:// or https://).",
+        schemes=("http", "https"),
     )
 
 
+# Bounds of the numeric settings: beyond them a value is a typo or a unit mistake (milliseconds
+# for seconds), never a wish, and some would overflow a timer. Each doc below says its bounds.
 @dataclass
 class StreamSettings:
     """[stream]: how `livecli stream` subscribes and builds candles."""
 
-    mode: str = _f("full", "choice", "tick mode: ltp, quote or full", choices=MODES)
+    mode: str = _f(
+        "full", "choice",
+        'Tick mode to subscribe in: "ltp", "quote" or "full" (only full carries exchange '
+        "timestamps). Flag: --mode",
+        choices=MODES, flag="--mode",
+    )
     intervals: list[str] = field(
         default_factory=lambda: ["1min"],
-        metadata=_m("intervals", 'candle intervals, e.g. ["1min", "5min"]'),
+        metadata={
+            **_m("intervals",
+                 "Candle intervals to build (1-minute candles are always built): any whole number "
+                 'of minutes, e.g. ["1min", "5min"] ("45min", "1h" and "15minute" work too). '
+                 "Flag: --interval"),
+            "flag": "--interval",
+        },
     )
-    exchange: str = _f("NSE", "exchange", "exchange for symbols written without one")
+    exchange: str = _f(
+        "NSE", "exchange",
+        "Exchange for symbols written without one (RELIANCE means NSE:RELIANCE): "
+        f"{', '.join(EXCHANGES[:-1])} or {EXCHANGES[-1]}. Flag: --exchange",
+        flag="--exchange",
+    )
     watchdog_s: float = _f(
-        5.0, "float", "reconnect after this long without any message (heartbeats count)", min_excl=0.0
+        5.0, "float",
+        "Reconnect after this many seconds without any message from Kite (heartbeats count); "
+        "more than 0, at most 300.",
+        min_excl=0.0, max_incl=300.0,
     )
     reconnect_max_delay_s: float = _f(
-        60.0, "float", "longest wait between reconnect attempts (Kite needs >= 5)", min_incl=5.0
+        60.0, "float",
+        "Longest wait between reconnect attempts, in seconds; at least 5 (Kite asks for that "
+        "much), at most 3600.",
+        min_incl=5.0, max_incl=3600.0,
     )
-    grace_s: float = _f(2.0, "float", "wait this long after a candle ends for late ticks", min_incl=0.0)
-    fill_gaps: bool = _f(False, "bool", "after a reconnect, fetch missed candles from the historical API")
-    history: int = _f(500, "int", "candles kept in memory per instrument and interval", min_incl=1)
-    refresh_per_s: float = _f(4.0, "float", "dashboard redraws per second", min_excl=0.0)
+    grace_s: float = _f(
+        2.0, "float",
+        "Seconds to wait after a candle's end for late ticks before closing it; 0 to 60.",
+        min_incl=0.0, max_incl=60.0,
+    )
+    fill_gaps: bool = _f(
+        False, "bool",
+        "Add a flat synthetic candle (open, high, low and close at the previous close, volume "
+        "0, marked synthetic) for each interval without trades between two real candles of the "
+        "same day; never across a disconnect. Nothing is fetched from Kite.",
+    )
+    history: int = _f(
+        500, "int",
+        "Closed candles kept in memory per instrument and interval (the dashboard's and "
+        "LiveSession's history); 1 to 100000.",
+        min_incl=1, max_incl=100_000,
+    )
+    # The dashboard (dashboard/live.py, MAX_REFRESH_PER_S) draws at most 10 frames a second,
+    # so a larger value would be capped there in silence: it is refused here instead.
+    refresh_per_s: float = _f(
+        4.0, "float", "Dashboard redraws per second; more than 0, at most 10.",
+        min_excl=0.0, max_incl=10.0,
+    )
 
 
 @dataclass
@@ -77,9 +138,20 @@ class StoreSettings:
 
     path: Path = field(
         default=Path("livecli.db"),
-        metadata=_m("path", "SQLite candle store (default: livecli.db in the user data folder)"),
+        metadata={
+            **_m("path",
+                 "SQLite candle store. Default: livecli.db in the user data folder "
+                 "(LIVECLI_DATA_DIR), and livecli-sim.db beside it for the simulated market, so "
+                 "simulated candles never mix with Kite's; a path set here (or --db) is used for "
+                 "both. Flag: --db"),
+            "flag": "--db",
+        },
     )
-    record_ticks: bool = _f(False, "bool", "also keep every tick in a tick file next to the store")
+    record_ticks: bool = _f(
+        False, "bool",
+        "Also record every raw tick in the store, as `stream --record` does; `livecli ticks "
+        "--export` writes them out as a tick file that rebuilds the same candles.",
+    )
 
 
 SECTIONS: dict[str, type] = {"kite": KiteSettings, "stream": StreamSettings, "store": StoreSettings}
@@ -164,8 +236,21 @@ def coerce(spec: FieldSpec, value: Any, *, from_text: bool) -> Any:
     raise AssertionError(f"unknown kind {kind}")  # a schema bug, not user input
 
 
+def _bounds(meta: dict[str, Any]) -> str:
+    """The accepted range in words: `greater than 0 and at most 300`, `at least 1`."""
+    parts = []
+    if "min_excl" in meta:
+        parts.append(f"greater than {meta['min_excl']:g}")
+    if "min_incl" in meta:
+        parts.append(f"at least {meta['min_incl']:g}")
+    if "max_incl" in meta:
+        parts.append(f"at most {meta['max_incl']:g}")
+    return " and ".join(parts)
+
+
 def _number(kind: str, value: Any, meta: dict[str, Any], from_text: bool) -> int | float:
     what = "a whole number" if kind == "int" else "a number"
+    bounds = _bounds(meta)
     if isinstance(value, bool):
         raise BadValue(f"must be {what}")
     if from_text and isinstance(value, str):
@@ -178,10 +263,14 @@ def _number(kind: str, value: Any, meta: dict[str, Any], from_text: bool) -> int
     if kind == "float" and not isinstance(value, (int, float)):
         raise BadValue(f"must be {what}")
     num: int | float = value if kind == "int" else float(value)
-    if "min_excl" in meta and not num > meta["min_excl"]:
-        raise BadValue(f"must be greater than {meta['min_excl']:g}")
-    if "min_incl" in meta and not num >= meta["min_incl"]:
-        raise BadValue(f"must be at least {meta['min_incl']:g}")
+    if not math.isfinite(num):  # inf and nan: never a duration, a count or a rate
+        raise BadValue(f"must be a finite number{', ' + bounds if bounds else ''}")
+    if (
+        ("min_excl" in meta and not num > meta["min_excl"])
+        or ("min_incl" in meta and not num >= meta["min_incl"])
+        or ("max_incl" in meta and not num <= meta["max_incl"])
+    ):
+        raise BadValue(f"must be {bounds}")
     return num
 
 

@@ -61,9 +61,28 @@ class Settings:
         return self.sources[key]
 
     @property
-    def has_credentials(self) -> bool:
-        """True when an api_key and an access token are both present (not checked for expiry)."""
-        return bool(self.kite.api_key and self.kite.access_token)
+    def kite_configured(self) -> bool:
+        """True when any Kite credential is set (api_key, api_secret or access token).
+
+        The one source policy: a user who configured any part of a Kite account means Kite, so
+        `stream` and `instruments` use Kite (and refuse to run without a valid access token)
+        instead of falling back to the simulated market; only with none at all do they simulate.
+        """
+        kite = self.kite
+        return bool(kite.api_key or kite.api_secret or kite.access_token)
+
+    def store_path_for(self, simulated: bool) -> Path:
+        """The candle store for a session of Kite's data or of the simulated market.
+
+        The simulated market never shares Kite's default store: its default is `livecli-sim.db`
+        beside `livecli.db` in the data folder. A store path the user chose (`[store] path`,
+        LIVECLI_STORE_PATH, or a flag such as --db passed as the `store.path` override) is used
+        as given for both, since the user named that file on purpose.
+        """
+        path = Path(self.store.path)
+        if not simulated or self.sources.get("store.path", "default") != "default":
+            return path
+        return path.with_name(paths.SIM_STORE_FILE_NAME)
 
     @property
     def token_file(self) -> Path:

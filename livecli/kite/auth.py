@@ -7,65 +7,49 @@ the user data folder so every later command finds it. Kite invalidates access to
 IST every day; the stored expiry lets `stream` refuse a dead token before it connects, with the
 fix in the message, instead of failing on a bare HTTP 403 from the WebSocket upgrade.
 
-The token file is JSON, mode 0600 from the moment it exists (written to a temp file that is
-chmod-ed before the secret goes in, then renamed into place), never printed in full.
+The token file itself (its format, mode 0600, atomic writes) is `livecli.config.token_store`:
+the settings loader reads it, and config must not depend on kite. Its names are re-exported
+here for callers that know them from this module.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import logging
-import os
 import re
-import tempfile
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from livecli.config import paths
 from livecli.config.schema import DEFAULT_LOGIN_URL
-from livecli.core.timeutil import DAY_S, day_start, iso, ist_day, parse_instant, to_ist
+from livecli.config.token_store import (
+    EXPIRY_HOUR_IST,
+    StoredToken,
+    describe_instant,
+    load_stored_token,
+    save_token,
+    token_expiry,
+)
 from livecli.errors import AuthError, ConfigError, UsageError
+from livecli.kite.protocol import LOGIN_ADVICE
 
 if TYPE_CHECKING:
     from livecli.config.settings import Settings
 
-log = logging.getLogger("livecli.auth")
+__all__ = [
+    "EXPIRY_HOUR_IST",
+    "StoredToken",
+    "check_token_fresh",
+    "describe_instant",
+    "load_stored_token",
+    "login",
+    "login_credentials",
+    "login_url",
+    "parse_request_token",
+    "save_token",
+    "token_expiry",
+]
 
-EXPIRY_HOUR_IST = 6  # Kite flushes every access token at 06:00 IST
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_\-]{6,128}$")
-
-
-@dataclass(frozen=True)
-class StoredToken:
-    """An access token saved by `livecli login`."""
-
-    api_key: str
-    access_token: str
-    user_id: str | None
-    login_at: float  # epoch seconds
-    expires_at: float  # epoch seconds: 06:00 IST after login
-    path: Path
-
-    def expired(self, now: float) -> bool:
-        return now >= self.expires_at
-
-
-def token_expiry(login_at: float) -> float:
-    """When a token issued at `login_at` dies: the first 06:00 IST after it.
-
-    That is 06:00 IST the next day for a login during the day; a login between midnight and
-    06:00 IST lives only until 06:00 that same morning.
-    """
-    six = day_start(ist_day(login_at)) + EXPIRY_HOUR_IST * 3600
-    return six if login_at < six else six + DAY_S
-
-
-def describe_instant(epoch_s: float) -> str:
-    return to_ist(epoch_s).strftime("%Y-%m-%d %H:%M IST")
 
 
 def parse_request_token(text: str) -> str:
@@ -136,12 +120,12 @@ def login(settings: Settings, pasted: str, *, now: float | None = None) -> Store
         if isinstance(err, AuthError) or getattr(exc, "code", None) == 400:
             err = AuthError(
                 "Kite rejected the login (request token used, expired or wrong, or api_secret "
-                "does not match api_key): check kite.api_secret and run `livecli login` again"
+                "does not match api_key): check kite.api_secret and " + LOGIN_ADVICE + " again"
             )
         raise err from exc
     access_token = session.get("access_token") if isinstance(session, dict) else None
     if not access_token:
-        raise AuthError("Kite's login reply carried no access token; run `livecli login` again")
+        raise AuthError("Kite's login reply carried no access token; " + LOGIN_ADVICE + " again")
     at = time.time() if now is None else now
     return save_token(
         settings.data_dir,
@@ -152,79 +136,38 @@ def login(settings: Settings, pasted: str, *, now: float | None = None) -> Store
     )
 
 
-def save_token(
-    data_dir: Path, *, api_key: str, access_token: str, user_id: str | None, login_at: float
-) -> StoredToken:
-    """Write the token file atomically with mode 0600; return what was stored."""
-    path = paths.token_file(data_dir)
-    token = StoredToken(api_key, access_token, user_id, login_at, token_expiry(login_at), path)
-    payload = {
-        "api_key": token.api_key,
-        "access_token": token.access_token,
-        "user_id": token.user_id,
-        "login_at": iso(round(token.login_at)),
-        "expires_at": iso(token.expires_at),
-    }
-    tmp: str | None = None
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(prefix=".token-", suffix=".tmp", dir=data_dir)
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o600)  # before the secret is written, whatever the umask
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=2)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot write the login token to {path}: {exc.strerror}; make the folder writable "
-            f"or point LIVECLI_DATA_DIR elsewhere"
-        ) from None
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-    return token
-
-
-def load_stored_token(data_dir: Path) -> StoredToken | None:
-    """The token `livecli login` saved in `data_dir`, or None (none saved, or unreadable)."""
-    path = paths.token_file(data_dir)
-    try:
-        raw: Any = json.loads(path.read_text(encoding="utf-8"))
-        return StoredToken(
-            api_key=str(raw["api_key"]),
-            access_token=str(raw["access_token"]),
-            user_id=raw.get("user_id"),
-            login_at=parse_instant(raw["login_at"]),
-            expires_at=parse_instant(raw["expires_at"]),
-            path=path,
-        )
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError):
-        log.warning("livecli: warning: ignoring unreadable login token %s; run `livecli login`", path)
-        return None
-
-
 def check_token_fresh(settings: Settings, now: float | None = None) -> float | None:
     """Refuse missing or expired credentials before connecting; return the expiry if known.
 
     The expiry is known when the token in use is the one `livecli login` stored; a token given
     some other way (env, file, flag) is taken on trust and Kite's 403 is the final judge.
     """
+    # Any Kite credential means Kite (`Settings.kite_configured`): say which one is set, since
+    # the user may have expected the simulated market.
+    why = _why_kite(settings)
     if not settings.kite.api_key:
         raise AuthError(
             "no Kite api_key: set KITE_API_KEY or api_key under [kite] in "
-            f"{settings.config_dir / paths.CONFIG_FILE_NAME}, then run `livecli login`"
+            f"{settings.config_dir / paths.CONFIG_FILE_NAME}, then {LOGIN_ADVICE}{why}"
         )
     if not settings.kite.access_token:
-        raise AuthError("no access token: run `livecli login` (or set KITE_ACCESS_TOKEN)")
+        raise AuthError(f"no access token: {LOGIN_ADVICE} (or set KITE_ACCESS_TOKEN){why}")
     expires = settings.token_expires_at
     at = time.time() if now is None else now
     if expires is not None and at >= expires:
-        raise AuthError(f"access token expired at {describe_instant(expires)}, run `livecli login`")
+        raise AuthError(f"access token expired at {describe_instant(expires)}, {LOGIN_ADVICE}")
     return expires
+
+
+def _why_kite(settings: Settings) -> str:
+    """` (kite.api_secret from env KITE_API_SECRET is set, so ...)`, or "" when none is set."""
+    given = [
+        f"{key} from {settings.sources.get(key, 'the settings')}"
+        for key in ("kite.api_key", "kite.api_secret", "kite.access_token")
+        if settings.get(key)
+    ]
+    if not given:
+        return ""
+    verb = "is" if len(given) == 1 else "are"
+    return (f" ({' and '.join(given)} {verb} set, so livecli uses Kite; "
+            "--sim streams the simulated market instead)")

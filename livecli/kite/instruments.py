@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from livecli.config.schema import EXCHANGES
+from livecli.core.text import printable
 from livecli.core.timeutil import DAY_S, day_start, ist_day
 from livecli.errors import SymbolError
 
@@ -35,6 +36,7 @@ log = logging.getLogger("livecli.instruments")
 
 PUBLISH_S = 8 * 3600 + 30 * 60  # Kite's daily dump is out by about 08:30 IST
 CACHE_VERSION = 1
+MAX_UNKNOWN_SHOWN = 5  # unknown symbols named (with their closest matches) in one error
 INDEX_SEGMENT = "INDICES"
 _FIELDS = (
     "instrument_token", "exchange_token", "tradingsymbol", "name", "exchange", "segment",
@@ -120,11 +122,13 @@ def parse_symbol(text: str, default_exchange: str = "NSE") -> tuple[str, str]:
     symbol = " ".join(symbol.split()).upper()
     if not symbol or not exchange:
         raise SymbolError(
-            f"symbol {text!r} is incomplete: write it as RELIANCE, NSE:RELIANCE or 'NSE:NIFTY 50'"
+            f"symbol '{printable(text, 60)}' is incomplete: write it as RELIANCE, NSE:RELIANCE "
+            "or 'NSE:NIFTY 50'"
         )
     if exchange not in (*EXCHANGES, INDEX_SEGMENT):
         raise SymbolError(
-            f"unknown exchange {exchange!r} in symbol {text!r}: use one of {', '.join(EXCHANGES)}"
+            f"unknown exchange '{printable(exchange, 20)}' in symbol '{printable(text, 60)}': "
+            f"use one of {', '.join(EXCHANGES)}"
         )
     return exchange, symbol
 
@@ -173,7 +177,9 @@ class InstrumentMaster:
         """Every instrument of `exchange`: from memory, the day's disk cache, or Kite."""
         exchange = exchange.strip().upper()
         if exchange not in EXCHANGES:
-            raise SymbolError(f"unknown exchange {exchange!r}: use one of {', '.join(EXCHANGES)}")
+            raise SymbolError(
+                f"unknown exchange '{printable(exchange, 20)}': use one of {', '.join(EXCHANGES)}"
+            )
         table = None if refresh else self._tables.get(exchange)
         if table is None or not self._fresh_in_memory(exchange):
             cached = None if refresh else self._read_cache(exchange)
@@ -244,7 +250,7 @@ class InstrumentMaster:
             tmp = None
         except OSError as exc:
             # The cache only saves a download; failing to write it must not fail the command.
-            log.warning("livecli: warning: cannot cache instruments at %s: %s", path, exc.strerror)
+            log.warning("cannot cache instruments at %s: %s", path, exc.strerror)
         finally:
             if tmp is not None:
                 with contextlib.suppress(OSError):
@@ -261,16 +267,22 @@ class InstrumentMaster:
         Raises SymbolError naming every unknown symbol with its closest matches.
         """
         found: list[Instrument] = []
-        unknown: list[str] = []
+        seen: set[str] = set()  # keys already in `found`: a list test here was O(n^2)
+        unknown: list[tuple[str, str]] = []
         for text in symbols:
             exchange, symbol = parse_symbol(text, default_exchange)
             inst = self._lookup(exchange, symbol)
             if inst is None:
-                unknown.append(self._unknown_message(exchange, symbol))
-            elif inst not in found:
+                unknown.append((exchange, symbol))
+            elif inst.key not in seen:
+                seen.add(inst.key)
                 found.append(inst)
         if unknown:
-            raise SymbolError("; ".join(unknown))
+            # Closest matches cost a scan of the exchange each: name them for the first few.
+            msgs = [self._unknown_message(ex, sym) for ex, sym in unknown[:MAX_UNKNOWN_SHOWN]]
+            if len(unknown) > MAX_UNKNOWN_SHOWN:
+                msgs.append(f"and {len(unknown) - MAX_UNKNOWN_SHOWN} more unknown symbols")
+            raise SymbolError("; ".join(msgs))
         return found
 
     def _lookup(self, exchange: str, symbol: str) -> Instrument | None:
@@ -285,11 +297,11 @@ class InstrumentMaster:
     def _unknown_message(self, exchange: str, symbol: str) -> str:
         ex = "NSE" if exchange == INDEX_SEGMENT else exchange
         close = self.closest(symbol, ex)
-        msg = f"unknown symbol {exchange}:{symbol}"
+        msg = f"unknown symbol {exchange}:{printable(symbol, 60)}"
         if close:
             msg += f" (closest: {', '.join(i.key for i in close)})"
         elif re.search(r"\d(FUT|CE|PE)$", symbol) and ex not in ("NFO", "BFO", "CDS", "BCD", "MCX"):
-            msg += f" (derivatives are listed under NFO: try NFO:{symbol})"
+            msg += f" (derivatives are listed under NFO: try NFO:{printable(symbol, 60)})"
         return msg + f"; find symbols with `livecli instruments --exchange {ex} TEXT`"
 
     def closest(self, symbol: str, exchange: str, n: int = 5) -> list[Instrument]:

@@ -2,6 +2,8 @@
 
 The CLI's `candles` command is a thin shell around this module: it parses arguments into a
 `CandleQuery` and prints or exports the `CandleResult`. Library users can call it directly.
+Nothing here loads settings or knows the CLI's option names: callers pass what they have (the
+sessions table, the settings whose store to open, the labels their users typed for a bound).
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from livecli.core.intervals import Interval
+from livecli.core.text import printable
 from livecli.core.timeutil import at_ist, date_of, epoch, ist_day
 from livecli.errors import SymbolError, UsageError
 
 if TYPE_CHECKING:
+    from livecli.config.settings import Settings
     from livecli.core.derive import CandleArrays
 
 
@@ -30,7 +34,7 @@ class TimeRange:
     end_text: str | None = None
 
     @staticmethod
-    def _parse(text: str, is_end: bool) -> float:
+    def _parse(text: str, is_end: bool, label: str) -> float:
         s = text.strip()
         try:
             if len(s) == 10:
@@ -38,17 +42,24 @@ class TimeRange:
                 return at_ist(d, time(23, 59, 59)) if is_end else at_ist(d, time(0, 0))
             return epoch(datetime.fromisoformat(s.replace(" ", "T", 1)))
         except ValueError:
-            flag = "--to" if is_end else "--from"
             raise UsageError(
-                f"{flag} {text!r} is not a date or time: use YYYY-MM-DD or YYYY-MM-DDTHH:MM (IST)"
+                f"{label} '{printable(text, 60)}' is not a date or time: use YYYY-MM-DD or "
+                "YYYY-MM-DDTHH:MM (IST)"
             ) from None
 
     @classmethod
-    def parse(cls, start: str | None, end: str | None) -> TimeRange:
-        a = cls._parse(start, False) if start else None
-        b = cls._parse(end, True) if end else None
+    def parse(
+        cls, start: str | None, end: str | None, *, labels: tuple[str, str] = ("start", "end")
+    ) -> TimeRange:
+        """The range from `start` and `end` as users write them (a date, or a date and time).
+
+        `labels` name the two bounds in errors the way the caller's user gave them (the CLI
+        passes its option names, `("--from", "--to")`).
+        """
+        a = cls._parse(start, False, labels[0]) if start else None
+        b = cls._parse(end, True, labels[1]) if end else None
         if a is not None and b is not None and a > b:
-            raise UsageError(f"--from {start} is after --to {end}: swap them")
+            raise UsageError(f"{labels[0]} {start} is after {labels[1]} {end}: swap them")
         return cls(a, b, start, end)
 
     def mask(self, starts):
@@ -120,10 +131,11 @@ def match_symbols(
             out.append(tok)
     if missing:
         held = sorted({sym for sym, _ in names.values()})
-        shown = ", ".join(held[:20]) + (f" and {len(held) - 20} more" if len(held) > 20 else "")
-        raise SymbolError(
-            f"{', '.join(missing)} not in {where}: it holds {shown or 'no symbols'}"
+        shown = ", ".join(printable(h, 40) for h in held[:20]) + (
+            f" and {len(held) - 20} more" if len(held) > 20 else ""
         )
+        asked = ", ".join(printable(m, 60) for m in missing)
+        raise SymbolError(f"{asked} not in {where}: it holds {shown or 'no symbols'}")
     return out
 
 
@@ -162,22 +174,21 @@ def candles_from_ticks(
     return CandleResult(arrays, query.interval, tf.names, str(path), tf.skipped, tf.skipped_reasons)
 
 
-def store_location(db: Path | None, config: Path | None = None) -> tuple[Path, bool]:
+def store_location(db: Path | None, settings: Settings, *, simulated: bool = False) -> tuple[Path, bool]:
     """The store to use and whether it is the default one (whose folder may be created).
 
-    `--db` wins; otherwise [store] path from the settings (flags > env > files > default).
+    `db` (the CLI's --db) wins; otherwise the settings' store for the source
+    (`Settings.store_path_for`: flags > env > files > default).
     """
     if db is not None:
         return Path(db).expanduser(), False
-    from livecli.config import load_settings
-
-    settings = load_settings(config_path=config)
-    return Path(settings.store.path).expanduser(), settings.source_of("store.path") == "default"
+    path = settings.store_path_for(simulated)
+    return Path(path).expanduser(), settings.sources.get("store.path", "default") == "default"
 
 
-def store_path(db: Path | None, config: Path | None = None) -> Path:
+def store_path(db: Path | None, settings: Settings, *, simulated: bool = False) -> Path:
     """The candle store a read command should open (see `store_location`)."""
-    return store_location(db, config)[0]
+    return store_location(db, settings, simulated=simulated)[0]
 
 
 def _describe_span(span) -> str:

@@ -7,7 +7,13 @@ Columns: `instrument_token`, `exchange_timestamp` (ISO 8601 with offset, or epoc
 time without offset is taken as IST, never as the host's zone) and `last_price` are required;
 `volume_traded` (empty for indices), `tradingsymbol`, `exchange` (default NSE), `oi`, `high`
 and `low` (the day's, as the tick reported them) are optional. Rows whose values cannot be used
-are skipped and counted, never fatal.
+(an instrument token that is not a whole number from 1 to 2^32 - 1, a price that is not a
+positive number, a negative or fractional volume, ...) are skipped and counted, never fatal.
+
+What says the file itself is wrong is an InputFileError naming the fix: a missing or repeated
+column, and times outside 1970-2100, which are a unit mistake (epoch milliseconds for seconds)
+or a damaged file rather than a bad row, since every candle rule counts in IST days of real
+time. A file with no usable row at all is NoDataError: there is nothing to rebuild.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from livecli.errors import InputFileError
+from livecli.core.text import printable
+from livecli.errors import InputFileError, NoDataError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,6 +31,14 @@ if TYPE_CHECKING:
     from livecli.core.ticks import TickColumns
 
 REQUIRED = ("instrument_token", "exchange_timestamp", "last_price")
+# Kite's instrument tokens are unsigned 32-bit numbers (the ticker packs them in 4 bytes).
+MAX_TOKEN = 2**32 - 1
+# Tick times accepted: 1970-01-01 00:00 UTC up to the end of 2100 (IST). Beyond that a time is
+# a unit mistake, and the candle kernels (32-bit minute buckets) would overflow.
+MIN_EPOCH_S = 0.0
+MAX_EPOCH_S = 4_133_961_000.0  # 2101-01-01T00:00:00+05:30
+# Counts (volume, oi) above this cannot be held exactly in the float columns they pass through.
+MAX_COUNT = 2**53
 OPTIONAL = ("volume_traded", "tradingsymbol", "exchange", "oi", "high", "low")
 TICK_COLUMNS = (*REQUIRED, *OPTIONAL)
 
@@ -79,6 +94,67 @@ def _read_frame(path: Path) -> pd.DataFrame:
         raise InputFileError(f"{path}: cannot read it as {fmt}: {exc}") from None
 
 
+def _check_columns(path: Path, df: pd.DataFrame) -> None:
+    """Refuse repeated column names: which of two `last_price` columns is meant is a guess.
+
+    pandas renames a repeated CSV header (`last_price.1`), so the header line is read as data.
+    """
+    import pandas as pd
+
+    names = [str(c).strip() for c in df.columns]
+    if _format_of(path) == "csv":
+        try:
+            head = pd.read_csv(path, header=None, nrows=1, dtype=str, skipinitialspace=True)
+            names = [str(c).strip() for c in head.iloc[0].tolist()]
+        except Exception:  # the frame was read; a header we cannot re-read is not repeated
+            pass
+    seen: set[str] = set()
+    repeated = sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+    if repeated:
+        shown = ", ".join(repr(printable(n, 40)) for n in repeated)
+        raise InputFileError(
+            f"{path}: column {shown} appears more than once: keep one column of each name"
+        )
+
+
+def _unit_hint(value: float) -> str:
+    """`: it looks like epoch milliseconds (divide by 1000)` for a time in a smaller unit."""
+    for unit, factor in (("milliseconds", 1e3), ("microseconds", 1e6), ("nanoseconds", 1e9)):
+        if MIN_EPOCH_S <= value / factor < MAX_EPOCH_S:
+            return f": it looks like epoch {unit}; write epoch seconds (divide by {factor:,.0f})"
+    return ""
+
+
+def _is_number_text(value: object) -> bool:
+    try:
+        float(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def _check_times(path: Path, raw: pd.Series, ts: pd.Series) -> None:
+    """Refuse times outside 1970-2100 (see MAX_EPOCH_S), naming the first one and its row."""
+    import pandas as pd
+
+    out = ts.notna() & ((ts < MIN_EPOCH_S) | (ts >= MAX_EPOCH_S))
+    if not out.any():
+        return
+    first = out.idxmax()
+    value, n = float(ts[first]), int(out.sum())
+    text = printable(str(raw[first]), 40)
+    also = f" (and {n - 1} more row(s))" if n > 1 else ""
+    numeric = pd.api.types.is_number(raw[first]) or _is_number_text(raw[first])
+    hint = (_unit_hint(value) if numeric else "") or (
+        "; fix that time or remove the row (times are ISO 8601 such as "
+        "2025-01-06T09:15:00+05:30, or epoch seconds)"
+    )
+    raise InputFileError(
+        f"{path}: exchange_timestamp {text} in data row {int(first) + 1}{also} is outside the "
+        f"years 1970-2100{hint}"
+    )
+
+
 def _epoch_seconds(values: pd.Series) -> pd.Series:
     """Epoch seconds from numbers or ISO 8601 text; NaN where neither."""
     import pandas as pd
@@ -121,6 +197,7 @@ def read_tick_file(path: str | Path) -> TickFile:
     if not p.exists():
         raise InputFileError(f"{p}: no such tick file: check the path")
     df = _read_frame(p)
+    _check_columns(p, df)
     df.columns = [str(c).strip() for c in df.columns]
     for col in REQUIRED:
         if col not in df.columns:
@@ -131,40 +208,54 @@ def read_tick_file(path: str | Path) -> TickFile:
     reasons: dict[str, int] = {}
     token = pd.to_numeric(df["instrument_token"], errors="coerce")
     ts = _epoch_seconds(df["exchange_timestamp"])
+    _check_times(p, df["exchange_timestamp"], ts)
     price = pd.to_numeric(df["last_price"], errors="coerce")
-    bad_token = token.isna() | (token <= 0) | (token != token.round())
+    bad_token = token.isna() | (token <= 0) | (token > MAX_TOKEN) | (token != token.round())
     bad_time = ts.isna()
     bad_price = price.isna() | (price <= 0) | ~np.isfinite(price)
-    volume = (
-        pd.to_numeric(df["volume_traded"], errors="coerce")
-        if "volume_traded" in df.columns else pd.Series(np.nan, index=df.index)
-    )
-    bad_volume = volume.notna() & ((volume < 0) | (volume != volume.round()))
+
+    def count(col: str) -> pd.Series:
+        return (
+            pd.to_numeric(df[col], errors="coerce")
+            if col in df.columns else pd.Series(np.nan, index=df.index)
+        )
+
+    def bad_count(values: pd.Series) -> pd.Series:  # given, but not a whole number >= 0
+        return values.notna() & ((values < 0) | (values > MAX_COUNT) | (values != values.round()))
+
+    volume, oi = count("volume_traded"), count("oi")
+    bad_volume, bad_oi = bad_count(volume), bad_count(oi)
     for name, mask in (("instrument_token", bad_token), ("exchange_timestamp", bad_time),
-                       ("last_price", bad_price), ("volume_traded", bad_volume)):
+                       ("last_price", bad_price), ("volume_traded", bad_volume),
+                       ("oi", bad_oi)):
         if mask.any():
             reasons[name] = int(mask.sum())
-    usable = ~(bad_token | bad_time | bad_price | bad_volume)
+    usable = ~(bad_token | bad_time | bad_price | bad_volume | bad_oi)
     skipped = int((~usable).sum())
+    if not usable.any():
+        why = ", ".join(f"{k}: {v}" for k, v in sorted(reasons.items()))
+        raise NoDataError(
+            f"{p}: no usable tick rows"
+            + (f" ({skipped} row(s) with unusable values: {why})" if skipped else " (no rows)")
+            + f"; a tick file needs {', '.join(REQUIRED)} in every row"
+        )
 
-    def opt_float(col: str) -> np.ndarray:
-        if col not in df.columns:
-            return np.full(int(usable.sum()), np.nan)
-        return pd.to_numeric(df[col], errors="coerce")[usable].to_numpy(np.float64)
+    def opt_price(col: str) -> np.ndarray:
+        # The day's high/low are optional hints: an infinite one is unknown, not a bad row.
+        # (Finite values are kept as recorded, so a rebuild sees what the live session saw.)
+        values = count(col)[usable].to_numpy(np.float64, copy=True)
+        values[~np.isfinite(values)] = np.nan
+        return values
 
-    oi = (
-        pd.to_numeric(df["oi"], errors="coerce")[usable]
-        if "oi" in df.columns else pd.Series(np.nan, index=df.index)[usable]
-    )
     tokens = token[usable].to_numpy(np.int64)
     cols = TickColumns(
         tokens,
         ts[usable].to_numpy(np.float64),
         price[usable].to_numpy(np.float64),
         volume[usable].fillna(-1).to_numpy(np.int64),
-        opt_float("high"),
-        opt_float("low"),
-        oi.fillna(-1).to_numpy(np.int64),
+        opt_price("high"),
+        opt_price("low"),
+        oi[usable].fillna(-1).to_numpy(np.int64),
     )
     names: dict[int, tuple[str, str]] = {}
     if "tradingsymbol" in df.columns or "exchange" in df.columns:

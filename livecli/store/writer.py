@@ -333,7 +333,7 @@ class StoreWriter:
             self.failures += 1
             self.error = f"cannot write the store {self.path}: {exc}"
             self.error_at = now
-            log.warning("livecli: %s", self.error)
+            log.warning("%s", self.error)
             self._give_back(candles, ticks, inst, status, end)
             return
         self._known.update(inst)
