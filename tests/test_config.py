@@ -14,8 +14,8 @@ import pytest
 
 from livecli.config import load_settings, mask
 from livecli.config.schema import field_specs
-from livecli.errors import ConfigError
 from livecli.config.token_store import save_token
+from livecli.errors import ConfigError, UsageError
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "S3CRETvalue-0123456789abcdef"
@@ -251,16 +251,47 @@ def test_mask_never_reveals_a_secret():
     assert mask(None) == "(not set)"
 
 
-def test_example_config_documents_every_setting(dirs):
+def _example_blocks(text: str) -> dict[str, str]:
+    """config.example.toml's comment block above each `# name = value`, keyed section.name."""
+    blocks: dict[str, str] = {}
+    section, comment = None, []
+    for line in text.splitlines():
+        m = re.match(r"^\[(\w+)\]", line)
+        if m:
+            section, comment = m.group(1), []
+        elif (m := re.match(r"^# ([a-z_]+) = ", line)) and section:
+            blocks[f"{section}.{m.group(1)}"] = " ".join(comment)
+            comment = []
+        elif line.startswith("# "):
+            comment.append(line[2:].strip())
+        else:
+            comment = []
+    return blocks
+
+
+def test_example_config_documents_every_setting_with_its_own_doc(dirs):
+    """Each setting's comment in config.example.toml is the schema's doc for it, word for word:
+    the text users read in the file is the text the code carries (and fixes reach both)."""
     text = (REPO / "config.example.toml").read_text(encoding="utf-8")
+    blocks = _example_blocks(text)
     for key, spec in field_specs().items():
-        assert f"# {spec.name} = " in text, f"{key} is not documented in config.example.toml"
+        assert key in blocks, f"{key} is not documented in config.example.toml"
+        assert blocks[key] == " ".join(spec.doc.split()), (key, blocks[key], spec.doc)
     # Uncommented, the example is a valid config whose values are the defaults.
     uncommented = re.sub(r"(?m)^# ([a-zA-Z_A-Z]+ = )", r"\1", text)
     s = load(dirs, config_path=write(dirs["cwd"] / "ex.toml", uncommented))
     for key, spec in field_specs().items():
         if key.startswith("stream.") or key in ("kite.ws_url", "kite.api_url", "kite.login_url"):
             assert s.get(key) == spec.default, key
+
+
+def test_docs_say_what_fill_gaps_and_record_ticks_do():
+    """They used to promise a historical-API fetch and a tick file; neither exists."""
+    specs = field_specs()
+    fill, record = specs["stream.fill_gaps"].doc, specs["store.record_ticks"].doc
+    assert "synthetic" in fill and "Nothing is fetched from Kite" in fill
+    assert "historical" not in fill
+    assert "in the store" in record and "tick file next to" not in record
 
 
 # --- through the real CLI ------------------------------------------------------------------
@@ -305,3 +336,174 @@ def test_cli_warns_about_a_readable_secret_file(dirs):
     assert r.returncode == 0, r.stderr
     assert r.stderr.count(f"chmod 600 {path}") == 1
     assert TOKEN not in r.stderr + r.stdout
+    # The prefix once: the handler adds it, the message does not (it printed it twice).
+    assert r.stderr.splitlines() == [
+        f"livecli: warning: {path} holds Kite secrets and is readable by other users; "
+        f"run `chmod 600 {path}`"
+    ]
+
+
+# --- absurd values and many problems (issue 9, "bad input") -----------------------------------
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[stream]\nwatchdog_s = inf\n", r"stream\.watchdog_s must be a finite number, greater than 0 and at most 300"),
+        ("[stream]\nwatchdog_s = nan\n", r"stream\.watchdog_s must be a finite number"),
+        ("[stream]\nwatchdog_s = 301\n", r"stream\.watchdog_s must be greater than 0 and at most 300"),
+        ("[stream]\nhistory = 1000000000000\n", r"stream\.history must be at least 1 and at most 100000"),
+        ("[stream]\nhistory = 0\n", r"stream\.history must be at least 1 and at most 100000"),
+        ("[stream]\ngrace_s = 1e308\n", r"stream\.grace_s must be at least 0 and at most 60"),
+        ("[stream]\nreconnect_max_delay_s = -inf\n", r"must be a finite number, at least 5 and at most 3600"),
+        ("[stream]\nrefresh_per_s = 30\n", r"stream\.refresh_per_s must be greater than 0 and at most 10"),
+    ],
+)
+def test_numbers_must_be_finite_and_within_their_bounds(dirs, text, expected):
+    path = write(dirs["cwd"] / "livecli.toml", text)
+    with pytest.raises(ConfigError) as info:
+        load(dirs)
+    assert str(info.value).startswith(f"{path}: ") and re.search(expected, str(info.value))
+
+
+def test_bounds_hold_for_environment_values_too(dirs):
+    for var, value in [("LIVECLI_STREAM_GRACE_S", "1e308"), ("LIVECLI_STREAM_WATCHDOG_S", "inf"),
+                       ("LIVECLI_STREAM_HISTORY", "9" * 30)]:
+        with pytest.raises(ConfigError, match=f"environment variable {var}: .*must be"):
+            load(dirs, {var: value})
+    s = load(dirs, {"LIVECLI_STREAM_GRACE_S": "60", "LIVECLI_STREAM_HISTORY": "100000"})
+    assert (s.stream.grace_s, s.stream.history) == (60.0, 100_000)  # the bounds themselves are fine
+
+
+def test_every_problem_in_a_file_is_reported_in_one_line(dirs):
+    path = write(dirs["cwd"] / "livecli.toml",
+                 '[stream]\nhistroy = 1\nwatchdog_s = inf\nmode = "fast"\n'
+                 '[streams]\nx = 1\n[kite]\napi_url = "nope"\n')
+    with pytest.raises(ConfigError) as info:
+        load(dirs)
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith(f"{path}: 5 problems: 1) unknown setting 'stream.histroy'")
+    for needle in ("2) stream.watchdog_s must be a finite number", "3) stream.mode must be one of",
+                   "4) unknown section [streams]", "5) kite.api_url must be a URL"):
+        assert needle in msg, (needle, msg)
+
+
+def test_problems_in_several_places_name_each_place(dirs):
+    user = write(dirs["cfg"] / "config.toml", "[stream]\nhistory = 0\n")
+    with pytest.raises(ConfigError) as info:
+        load(dirs, {"LIVECLI_STREAM_MODE": "fast"})
+    msg = str(info.value)
+    assert msg.startswith("2 problems: 1) ") and "\n" not in msg
+    assert f"1) {user}: stream.history must be at least 1" in msg
+    assert "2) environment variable LIVECLI_STREAM_MODE: stream.mode must be one of" in msg
+
+
+def test_a_long_list_of_problems_is_cut_short(dirs):
+    body = "".join(f"bogus{i} = 1\n" for i in range(20))
+    write(dirs["cwd"] / "livecli.toml", "[stream]\n" + body)
+    with pytest.raises(ConfigError) as info:
+        load(dirs)
+    msg = str(info.value)
+    assert "20 problems" in msg and "8) unknown setting 'stream.bogus7'" in msg
+    assert "bogus8" not in msg and msg.endswith("; and 12 more")
+
+
+def test_deeply_nested_toml_is_a_config_error(dirs):
+    """Before: tomllib's RecursionError escaped as an unexpected error (exit 1)."""
+    path = write(dirs["cwd"] / "livecli.toml", "[stream]\nintervals = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ConfigError, match=r"nested too deeply") as info:
+        load(dirs)
+    assert str(info.value).startswith(str(path))
+
+
+def test_a_bad_option_value_is_a_usage_error_naming_the_option(dirs):
+    with pytest.raises(UsageError) as info:
+        load(dirs, overrides={"stream.exchange": "NSEE"})
+    msg = str(info.value)
+    assert msg.startswith("--exchange 'NSEE': must be one of NSE, BSE, NFO, BFO, CDS, BCD, MCX, MCXSX")
+    with pytest.raises(UsageError, match=r"^--mode 'depth': must be one of ltp, quote, full"):
+        load(dirs, overrides={"stream.mode": "depth"})
+    with pytest.raises(UsageError, match=r"^option stream\.history '0': must be at least 1"):
+        load(dirs, overrides={"stream.history": 0})  # a library caller's override: no flag
+    with pytest.raises(UsageError, match=r"\\x1b\[2J"):
+        load(dirs, overrides={"stream.exchange": "\x1b[2J"})  # echoed escaped
+
+
+# --- which source the settings mean, and where a simulated session stores -------------------
+@pytest.mark.parametrize(
+    "env",
+    [{"KITE_API_KEY": "k"}, {"KITE_API_SECRET": "s"}, {"KITE_ACCESS_TOKEN": "t"},
+     {"LIVECLI_KITE_API_SECRET": "s"}],
+    ids=["api_key", "api_secret", "access_token", "generic-env"],
+)
+def test_any_kite_credential_means_kite(dirs, env):
+    from livecli.session.source import KITE, choose_source
+
+    s = load(dirs, env)
+    assert s.kite_configured
+    assert choose_source("auto", s).name == KITE and choose_source("auto", s).note is None
+
+
+def test_only_no_credential_at_all_means_the_simulated_market(dirs):
+    from livecli.session.source import SIMULATED, choose_source
+
+    s = load(dirs)
+    assert not s.kite_configured
+    choice = choose_source("auto", s)
+    assert choice.name == SIMULATED and "no Kite credentials configured" in (choice.note or "")
+    assert choose_source("sim", s).note is None  # asked for: nothing to explain
+    # A token stored by `livecli login` brings its api_key: that is Kite too.
+    save_token(dirs["data"], api_key="key1", access_token="tok", user_id=None, login_at=1.75e9)
+    assert load(dirs, now=1.75e9).kite_configured
+    with pytest.raises(UsageError, match="unknown source 'live'"):
+        choose_source("live", s)
+
+
+def test_the_simulated_market_has_its_own_default_store(dirs, tmp_path):
+    s = load(dirs)
+    assert s.store_path_for(simulated=False) == dirs["data"] / "livecli.db"
+    assert s.store_path_for(simulated=True) == dirs["data"] / "livecli-sim.db"
+    # A store the user named is used as given, for both.
+    chosen = tmp_path / "mine.db"
+    for kw in ({"overrides": {"store.path": str(chosen)}},
+               {"env": {"LIVECLI_STORE_PATH": str(chosen)}}):
+        s = load(dirs, kw.get("env"), overrides=kw.get("overrides"))
+        assert s.store_path_for(simulated=False) == s.store_path_for(simulated=True) == chosen
+    write(dirs["cwd"] / "livecli.toml", '[store]\npath = "sub/x.db"\n')
+    s = load(dirs)
+    assert s.store_path_for(simulated=True) == dirs["cwd"] / "sub" / "x.db"
+
+
+def test_cli_config_says_which_source_stream_would_use(dirs):
+    r = run_cli(["config", "--json"], base_env(dirs), dirs["cwd"])
+    doc = json.loads(r.stdout)
+    assert doc["source"] == "SIMULATED" and "simulated market" in doc["token_status"]
+    # Only an api_secret: Kite, not the simulation, and the advice to log in.
+    r = run_cli(["config", "--json"], {**base_env(dirs), "KITE_API_SECRET": SECRET}, dirs["cwd"])
+    doc = json.loads(r.stdout)
+    assert doc["source"] == "KITE" and doc["token_status"] == "no access token: run `livecli login`"
+    r = run_cli(["config"], {**base_env(dirs), "KITE_API_SECRET": SECRET}, dirs["cwd"])
+    assert "source: KITE" in r.stdout.splitlines() and SECRET not in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "code", "words"),
+    [
+        (["config"], {}, 9, ["nested too deeply"]),
+        (["stream", "RELIANCE", "--jsonl", "--duration", "30"], {"LIVECLI_STREAM_GRACE_S": "1e308"},
+         9, ["LIVECLI_STREAM_GRACE_S", "stream.grace_s must be at least 0 and at most 60"]),
+        (["stream", "RELIANCE", "--jsonl", "--duration", "30"], {"LIVECLI_STREAM_WATCHDOG_S": "inf"},
+         9, ["stream.watchdog_s must be a finite number"]),
+    ],
+    ids=["deep-toml", "grace-1e308", "watchdog-inf"],
+)
+def test_cli_absurd_settings_exit_9_in_one_line(dirs, args, env, code, words):
+    """Before: RecursionError and OverflowError escaped as exit 1 (the stream ran first)."""
+    if "nested too deeply" in words:
+        write(dirs["cwd"] / "livecli.toml", "[stream]\nintervals = " + "[" * 5000 + "]" * 5000 + "\n")
+    r = run_cli([*args, "--db", str(dirs["cwd"] / "s.db")] if args[0] == "stream" else args,
+                {**base_env(dirs), **env}, dirs["cwd"])
+    assert r.returncode == code, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("livecli: error: ") and "Traceback" not in r.stderr
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+    assert r.stdout == "" and not (dirs["cwd"] / "s.db").exists()

@@ -242,3 +242,50 @@ def test_cli_instruments_without_credentials_lists_the_simulated_market(tmp_path
     rows = [ln.split("\t") for ln in r.stdout.splitlines()[1:]]
     assert rows and all("NIFTY" in row[1] and row[3] == "FUT" for row in rows)
     assert any(row[1].startswith("NIFTY") for row in rows)
+
+
+# --- many symbols, and what an error echoes ----------------------------------------------------
+def test_nine_thousand_symbols_resolve_in_order_without_duplicates(tmp_path):
+    """Kite's limit per api_key. The duplicate check was a list scan (9000 took ~24 CPU-s);
+    this is not a timed test, but the old code makes it take minutes on a loaded machine."""
+    with StandIn(api_key=API_KEY, access_token=TOKEN, seed=1, extra_instruments=9000) as s:
+        m = master(s.api_url, tmp_path)
+        nse = m.load("NSE")
+    symbols = [i.tradingsymbol for i in nse][:9000]
+    got = m.resolve([*symbols, *(f"nse:{x.lower()}" for x in symbols[:100])])  # repeats dropped
+    assert [i.tradingsymbol for i in got] == symbols
+    assert len({i.instrument_token for i in got}) == 9000
+
+
+def test_an_error_names_a_few_unknown_symbols_and_counts_the_rest(sim, tmp_path):
+    m = master(sim.api_url, tmp_path)
+    with pytest.raises(SymbolError) as info:
+        m.resolve(["RELIANCE", *(f"NOPE{i}" for i in range(40))])
+    msg = str(info.value)
+    assert "unknown symbol NSE:NOPE0" in msg and "unknown symbol NSE:NOPE4" in msg
+    assert "NOPE5" not in msg and msg.endswith("and 35 more unknown symbols")
+
+
+@pytest.mark.parametrize(
+    ("symbol", "shown"),
+    [("RELI\x1b[2JANCE", "NSE:RELI\\x1b[2JANCE"), ("NSE:INF\x07Y", "NSE:INF\\x07Y"),
+     ("X\x1b]0;t\x07:ABC", "'X\\x1b]0;t\\x07:ABC'"), ("\x00:", "'\\x00:'")],
+    ids=["escape-sequence", "bell", "in-the-exchange", "nul"],
+)
+def test_a_symbol_echoed_in_an_error_has_control_characters_escaped(sim, tmp_path, symbol, shown):
+    m = master(sim.api_url, tmp_path)
+    with pytest.raises(SymbolError) as info:
+        m.resolve([symbol])
+    msg = str(info.value)
+    assert shown in msg, msg
+    assert not any(ch in msg for ch in "\x1b\n\x07\x00")
+
+
+def test_cli_stream_unknown_symbol_is_escaped_in_its_one_line(tmp_path):
+    from tests.cli import assert_one_line_error
+    from tests.cli import run as run_hermetic
+
+    r = run_hermetic(["stream", "RELI\x1b[2JANCE", "--jsonl", "--duration", "30",
+                      "--db", str(tmp_path / "s.db")], tmp_path)
+    assert_one_line_error(r, 7, "unknown symbol NSE:RELI\\x1b[2JANCE")
+    assert "\x1b" not in r.stderr and r.stdout == ""

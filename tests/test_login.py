@@ -13,15 +13,10 @@ from pathlib import Path
 import pytest
 
 from livecli.config import load_settings, mask
+from livecli.config.token_store import load_stored_token, save_token, token_expiry
 from livecli.core.timeutil import at_ist, parse_instant, to_ist
 from livecli.errors import AuthError, UsageError
-from livecli.kite.auth import (
-    check_token_fresh,
-    load_stored_token,
-    parse_request_token,
-    save_token,
-    token_expiry,
-)
+from livecli.kite.auth import check_token_fresh, parse_request_token
 
 StandIn = pytest.importorskip("livecli.sim").StandIn
 
@@ -207,3 +202,45 @@ def test_config_reports_an_expired_login(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "access token EXPIRED at 2025-12-11 06:00 IST: run `livecli login`" in r.stdout
     assert TOKEN not in r.stdout
+
+
+# --- the token store's home --------------------------------------------------------------------
+def test_the_token_store_lives_in_config_and_loading_settings_needs_no_kite_code(tmp_path):
+    """config and kite imported each other (the token store was in kite/auth.py): now loading
+    settings, the stored token included, imports nothing of kite but its protocol facts."""
+    data = tmp_path / "data"
+    save_token(data, api_key=API_KEY, access_token=TOKEN, user_id=None, login_at=_now())
+    code = (
+        "import sys; from livecli.config import load_settings; "
+        f"s = load_settings(env={{'LIVECLI_DATA_DIR': {str(data)!r}, "
+        f"'LIVECLI_CONFIG_DIR': {str(tmp_path / 'cfg')!r}}}, cwd=__import__('pathlib').Path('.')); "
+        "assert s.kite.access_token and s.source_of('kite.access_token').startswith('login '); "
+        "print(sorted(m for m in sys.modules if m.startswith('livecli.kite')))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KITE_", "LIVECLI_"))}
+    r = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "['livecli.kite', 'livecli.kite.protocol']"
+
+
+def test_kite_auth_still_offers_the_token_store_names():
+    """Callers that know them from kite.auth keep working: the very same objects."""
+    from livecli.config import token_store
+    from livecli.kite import auth
+
+    for name in ("StoredToken", "save_token", "load_stored_token", "token_expiry",
+                 "describe_instant", "EXPIRY_HOUR_IST"):
+        assert getattr(auth, name) is getattr(token_store, name)
+
+
+def test_an_unreadable_token_file_warns_once_without_the_prefix(tmp_path, caplog):
+    import logging
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "token.json").write_text("{not json")
+    with caplog.at_level(logging.WARNING, logger="livecli"):
+        assert load_stored_token(tmp_path / "data") is None
+    assert [r.getMessage() for r in caplog.records] == [
+        f"ignoring unreadable login token {tmp_path / 'data' / 'token.json'}; run `livecli login`"
+    ]

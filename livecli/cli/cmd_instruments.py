@@ -85,7 +85,7 @@ def instruments(
         master.load(ex, refresh=refresh)
     hits = master.search(search or "", ex)
     shown = hits[:limit] if limit else hits
-    rows = [
+    rows: list[tuple[str, ...]] = [
         (
             str(i.instrument_token),
             i.tradingsymbol,

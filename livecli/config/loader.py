@@ -27,6 +27,7 @@ import stat
 import time
 import tomllib
 from collections.abc import Mapping
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -220,7 +221,7 @@ def _file_layer(b: _Builder, path: Path, source: str) -> None:
     where = str(path)
     for section, body in doc.items():
         if not isinstance(body, dict):
-            owner = [s for s, cls in SECTIONS.items() if section in cls.__dataclass_fields__]
+            owner = [s for s, cls in SECTIONS.items() if section in {f.name for f in fields(cls)}]
             hint = f"put it under [{owner[0]}]" if owner else "remove it"
             b.problems.add(where, f"setting '{printable(section)}' is outside any section; {hint}")
             continue

@@ -8,6 +8,7 @@ through `printable`.
 
 from __future__ import annotations
 
+
 def printable(text: str, limit: int | None = None) -> str:
     """`text` with control characters escaped (`\\x1b`, `\\n`, `\\u200b`), optionally cut.
 

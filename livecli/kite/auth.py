@@ -160,7 +160,7 @@ def check_token_fresh(settings: Settings, now: float | None = None) -> float | N
 
 
 def _why_kite(settings: Settings) -> str:
-    """` (kite.api_secret from env KITE_API_SECRET is set, so ...)`, or "" when none is set."""
+    """`; kite.api_secret from env KITE_API_SECRET is set, so ...`, or "" when none is set."""
     given = [
         f"{key} from {settings.sources.get(key, 'the settings')}"
         for key in ("kite.api_key", "kite.api_secret", "kite.access_token")
@@ -169,5 +169,5 @@ def _why_kite(settings: Settings) -> str:
     if not given:
         return ""
     verb = "is" if len(given) == 1 else "are"
-    return (f" ({' and '.join(given)} {verb} set, so livecli uses Kite; "
-            "--sim streams the simulated market instead)")
+    return (f"; {' and '.join(given)} {verb} set, so livecli uses Kite "
+            "(--sim streams the simulated market instead)")

@@ -121,14 +121,14 @@ def match_symbols(
         by_key[sym.upper()] = tok
         by_key[f"{ex.upper()}:{sym.upper()}"] = tok
         by_key[str(tok)] = tok
-    out = []
-    missing = []
+    out: list[int] = []
+    missing: list[str] = []
     for w in wanted:
-        tok = by_key.get(w.strip().upper())
-        if tok is None:
+        found = by_key.get(w.strip().upper())
+        if found is None:
             missing.append(w)
         else:
-            out.append(tok)
+            out.append(found)
     if missing:
         held = sorted({sym for sym, _ in names.values()})
         shown = ", ".join(printable(h, 40) for h in held[:20]) + (

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from livecli.core.text import printable
 from livecli.errors import InputFileError, NoDataError
@@ -31,16 +31,19 @@ if TYPE_CHECKING:
     from livecli.core.ticks import TickColumns
 
 REQUIRED = ("instrument_token", "exchange_timestamp", "last_price")
+OPTIONAL = ("volume_traded", "tradingsymbol", "exchange", "oi", "high", "low")
+TICK_COLUMNS = (*REQUIRED, *OPTIONAL)
 # Kite's instrument tokens are unsigned 32-bit numbers (the ticker packs them in 4 bytes).
 MAX_TOKEN = 2**32 - 1
 # Tick times accepted: 1970-01-01 00:00 UTC up to the end of 2100 (IST). Beyond that a time is
-# a unit mistake, and the candle kernels (32-bit minute buckets) would overflow.
+# a unit mistake (milliseconds for seconds) or a damaged file, never a real tick.
 MIN_EPOCH_S = 0.0
 MAX_EPOCH_S = 4_133_961_000.0  # 2101-01-01T00:00:00+05:30
+# The rebuild (core/batch.py) holds minute starts as 32-bit offsets from the file's first one,
+# so one file may span at most 2^31 seconds (68 years): more is refused, not wrapped around.
+MAX_SPAN_S = 2**31 - 1
 # Counts (volume, oi) above this cannot be held exactly in the float columns they pass through.
 MAX_COUNT = 2**53
-OPTIONAL = ("volume_traded", "tradingsymbol", "exchange", "oi", "high", "low")
-TICK_COLUMNS = (*REQUIRED, *OPTIONAL)
 
 
 @dataclass(slots=True)
@@ -73,6 +76,10 @@ def _read_frame(path: Path) -> pd.DataFrame:
     fmt = _format_of(path)
     try:
         if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            # pyarrow cannot select from a file with a repeated name: check before reading.
+            _refuse_repeated(path, [n.strip() for n in pq.read_schema(path).names])
             return pd.read_parquet(path)
         return pd.read_csv(
             path,
@@ -80,6 +87,8 @@ def _read_frame(path: Path) -> pd.DataFrame:
             keep_default_na=True,
             skipinitialspace=True,
         )
+    except InputFileError:
+        raise
     except FileNotFoundError:
         raise InputFileError(f"{path}: no such tick file: check the path") from None
     except IsADirectoryError:
@@ -90,11 +99,12 @@ def _read_frame(path: Path) -> pd.DataFrame:
         raise InputFileError(
             f"{path}: the file is empty: it needs a header with {', '.join(REQUIRED)}"
         ) from None
-    except Exception as exc:  # a corrupt file: say so in one line
-        raise InputFileError(f"{path}: cannot read it as {fmt}: {exc}") from None
+    except Exception as exc:  # a corrupt file: say so in one line (readers' messages are not)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputFileError(f"{path}: cannot read it as {fmt}: {printable(first, 200)}") from None
 
 
-def _check_columns(path: Path, df: pd.DataFrame) -> None:
+def _check_csv_columns(path: Path, df: pd.DataFrame) -> None:
     """Refuse repeated column names: which of two `last_price` columns is meant is a guess.
 
     pandas renames a repeated CSV header (`last_price.1`), so the header line is read as data.
@@ -102,16 +112,20 @@ def _check_columns(path: Path, df: pd.DataFrame) -> None:
     import pandas as pd
 
     names = [str(c).strip() for c in df.columns]
-    if _format_of(path) == "csv":
-        try:
-            head = pd.read_csv(path, header=None, nrows=1, dtype=str, skipinitialspace=True)
-            names = [str(c).strip() for c in head.iloc[0].tolist()]
-        except Exception:  # the frame was read; a header we cannot re-read is not repeated
-            pass
-    seen: set[str] = set()
-    repeated = sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+    try:
+        head = pd.read_csv(path, header=None, nrows=1, dtype=str, skipinitialspace=True)
+        names = [str(c).strip() for c in head.iloc[0].tolist()]
+    except Exception:  # the frame was read; a header we cannot re-read is not repeated
+        pass
+    _refuse_repeated(path, names)
+
+
+def _refuse_repeated(path: Path, names: list[str]) -> None:
+    from collections import Counter
+
+    repeated = sorted(name for name, n in Counter(names).items() if n > 1)
     if repeated:
-        shown = ", ".join(repr(printable(n, 40)) for n in repeated)
+        shown = ", ".join(f"'{printable(n, 40)}'" for n in repeated)
         raise InputFileError(
             f"{path}: column {shown} appears more than once: keep one column of each name"
         )
@@ -139,6 +153,12 @@ def _check_times(path: Path, raw: pd.Series, ts: pd.Series) -> None:
 
     out = ts.notna() & ((ts < MIN_EPOCH_S) | (ts >= MAX_EPOCH_S))
     if not out.any():
+        if ts.notna().any() and float(ts.max() - ts.min()) > MAX_SPAN_S:
+            first, last = raw[ts.idxmin()], raw[ts.idxmax()]
+            raise InputFileError(
+                f"{path}: its times span more than 68 years ({printable(str(first), 40)} to "
+                f"{printable(str(last), 40)}); split it into one file per recording"
+            )
         return
     first = out.idxmax()
     value, n = float(ts[first]), int(out.sum())
@@ -197,7 +217,8 @@ def read_tick_file(path: str | Path) -> TickFile:
     if not p.exists():
         raise InputFileError(f"{p}: no such tick file: check the path")
     df = _read_frame(p)
-    _check_columns(p, df)
+    if _format_of(p) == "csv":
+        _check_csv_columns(p, df)
     df.columns = [str(c).strip() for c in df.columns]
     for col in REQUIRED:
         if col not in df.columns:
@@ -240,7 +261,7 @@ def read_tick_file(path: str | Path) -> TickFile:
             + f"; a tick file needs {', '.join(REQUIRED)} in every row"
         )
 
-    def opt_price(col: str) -> np.ndarray:
+    def opt_price(col: str) -> Any:  # a float64 array (TickColumns takes any float sequence)
         # The day's high/low are optional hints: an infinite one is unknown, not a bad row.
         # (Finite values are kept as recorded, so a rebuild sees what the live session saw.)
         values = count(col)[usable].to_numpy(np.float64, copy=True)
