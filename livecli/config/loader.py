@@ -14,8 +14,10 @@ file is reproducible whatever folder it starts in and whatever the user config h
 The stored login token sits above both files because a fresh `livecli login` should win over
 an old token pasted into a file. It is skipped when it was issued for a different api_key, and
 when it has expired while a file still supplies a token (an expired login must not hide a token
-the user has put in a file since). Like harlequin, a problem in any layer is reported as one
-ConfigError naming the file (or variable), the key, and the fix.
+the user has put in a file since). Like harlequin, problems are reported as one ConfigError
+naming the file (or variable), the key, and the fix; every problem of every layer at once (one
+line, `N problems: 1) ...; 2) ...`), so a user fixes a file in one pass. A bad value given on the
+command line is a UsageError naming the option the user typed (the schema's `flag`).
 """
 
 from __future__ import annotations
