@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from livecli.kite.auth import (
     save_token,
     token_expiry,
 )
+from tests.conftest import hermetic_env
 
 StandIn = pytest.importorskip("livecli.sim").StandIn
 
@@ -36,20 +36,8 @@ def sim():
 
 
 def cli_env(tmp_path: Path, api_url: str, **extra: str) -> dict[str, str]:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-        "LIVECLI_CONFIG_DIR": str(tmp_path / "cfg"),
-        "LIVECLI_DATA_DIR": str(tmp_path / "data"),
-        "LIVECLI_CACHE_DIR": str(tmp_path / "cache"),
-        "LIVECLI_KITE_API_URL": api_url,
-        "KITE_API_KEY": API_KEY,
-        "KITE_API_SECRET": SECRET,
-        **extra,
-    }
-    if "PYTHONPATH" in os.environ:
-        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-    return env
+    return hermetic_env(tmp_path, **{"LIVECLI_KITE_API_URL": api_url, "KITE_API_KEY": API_KEY,
+                                     "KITE_API_SECRET": SECRET, **extra})
 
 
 def run_cli(
