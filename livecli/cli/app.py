@@ -50,7 +50,7 @@ class _FastHelp:
 
 def _placeholder(param: Any) -> str:
     """argparse's rule for a value nobody named: the option's long name in capitals."""
-    longest = max(param.opts, key=len) if param.opts else param.name
+    longest: str = max(param.opts, key=len) if param.opts else param.name
     return longest.lstrip("-").upper().replace("-", "_")
 
 
@@ -72,7 +72,7 @@ class LivecliCommand(_FastHelp, TyperCommand):
                 continue
             if param.param_type_name == "argument":
                 # Typer appends `<list[str]>` after an argument's name; its placeholder says it.
-                name = param.metavar + ("..." if param.nargs != 1 else "")
+                name = f"{param.metavar}{'...' if param.nargs != 1 else ''}"
                 args.append((name, record[1]))
             else:
                 opts.append(record)
