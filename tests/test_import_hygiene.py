@@ -7,9 +7,9 @@ value; `livecli candles --help` paid that for the group's own help flag until ap
 
 from __future__ import annotations
 
+import resource
 import subprocess
 import sys
-import time
 
 from livecli.cli.app import COMMANDS
 from tests.cli import REPO, hermetic_env
@@ -46,17 +46,26 @@ def test_help_and_version_import_no_heavy_package():
     assert _loaded_after(code) == []
 
 
+def _cpu_seconds(argv: list[str], env: dict[str, str], cwd, runs: int = 3) -> float:
+    """The least CPU time (user + system) the command took in `runs` runs.
+
+    CPU time, not wall time: on a machine shared with other work a process waits for a core,
+    and that wait is not start-up cost.
+    """
+    best = float("inf")
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run(argv, env=env, cwd=cwd, capture_output=True, check=True, timeout=60)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        best = min(best, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return best
+
+
 def test_help_is_fast(tmp_path):
-    """Best of five runs of the real command, so a busy machine does not decide the answer."""
     env = hermetic_env(tmp_path)
     for argv in (["--help"], ["candles", "--help"], ["stream", "-h"]):
-        best = float("inf")
-        for _ in range(5):
-            t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "livecli", *argv], env=env, cwd=tmp_path,
-                           capture_output=True, check=True, timeout=60)
-            best = min(best, time.perf_counter() - t0)
-        assert best < HELP_BUDGET_S, (argv, round(best, 3))
+        took = _cpu_seconds([sys.executable, "-m", "livecli", *argv], env, tmp_path)
+        assert took < HELP_BUDGET_S, (argv, round(took, 3))
 
 
 def test_the_core_imports_no_outer_layer_and_no_io_library():
