@@ -1,33 +1,19 @@
-"""Running the real `livecli` command in a subprocess, hermetically."""
+"""Running the real `livecli` command in a subprocess, hermetically (see tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.conftest import REPO, hermetic_env, run_livecli
+
+__all__ = ["REPO", "SAMPLE_TICKS", "assert_one_line_error", "hermetic_env", "run"]
+
 SAMPLE_TICKS = REPO / "examples" / "sample_ticks.csv"
 
 
-def hermetic_env(tmp: Path, **extra: str) -> dict[str, str]:
-    """An environment with no Kite credentials and every livecli folder inside `tmp`."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("KITE_", "LIVECLI_"))}
-    env.update(
-        HOME=str(tmp), LIVECLI_CONFIG_DIR=str(tmp / "config"), LIVECLI_DATA_DIR=str(tmp / "data"),
-        LIVECLI_CACHE_DIR=str(tmp / "cache"), PYTHONPATH=str(REPO), COLUMNS="160",
-    )
-    env.update(extra)
-    return env
-
-
 def run(args: list[str], tmp: Path, timeout: float = 60, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "livecli", *args], cwd=tmp, env=hermetic_env(tmp, **env),
-        capture_output=True, text=True, timeout=timeout,
-    )
+    return run_livecli(args, tmp, hermetic_env(tmp, **env), timeout=timeout)
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, *needles: str) -> None:

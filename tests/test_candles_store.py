@@ -203,7 +203,7 @@ def test_cli_export_csv_and_parquet_types(store, tmp_path):
     db, candles = store
     want = oracle(candles, 5)
     for name in ("out.csv", "out.parquet"):
-        res = run_cli(["candles", "--db", str(db), "-i", "5min", "--export", name], tmp_path)
+        res = run_cli(["candles", "--db", str(db), "-i", "5min", "-o", name], tmp_path)
         assert res.returncode == 0, res.stderr
         assert f"wrote {len(want):,} 5min candles" in res.stdout
     csv = pd.read_csv(tmp_path / "out.csv", dtype={"start": str})
@@ -248,23 +248,23 @@ def test_cli_refusals(store, tmp_path):
 
 def test_cli_export_never_leaves_a_partial_file(store, tmp_path):
     db, _ = store
-    res = run_cli(["candles", "--db", str(db), "--export", "missing/out.csv"], tmp_path)
+    res = run_cli(["candles", "--db", str(db), "-o", "missing/out.csv"], tmp_path)
     assert res.returncode == 5 and "does not exist" in res.stderr
     target = tmp_path / "out.csv"
     target.write_text("keep me")
-    res = run_cli(["candles", "--db", str(db), "--export", "out.csv"], tmp_path)
+    res = run_cli(["candles", "--db", str(db), "-o", "out.csv"], tmp_path)
     assert res.returncode == 6 and "--force" in res.stderr and target.read_text() == "keep me"
 
     def small_files() -> None:  # a real EFBIG mid-write: files may not grow past 48 KB
         resource.setrlimit(resource.RLIMIT_FSIZE, (48 * 1024, resource.RLIM_INFINITY))
 
-    res = run_cli(["candles", "--db", str(db), "--export", "out.csv", "--force"], tmp_path,
+    res = run_cli(["candles", "--db", str(db), "-o", "out.csv", "--force"], tmp_path,
                   preexec_fn=small_files)
     assert res.returncode == 5, (res.stdout, res.stderr)
     assert len(res.stderr.strip().splitlines()) == 1 and "cannot write" in res.stderr
     assert target.read_text() == "keep me"
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["out.csv"]
-    res = run_cli(["candles", "--db", str(db), "--export", "out.csv", "--force"], tmp_path)
+    res = run_cli(["candles", "--db", str(db), "-o", "out.csv", "--force"], tmp_path)
     assert res.returncode == 0 and target.stat().st_size > 48 * 1024
 
 

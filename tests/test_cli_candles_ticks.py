@@ -35,7 +35,7 @@ def test_table_shows_the_latest_candles_per_symbol(tmp_path, ticks_csv):
                                             ("parquet", "out.data")])
 def test_export_equals_the_engine_and_has_the_documented_columns(tmp_path, ticks_csv, fmt, name):
     target = tmp_path / name
-    args = ["candles", "--ticks", str(ticks_csv), "--interval", "5min", "--export", str(target)]
+    args = ["candles", "--ticks", str(ticks_csv), "--interval", "5min", "-o", str(target)]
     if name.endswith(".data"):
         args += ["--format", fmt]
     proc = run(args, tmp_path)
@@ -90,7 +90,7 @@ def test_epoch_seconds_and_parquet_tick_files_give_the_same_candles(tmp_path, ti
     outs = []
     for src in (ticks_csv, epoch_csv, pq):
         out = tmp_path / f"{src.stem}-{src.suffix[1:]}.csv"
-        proc = run(["candles", "--ticks", str(src), "--interval", "3min", "--export", str(out)],
+        proc = run(["candles", "--ticks", str(src), "--interval", "3min", "-o", str(out)],
                    tmp_path)
         assert proc.returncode == 0, proc.stderr
         outs.append(out.read_text())
@@ -122,7 +122,7 @@ def test_file_without_a_required_column_names_it_and_the_file(tmp_path, ticks_cs
 
 
 def test_export_folder_missing(tmp_path, ticks_csv):
-    proc = run(["candles", "--ticks", str(ticks_csv), "--export", str(tmp_path / "no/out.csv")],
+    proc = run(["candles", "--ticks", str(ticks_csv), "-o", str(tmp_path / "no/out.csv")],
                tmp_path)
     assert_one_line_error(proc, 5, "does not exist")
     assert not (tmp_path / "no").exists()
@@ -131,10 +131,10 @@ def test_export_folder_missing(tmp_path, ticks_csv):
 def test_existing_export_refused_unless_force(tmp_path, ticks_csv):
     out = tmp_path / "out.csv"
     out.write_text("precious\n")
-    proc = run(["candles", "--ticks", str(ticks_csv), "--export", str(out)], tmp_path)
+    proc = run(["candles", "--ticks", str(ticks_csv), "-o", str(out)], tmp_path)
     assert_one_line_error(proc, 6, "already exists", "--force")
     assert out.read_text() == "precious\n"
-    proc = run(["candles", "--ticks", str(ticks_csv), "--export", str(out), "--force"], tmp_path)
+    proc = run(["candles", "--ticks", str(ticks_csv), "-o", str(out), "--force"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert out.read_text().startswith('"symbol","instrument_token"')
     assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
@@ -148,7 +148,7 @@ def test_export_without_a_path_names_the_file_itself(tmp_path, ticks_csv):
 
 
 def test_unknown_format(tmp_path, ticks_csv):
-    proc = run(["candles", "--ticks", str(ticks_csv), "--export", str(tmp_path / "o.csv"),
+    proc = run(["candles", "--ticks", str(ticks_csv), "-o", str(tmp_path / "o.csv"),
                 "--format", "xlsx"], tmp_path)
     assert_one_line_error(proc, 2, "xlsx", "csv", "parquet")
 
@@ -181,7 +181,7 @@ def _epoch(text: str) -> float:
 def test_times_outside_1970_2100_are_a_file_error_naming_the_unit(tmp_path, ticks_csv, fn, words):
     bad = _rewrite(ticks_csv, tmp_path / "bad.csv", exchange_timestamp=fn)
     out = tmp_path / "out.csv"
-    proc = run(["candles", "--ticks", str(bad), "--export", str(out)], tmp_path)
+    proc = run(["candles", "--ticks", str(bad), "-o", str(out)], tmp_path)
     assert_one_line_error(proc, 4, "bad.csv", "exchange_timestamp", *words)
     assert not out.exists()
 
@@ -203,7 +203,7 @@ def test_tokens_outside_32_bits_are_skipped_not_turned_into_token_0(tmp_path, ti
     df.loc[df.index[0], "instrument_token"] = str(2**32)  # one past the largest token
     df.to_csv(tmp_path / "big.csv", index=False)
     out = tmp_path / "out.csv"
-    proc = run(["candles", "--ticks", str(tmp_path / "big.csv"), "--export", str(out)], tmp_path)
+    proc = run(["candles", "--ticks", str(tmp_path / "big.csv"), "-o", str(out)], tmp_path)
     assert proc.returncode == 0, proc.stderr
     n_bad = int(infy.sum()) + (0 if infy.iloc[0] else 1)
     assert f"skipped {n_bad} row(s)" in proc.stderr and f"instrument_token: {n_bad}" in proc.stderr

@@ -3,7 +3,6 @@ cache (reused all day, stale after the 08:30 IST publication), errors, and `live
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import pytest
 from livecli.core.timeutil import DAY_S, at_ist
 from livecli.errors import AuthError, KiteApiError, SymbolError
 from livecli.kite.instruments import InstrumentMaster, is_fresh, last_publication, parse_symbol
+from tests.conftest import hermetic_env
 
 StandIn = pytest.importorskip("livecli.sim").StandIn
 
@@ -184,18 +184,8 @@ def test_rejected_token_is_auth_error(sim):
 
 # --- `livecli instruments` -----------------------------------------------------------------
 def run_cli(args: list[str], tmp_path: Path, api_url: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-        "LIVECLI_CONFIG_DIR": str(tmp_path / "cfg"),
-        "LIVECLI_DATA_DIR": str(tmp_path / "data"),
-        "LIVECLI_CACHE_DIR": str(tmp_path / "cache"),
-        "LIVECLI_KITE_API_URL": api_url,
-        "KITE_API_KEY": API_KEY,
-        "KITE_ACCESS_TOKEN": TOKEN,
-    }
-    if "PYTHONPATH" in os.environ:
-        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    env = hermetic_env(tmp_path, LIVECLI_KITE_API_URL=api_url, KITE_API_KEY=API_KEY,
+                       KITE_ACCESS_TOKEN=TOKEN)
     return subprocess.run(
         [sys.executable, "-m", "livecli", *args],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,

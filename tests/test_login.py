@@ -17,6 +17,7 @@ from livecli.config.token_store import load_stored_token, save_token, token_expi
 from livecli.core.timeutil import at_ist, parse_instant, to_ist
 from livecli.errors import AuthError, UsageError
 from livecli.kite.auth import check_token_fresh, parse_request_token
+from tests.conftest import hermetic_env
 
 StandIn = pytest.importorskip("livecli.sim").StandIn
 
@@ -31,20 +32,8 @@ def sim():
 
 
 def cli_env(tmp_path: Path, api_url: str, **extra: str) -> dict[str, str]:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-        "LIVECLI_CONFIG_DIR": str(tmp_path / "cfg"),
-        "LIVECLI_DATA_DIR": str(tmp_path / "data"),
-        "LIVECLI_CACHE_DIR": str(tmp_path / "cache"),
-        "LIVECLI_KITE_API_URL": api_url,
-        "KITE_API_KEY": API_KEY,
-        "KITE_API_SECRET": SECRET,
-        **extra,
-    }
-    if "PYTHONPATH" in os.environ:
-        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-    return env
+    return hermetic_env(tmp_path, **{"LIVECLI_KITE_API_URL": api_url, "KITE_API_KEY": API_KEY,
+                                     "KITE_API_SECRET": SECRET, **extra})
 
 
 def run_cli(

@@ -37,6 +37,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import hermetic_env
+
 pd = pytest.importorskip("pandas")
 
 pytestmark = pytest.mark.slow
@@ -50,19 +52,7 @@ FIELDS = ("open", "high", "low", "close", "volume", "oi", "ticks", "partial", "s
 # --- running the command ---------------------------------------------------------------------
 def cli_env(base: Path, **extra: str) -> dict[str, str]:
     """A hermetic environment: own folders, no Kite credentials, this checkout first on the path."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KITE_", "LIVECLI_"))}
-    for name in ("config", "data", "cache", "home"):
-        (base / name).mkdir(parents=True, exist_ok=True)
-    env.update(
-        LIVECLI_CONFIG_DIR=str(base / "config"),
-        LIVECLI_DATA_DIR=str(base / "data"),
-        LIVECLI_CACHE_DIR=str(base / "cache"),
-        HOME=str(base / "home"),
-        PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-        PYTHONUNBUFFERED="1",
-    )
-    env.update(extra)
-    return env
+    return hermetic_env(base, **extra)
 
 
 def run_cli(base: Path, *args: str, timeout: float = 60, env: dict | None = None
@@ -284,13 +274,13 @@ def test_candles_rebuilt_from_the_recorded_ticks_equal_the_live_ones(recorded):
     assert store_count(db, "SELECT COUNT(*) FROM ticks") == n_ticks
     for fmt in ("csv", "parquet"):
         tick_file = base / f"ticks.{fmt}"
-        r = run_cli(base, "ticks", "--db", str(db), "--export", str(tick_file), "--force")
+        r = run_cli(base, "ticks", "--db", str(db), "-o", str(tick_file), "--force")
         assert r.returncode == 0, r.stderr
         assert f"wrote {n_ticks:,} ticks" in r.stdout
         for iv in ("1min", "5min"):
             out = base / f"rebuilt-{fmt}-{iv}.csv"
             r = run_cli(base, "candles", "--ticks", str(tick_file), "--interval", iv,
-                        "--export", str(out), "--force")
+                        "-o", str(out), "--force")
             assert r.returncode == 0, r.stderr
             rebuilt = exported_candles(out)
             m = minutes_of(iv)
@@ -302,7 +292,7 @@ def test_candles_derived_from_the_store_equal_the_live_5min(recorded):
     """`livecli candles --db` derives 5-minute candles from the stored 1-minute ones."""
     base, db = recorded["base"], recorded["db"]
     out = base / "derived-5min.parquet"
-    r = run_cli(base, "candles", "--db", str(db), "--interval", "5min", "--export", str(out),
+    r = run_cli(base, "candles", "--db", str(db), "--interval", "5min", "-o", str(out),
                 "--force")
     assert r.returncode == 0, r.stderr
     derived = exported_candles(out)
@@ -318,7 +308,7 @@ def test_ticks_export_columns_filters_and_refusals(recorded, tmp_path):
     db = recorded["db"]
     out = tmp_path / "infy.csv"
     r = run_cli(tmp_path, "ticks", "INFY", "--db", str(db), "--from", f"{SIM_DATE}T09:16",
-                "--to", f"{SIM_DATE}T09:18", "--export", str(out))
+                "--to", f"{SIM_DATE}T09:18", "-o", str(out))
     assert r.returncode == 0, r.stderr
     df = pd.read_csv(out, dtype={"exchange_timestamp": str})
     assert tuple(df.columns) == TICK_COLUMNS
@@ -335,22 +325,22 @@ def test_ticks_export_columns_filters_and_refusals(recorded, tmp_path):
     assert df["volume_traded"].tolist() == [x["volume_traded"] for x in infy]
     # The index has no volume: its column stays empty rather than a made-up zero.
     idx = tmp_path / "index.parquet"
-    r = run_cli(tmp_path, "ticks", "NSE:NIFTY 50", "--db", str(db), "--export", str(idx))
+    r = run_cli(tmp_path, "ticks", "NSE:NIFTY 50", "--db", str(db), "-o", str(idx))
     assert r.returncode == 0, r.stderr
     dfi = pd.read_parquet(idx)
     assert len(dfi) > 0 and dfi["volume_traded"].isna().all()
     assert str(dfi["exchange_timestamp"].dt.tz) in ("+05:30", "UTC+05:30")
     # An existing file is refused without --force and left as it was.
     before = out.read_bytes()
-    r = run_cli(tmp_path, "ticks", "--db", str(db), "--export", str(out))
+    r = run_cli(tmp_path, "ticks", "--db", str(db), "-o", str(out))
     assert r.returncode == 6 and "--force" in r.stderr
     one_clean_line(r.stderr)
     assert out.read_bytes() == before
     # Unknown symbol names what was recorded; a missing folder is an export error.
-    r = run_cli(tmp_path, "ticks", "TCS", "--db", str(db), "--export", str(tmp_path / "t.csv"))
+    r = run_cli(tmp_path, "ticks", "TCS", "--db", str(db), "-o", str(tmp_path / "t.csv"))
     assert r.returncode == 7 and "TCS" in r.stderr and "INFY" in r.stderr
     one_clean_line(r.stderr)
-    r = run_cli(tmp_path, "ticks", "--db", str(db), "--export", str(tmp_path / "no" / "t.csv"))
+    r = run_cli(tmp_path, "ticks", "--db", str(db), "-o", str(tmp_path / "no" / "t.csv"))
     assert r.returncode == 5 and "does not exist" in r.stderr
     one_clean_line(r.stderr)
     assert not list(tmp_path.glob(".*.partial")) and not (tmp_path / "t.csv").exists()
@@ -368,7 +358,7 @@ def test_ticks_export_of_a_store_without_recorded_ticks_is_no_data(tmp_path):
     with StoreWriter(db) as w:
         w.register_instruments({738561: ("RELIANCE", "NSE")})
         w.put_candles([Candle(738561, 1, 1_765_338_300, 10.0, 11.0, 9.0, 10.5, 100, None, 3)])
-    r = run_cli(tmp_path, "ticks", "--db", str(db), "--export", str(tmp_path / "t.csv"))
+    r = run_cli(tmp_path, "ticks", "--db", str(db), "-o", str(tmp_path / "t.csv"))
     assert r.returncode == 11 and "--record" in r.stderr
     one_clean_line(r.stderr)
     assert not (tmp_path / "t.csv").exists()
@@ -433,7 +423,7 @@ def test_a_killed_stream_leaves_a_store_that_opens_and_reads(tmp_path):
     assert_same_candles({k: stored[k] for k in both}, {k: announced[k] for k in both},
                         "killed: stored vs announced")
     out = tmp_path / "after-kill.csv"
-    r = run_cli(tmp_path, "candles", "--db", str(db), "--interval", "1min", "--export", str(out))
+    r = run_cli(tmp_path, "candles", "--db", str(db), "--interval", "1min", "-o", str(out))
     assert r.returncode == 0, r.stderr
     assert len(exported_candles(out)) == sum(1 for k in stored if k[1] == 1)
     r = run_cli(tmp_path, "candles", "RELIANCE", "--db", str(db))

@@ -16,7 +16,7 @@ def test_rebuilt_candles_are_identical_under_every_time_zone(tmp_path):
     outputs = []
     for tz in ZONES:
         out = tmp_path / f"{tz.replace('/', '_')}.csv"
-        proc = run(["candles", "--ticks", str(SAMPLE_TICKS), "--interval", "5min", "--export",
+        proc = run(["candles", "--ticks", str(SAMPLE_TICKS), "--interval", "5min", "-o",
                     str(out)], tmp_path, TZ=tz)
         assert proc.returncode == 0, proc.stderr
         outputs.append(out.read_text())

@@ -4,88 +4,97 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from livecli.cli.options import (
+    ConfigOption,
+    DbOption,
+    ExportOption,
+    ForceOption,
+    FormatOption,
+    FromOption,
+    IntervalOption,
+    OutputOption,
+    ToOption,
+)
+
+if TYPE_CHECKING:
+    from livecli.cli.options import ExportTarget
+    from livecli.store.query import CandleResult
 
 HELP = """Show or export OHLCV candles.
 
 From a recorded tick file (--ticks FILE, CSV or Parquet) the candles are rebuilt exactly as the
 live session builds them. From the store (--db, default: the store `livecli stream` writes) any
 whole-minute interval is derived from the stored 1-minute candles.
+
+The table shows the latest candles of each symbol; --export writes all of them to a CSV or
+Parquet file named after the symbols, interval and dates, -o PATH to a file you name.
 """
 
 
 def candles(
     symbols: Annotated[
         list[str] | None,
-        typer.Argument(help="Symbols to show (RELIANCE, NSE:INFY, or a token); default all.",
-                       show_default=False),
+        typer.Argument(metavar="SYMBOL", show_default=False,
+                       help="Symbols to show: RELIANCE, NSE:INFY, or a token; default all."),
     ] = None,
-    interval: Annotated[
-        str, typer.Option("--interval", "-i", help="Candle length: 1min, 5min, 45min, 1h, 5minute...")
-    ] = "1min",
+    interval: IntervalOption = "1min",
     ticks: Annotated[
-        Path | None, typer.Option("--ticks", help="Rebuild from this tick file (CSV or Parquet).")
+        Path | None,
+        typer.Option("--ticks", metavar="FILE",
+                     help="Rebuild from this tick file (CSV or Parquet) instead of the store."),
     ] = None,
     symbol: Annotated[
-        list[str] | None, typer.Option("--symbol", "-s", help="Only this symbol (repeatable).")
+        list[str] | None,
+        typer.Option("--symbol", "-s", metavar="SYMBOL", show_default=False,
+                     help="Only this symbol (repeatable; the same as giving it as an argument)."),
     ] = None,
-    db: Annotated[
-        Path | None, typer.Option("--db", help="Candle store to read (default: the user store).")
-    ] = None,
-    start: Annotated[
-        str | None, typer.Option("--from", help="First candle: DATE or DATETIME (IST).")
-    ] = None,
-    end: Annotated[
-        str | None, typer.Option("--to", help="Last candle: DATE (whole day) or DATETIME (IST).")
-    ] = None,
+    db: DbOption = None,
+    start: FromOption = None,
+    end: ToOption = None,
     limit: Annotated[
-        int, typer.Option("--limit", "-n", min=1, help="Candles shown per symbol (table only).")
+        int, typer.Option("--limit", "-n", metavar="N", min=1,
+                          help="Candles shown per symbol (the table only).")
     ] = 20,
-    export: Annotated[
-        str | None,
-        typer.Option("--export", help="Write the candles to PATH; `--export` alone names the file."),
-    ] = None,
-    fmt: Annotated[
-        str | None, typer.Option("--format", help="csv or parquet (default: from the extension).")
-    ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing export file.")] = False,
+    export: ExportOption = False,
+    output: OutputOption = None,
+    fmt: FormatOption = None,
+    force: ForceOption = False,
     fill_gaps: Annotated[
         bool, typer.Option("--fill-gaps", help="Add flat synthetic candles for empty intervals.")
     ] = False,
-    config: Annotated[
-        Path | None, typer.Option("--config", help="Config file to use.")
-    ] = None,
+    config: ConfigOption = None,
 ) -> None:
+    from livecli.cli.options import export_target, with_export_hint
     from livecli.core.intervals import parse_interval
+    from livecli.errors import SymbolError
     from livecli.store.query import CandleQuery, TimeRange
 
     iv = parse_interval(interval)
     wanted = [*(symbols or []), *(symbol or [])]
     rng = TimeRange.parse(start, end, labels=("--from", "--to"))
-    export_path = None
-    if export is not None:
-        export_path = Path(export) if export else None
-    if fmt is not None:
-        from livecli.store.export import choose_format
-
-        choose_format(None, fmt)
+    target = export_target(export, output, fmt, symbols or [])
     query = CandleQuery(interval=iv, symbols=wanted, time_range=rng, fill_gaps=fill_gaps)
     from livecli.config import load_settings
 
     settings = load_settings(config_path=config)
-    if ticks is not None:
-        from livecli.store.query import candles_from_ticks
+    try:
+        if ticks is not None:
+            from livecli.store.query import candles_from_ticks
 
-        result = candles_from_ticks(ticks, query, sessions=settings.session_table())
-    else:
-        from livecli.store.query import candles_from_store
+            result = candles_from_ticks(ticks, query, sessions=settings.session_table())
+        else:
+            from livecli.store.query import candles_from_store
 
-        path = db.expanduser() if db is not None else settings.store.path
-        result = candles_from_store(Path(path), query, sessions=settings.session_table())
-    if export is not None:
-        _export(result, export_path, fmt, force)
+            path = db.expanduser() if db is not None else settings.store.path
+            result = candles_from_store(Path(path), query, sessions=settings.session_table())
+    except SymbolError as exc:
+        raise with_export_hint(exc, target, symbols or []) from None
+    if target is not None:
+        _export(result, target, force)
     else:
         from livecli.cli.render import print_candle_table
 
@@ -97,13 +106,12 @@ def candles(
         )
 
 
-def _export(result, path: Path | None, fmt: str | None, force: bool) -> None:
+def _export(result: CandleResult, target: ExportTarget, force: bool) -> None:
     from livecli.cli.render import export_progress, human_size
-    from livecli.store.export import candle_table, choose_format, write_candles
+    from livecli.store.export import candle_table, write_candles
 
-    if path is None:
-        path = Path(result.default_file_name(choose_format(None, fmt)))
-    f = choose_format(path, fmt)
+    f = target.fmt
+    path = target.path or Path(result.default_file_name(f))
     table = candle_table(result.arrays, result.interval.minutes, result.names)
     with export_progress(table.num_rows) as progress:
         res = write_candles(table, path, f, force=force, progress=progress)

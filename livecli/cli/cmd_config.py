@@ -14,14 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        help="Read only this TOML file (instead of ./livecli.toml and the user config).",
-        dir_okay=False,
-    ),
-]
+from livecli.cli.options import ConfigOption
 
 
 def _token_status(settings: Any, now: float) -> str:

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from livecli.cli.cmd_config import ConfigOption
+from livecli.cli.options import ConfigOption, ExchangeOption
 
 COLUMNS = ("token", "symbol", "name", "type", "segment", "expiry", "strike", "tick", "lot")
 # On a narrow terminal, columns are dropped from the end of this list rather than cut: a
@@ -46,11 +46,9 @@ def instruments(
     search: Annotated[
         str | None, typer.Argument(metavar="SEARCH", help="Text to find in the tradingsymbol or name.")
     ] = None,
-    exchange: Annotated[
-        str | None, typer.Option("--exchange", "-e", help="Exchange (default: stream.exchange).")
-    ] = None,
+    exchange: ExchangeOption = None,
     limit: Annotated[
-        int, typer.Option("--limit", "-n", min=0, help="Show at most N rows (0: all).")
+        int, typer.Option("--limit", "-n", metavar="N", min=0, help="Show at most N rows (0: all).")
     ] = 50,
     refresh: Annotated[
         bool, typer.Option("--refresh", help="Download the dump again even if today's is cached.")

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from livecli.cli.cmd_config import ConfigOption
+from livecli.cli.options import ConfigOption
 from livecli.errors import UsageError
 
 

@@ -7,59 +7,62 @@ from typing import Annotated
 
 import typer
 
+from livecli.cli.options import (
+    ConfigOption,
+    DbOption,
+    ExportOption,
+    ForceOption,
+    FormatOption,
+    FromOption,
+    OutputOption,
+    ToOption,
+)
+
 HELP = """List or export the raw ticks a store recorded (`livecli stream --record`).
 
-With --export PATH the ticks are written, in the order they arrived, as a tick file (CSV or
-Parquet) that `livecli candles --ticks PATH` rebuilds into the same candles. `--export` alone
-names the file after the symbols and dates. Without --export it lists what was recorded.
+Without --export it lists what was recorded, per instrument. With --export the ticks are
+written, in the order they arrived, as a tick file (CSV or Parquet) named after the symbols and
+dates, or to -o PATH; `livecli candles --ticks PATH` rebuilds it into the same candles.
 """
 
 
 def ticks(
     symbols: Annotated[
         list[str] | None,
-        typer.Argument(help="Symbols to export (RELIANCE, NSE:INFY, or a token); default all.",
-                       show_default=False),
+        typer.Argument(metavar="SYMBOL", show_default=False,
+                       help="Symbols to export: RELIANCE, NSE:INFY, or a token; default all."),
     ] = None,
-    db: Annotated[
-        Path | None, typer.Option("--db", help="Candle store to read (default: the user store).")
-    ] = None,
-    start: Annotated[
-        str | None, typer.Option("--from", help="First tick: DATE or DATETIME (IST).")
-    ] = None,
-    end: Annotated[
-        str | None, typer.Option("--to", help="Last tick: DATE (whole day) or DATETIME (IST).")
-    ] = None,
-    export: Annotated[
-        str | None,
-        typer.Option("--export", help="Write the ticks to PATH; `--export` alone names the file."),
-    ] = None,
-    fmt: Annotated[
-        str | None, typer.Option("--format", help="csv or parquet (default: from the extension).")
-    ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
-    config: Annotated[Path | None, typer.Option("--config", help="Config file to use.")] = None,
+    db: DbOption = None,
+    start: FromOption = None,
+    end: ToOption = None,
+    export: ExportOption = False,
+    output: OutputOption = None,
+    fmt: FormatOption = None,
+    force: ForceOption = False,
+    config: ConfigOption = None,
 ) -> None:
-    from livecli.store.export import choose_format
+    from livecli.cli.options import export_target, with_export_hint
+    from livecli.errors import SymbolError
     from livecli.store.query import TimeRange, store_path
 
     rng = TimeRange.parse(start, end, labels=("--from", "--to"))
-    if fmt is not None:
-        choose_format(None, fmt)
+    target = export_target(export, output, fmt, symbols or [])
     from livecli.config import load_settings
 
     path = store_path(db, load_settings(config_path=config))
-    if export is None:
+    if target is None:
         _list(path)
         return
     from livecli.cli.render import human_size
     from livecli.store.tickexport import export_ticks
 
-    target = Path(export) if export else Path(_default_name(path, symbols or [],
-                                                            choose_format(None, fmt)))
-    f = choose_format(target, fmt)
-    res = export_ticks(path, target, f, symbols=symbols or None, start=rng.start, end=rng.end,
-                       force=force)
+    f = target.fmt
+    out = target.path or Path(_default_name(path, symbols or [], f))
+    try:
+        res = export_ticks(path, out, f, symbols=symbols or None, start=rng.start, end=rng.end,
+                           force=force)
+    except SymbolError as exc:
+        raise with_export_hint(exc, target, symbols or []) from None
     typer.echo(f"wrote {res.rows:,} ticks to {res.path} ({f}, {human_size(res.bytes)})")
 
 

@@ -13,6 +13,8 @@ import traceback
 
 from livecli import errors as e
 
+EXIT_USAGE = 2  # also Typer's own usage errors (unknown option, missing argument), see app.main
+
 # Ordered most specific first: the first matching class decides the code.
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (e.OutputExistsError, 6),
@@ -27,7 +29,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (e.AuthError, 12),
     (e.KiteApiError, 13),
     (e.ConnectionFailedError, 14),
-    (e.UsageError, 2),
+    (e.UsageError, EXIT_USAGE),
 )
 EXIT_UNEXPECTED = 1
 EXIT_INTERRUPTED = 130
