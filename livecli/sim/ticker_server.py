@@ -23,6 +23,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from livecli.config import mask
 from livecli.kite.protocol import HEARTBEAT, MAX_PER_CONNECTION, MODES
 from livecli.sim.clock import SimClock
 from livecli.sim.market import Market
@@ -42,7 +43,7 @@ class _MaskTokens(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
         if "access_token=" in text:
-            record.msg = self._pattern.sub(r"\1****", text)
+            record.msg = self._pattern.sub(lambda m: m[1] + mask(m[0][len(m[1]):]), text)
             record.args = ()
         return True
 
