@@ -42,6 +42,7 @@ from livecli.kite.codec import (
     encode_ltp,
     encode_quote,
     price_divisor,
+    wanted_tokens,
 )
 from livecli.kite.text import TEXT_LIMIT, shorten
 
@@ -405,6 +406,14 @@ def test_take_keeps_exactly_the_chosen_packets(pkts, data):
     assert sub.skipped == frame.skipped and sub.received_at == RECEIVED_AT
     for side in ("buy", "sell"):
         np.testing.assert_array_equal(sub.depth(side)["price"], frame.depth(side)["price"][keep])
+    # only(): the packets whose token is wanted, found by token (duplicates and all).
+    tokens = frame.token.tolist()
+    wanted = {tokens[i] for i in keep} | {1, 2**32 - 1}  # and tokens no packet has
+    mine = frame.only(wanted_tokens(wanted))
+    assert mine.token.tolist() == [t for t in tokens if t in wanted]
+    assert_same(mine.to_dicts(), [d for d in dicts if d["instrument_token"] in wanted])
+    assert frame.only(wanted_tokens(tokens)) is frame  # all wanted: no copy
+    assert len(frame.only(wanted_tokens([]))) == 0
 
 
 def test_trailing_bytes_are_ignored_like_kiteconnect():

@@ -96,6 +96,8 @@ class LinkStatus:
     retry_in_s: float | None  # seconds to the next attempt while reconnecting
     reconnects: int
     last_message_age_s: float | None
+    # Why the link is not (or was just not) working, one line of at most ~200 characters;
+    # None once it is back and delivering.
     last_error: str | None
 
 
@@ -113,12 +115,12 @@ class ConnectionStatus:
     last_message_age_s: float | None
     ticks_per_s: float
     frames: int
-    ticks: int
+    ticks: int  # handed on to on_frame
     heartbeats: int
-    malformed: int
+    malformed: int  # binary messages cut short (their complete packets still handed on)
     text_messages: int
     handler_errors: int
-    last_error: str | None
+    last_error: str | None  # the feed's latest problem, bounded like LinkStatus.last_error
     last_handler_error: str | None
     links: tuple[LinkStatus, ...]
     # Ticks dropped because their token is not subscribed on the link that carried them.
@@ -230,6 +232,9 @@ class _Link:
         self.feed = feed
         self.index = index
         self.tokens: dict[int, str] = {}
+        # The tokens' keys as a sorted array, for the receiving path's filter; replaced whole
+        # (under the feed's lock) whenever the set of tokens changes.
+        self.wanted: Any = ()
         self.state = IDLE
         self.attempt = 0
         self.reconnects = 0
@@ -681,6 +686,7 @@ class KiteFeed:
                 link.tokens[tok] = mode
                 self._owner[tok] = link
             links = list(self._links)
+            self._refresh_wanted(links)
         self._reactor = _reactor.get_reactor()
         log.info(
             "ticker feed starting: %d instruments over %d connection(s) to %s (token %s)",
@@ -713,6 +719,7 @@ class KiteFeed:
                 self._owner[tok] = link
                 per.setdefault(link, ([], []))[0].append(tok)
             sends = [(lk, fresh, changed) for lk, (fresh, changed) in per.items()]
+            self._refresh_wanted([lk for lk, fresh, _ in sends if fresh])
             running = self._started and not self._stopping
         if not running:
             return
@@ -739,6 +746,7 @@ class KiteFeed:
                 if link is not None:
                     link.tokens.pop(tok, None)
                     per.setdefault(link, []).append(tok)
+            self._refresh_wanted(list(per))
             running = self._started and not self._stopping
         if running:
             for link, toks in per.items():
@@ -808,7 +816,8 @@ class KiteFeed:
         )
 
     def wait_connected(self, timeout: float) -> bool:
-        """Block until every link is connected (True), or it failed/stopped/timed out (False)."""
+        """Block until every link is connected, i.e. upgraded and delivered a first message
+        (True), or it failed/stopped/timed out (False)."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
@@ -853,6 +862,16 @@ class KiteFeed:
             text = text.replace(self._access_token, self._masked)
         return text
 
+    @staticmethod
+    def _refresh_wanted(links: list[_Link]) -> None:
+        """Rebuild these links' token filters (under the lock, before any send goes out)."""
+        if not links:
+            return
+        from livecli.kite.codec import wanted_tokens
+
+        for link in links:
+            link.wanted = wanted_tokens(link.tokens)
+
     # -- reactor-thread internals ----------------------------------------------------------
     def _on_message(self, link: _Link, payload: bytes, is_binary: bool) -> None:
         received_at = time.time()
@@ -875,16 +894,14 @@ class KiteFeed:
             n = len(frame)
             if not n:
                 return  # only unknown packet kinds: nothing for the handler
-            wanted = link.tokens
-            toks = frame.token.tolist()
-            if not wanted.keys() >= set(toks):
-                # Never subscribed here, or unsubscribed while in flight: not ours to record.
-                keep = [i for i, t in enumerate(toks) if t in wanted]
-                self.unsubscribed_ticks += n - len(keep)
-                if not keep:
+            # Ticks of tokens never subscribed on this link, or unsubscribed while in flight,
+            # are not ours to record or candle.
+            frame = frame.only(link.wanted)
+            if len(frame) != n:
+                self.unsubscribed_ticks += n - len(frame)
+                n = len(frame)
+                if not n:
                     return
-                frame = frame.take(keep)
-                n = len(keep)
             self.ticks += n
             try:
                 self._on_frame(frame, received_at)
