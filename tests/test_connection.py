@@ -489,3 +489,29 @@ def test_3500_instruments_use_two_connections(feeds: list[KiteFeed]) -> None:
         assert not set(per[0]) & set(per[1])
         assert rec.flowing(10)
         feed.stop()
+
+
+def test_server_clock_is_the_standins_when_it_names_itself(
+        sim: Any, feeds: list[KiteFeed]) -> None:
+    """The feed reads the stand-in's market clock from the upgrade: it agrees with the market."""
+    from websockets.sync.client import connect
+
+    from livecli.kite.protocol import STANDIN_HEADER
+
+    # What the stand-in itself puts on the upgrade, seen by a plain WebSocket client.
+    with connect(f"{sim.ws_url}/?api_key={API_KEY}&access_token={TOKEN}") as ws:
+        names_itself = STANDIN_HEADER in ws.response.headers
+    rec = Recorder()
+    feed = make(feeds, sim, rec)
+    feed.start(dict.fromkeys(tradables(sim, 1), "ltp"))
+    assert feed.wait_connected(5)
+    clock = feed.server_clock
+    if not names_itself:
+        assert clock is None  # as from real Kite
+        return
+    assert clock is not None
+    market, wall, speed = clock
+    assert speed == sim.speed
+    now_wall, now_market = time.time(), sim.now()
+    # The market's time extrapolated from the upgrade matches the stand-in's own clock.
+    assert abs(market + (now_wall - wall) * speed - now_market) < 0.5 * speed

@@ -23,7 +23,6 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from livecli.config import mask
 from livecli.kite.protocol import HEARTBEAT, MAX_PER_CONNECTION, MODES
 from livecli.sim.clock import SimClock
 from livecli.sim.market import Market
@@ -43,6 +42,8 @@ class _MaskTokens(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
         if "access_token=" in text:
+            from livecli.config import mask  # the one masking function livecli has
+
             record.msg = self._pattern.sub(lambda m: m[1] + mask(m[0][len(m[1]):]), text)
             record.args = ()
         return True
