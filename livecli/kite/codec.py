@@ -266,7 +266,7 @@ _SOURCES: dict[str, tuple[int | None, ...]] = {
     "exchange_timestamp": (None, None, 60, None, 28),
 }
 _WORD_BY_KIND = np.array(
-    [[_ABSENT if _SOURCES[c][k] is None else _SOURCES[c][k] // 4 for c in _COLUMNS]
+    [[_ABSENT if (at := _SOURCES[c][k]) is None else at // 4 for c in _COLUMNS]
      for k in range(5)],
     dtype=np.intp,
 )
@@ -524,8 +524,9 @@ class DecodedFrame:
                                    price.tolist(), [-1] * n, nan, nan, [-1] * n)
             minus = np.full(n, -1, np.int64)
             nan_a = np.full(n, np.nan)
-            return TickColumns(token, np.full(n, float(self.received_at)), price, minus,
-                               nan_a, nan_a, minus)
+            arrays: tuple[Any, ...] = (token, np.full(n, float(self.received_at)), price, minus,
+                                       nan_a, nan_a, minus)  # TickColumns takes arrays too
+            return TickColumns(*arrays)
         m = self._matrix()
         div = self.divisor
         # high and low are adjacent matrix columns: one division for both.
@@ -537,8 +538,8 @@ class DecodedFrame:
             tm = np.where(ets > 0, ets, float(self.received_at))
         else:
             tm = np.full(n, float(self.received_at))
-        cols = (self.token, tm, self._word(1) / div, m[:, _VOLUME], hl[:, 0], hl[:, 1],
-                m[:, _OI])
+        cols: tuple[Any, ...] = (self.token, tm, self._word(1) / div, m[:, _VOLUME], hl[:, 0],
+                                 hl[:, 1], m[:, _OI])
         if lists:
             return TickColumns(*(c.tolist() for c in cols))
         return TickColumns(*cols)
