@@ -42,7 +42,9 @@ from livecli.kite.codec import (
     encode_ltp,
     encode_quote,
     price_divisor,
+    wanted_tokens,
 )
+from livecli.kite.text import TEXT_LIMIT, shorten
 
 MOCKS = Path(__file__).resolve().parents[2] / "shared" / "kite-mocks"
 REPO = Path(__file__).resolve().parents[1]
@@ -337,24 +339,81 @@ def test_a_frame_of_one_length_but_unknown_kind_is_skipped():
     assert frame.skipped == 4 and len(frame) == 0
 
 
-@pytest.mark.parametrize("kinds", [[0], [2, 2, 2], [0, 1, 2, 3, 4]])
-def test_every_truncation_is_malformed(kinds):
-    maker = {0: lambda: encode_ltp(257, 1), 1: lambda: encode_quote(257, *[1] * 10),
-             2: lambda: encode_full(257, *[1] * 15, [], []),
-             3: lambda: encode_index_quote(265, 1, 1, 1, 1, 1, 0),
-             4: lambda: encode_index_full(265, 1, 1, 1, 1, 1, 0, 5)}
-    frame = encode_frame([maker[k]() for k in kinds])
+@pytest.mark.parametrize("kinds", [[0], [2, 2, 2], [0, 1, 2, 3, 4], [1] * 20])
+def test_every_truncation_is_malformed_and_keeps_the_complete_packets(kinds):
+    maker = {0: lambda i: encode_ltp(257 + 256 * i, 1 + i),
+             1: lambda i: encode_quote(257 + 256 * i, 1 + i, *[1] * 9),
+             2: lambda i: encode_full(257 + 256 * i, 1 + i, *[1] * 14, [], []),
+             3: lambda i: encode_index_quote(265 + 256 * i, 1 + i, 1, 1, 1, 1, 0),
+             4: lambda i: encode_index_full(265 + 256 * i, 1 + i, 1, 1, 1, 1, 0, 5)}
+    pkts = [maker[k](i) for i, k in enumerate(kinds)]
+    frame = encode_frame(pkts)
+    ends = np.cumsum([2 + len(p) for p in pkts]) + 2  # where each packet's bytes end
     for cut in range(2, len(frame)):
-        with pytest.raises(MalformedFrame):
-            decode_frame(frame[:cut], 0.0)
+        with pytest.raises(MalformedFrame) as info:
+            decode_frame(frame[:cut], RECEIVED_AT)
+        whole = int((ends <= cut).sum())
+        kept = info.value.frame
+        assert len(kept) == whole, (cut, whole)
+        # Exactly the packets that arrived complete, decoded as kiteconnect decodes them.
+        assert_same(kept.to_dicts(), kite_parse(encode_frame(pkts[:whole])))
+        assert kept.received_at == RECEIVED_AT
+        assert f"of {len(kinds)}" in str(info.value) or f"claims {len(kinds)}" in str(info.value)
     assert len(decode_frame(frame, 0.0)) == len(kinds)
 
 
-def test_count_larger_than_packets_is_malformed():
-    frame = bytearray(encode_frame([encode_ltp(257, 1)] * 3))
+def test_the_packet_cut_short_is_named_and_the_others_kept():
+    pkts = [encode_quote(257 + 256 * i, 100 + i, *[1] * 9) for i in range(20)]
+    with pytest.raises(MalformedFrame, match=r"packet 20 of 20 is cut short \(39 of its 44"):
+        decode_frame(encode_frame(pkts)[:-5], RECEIVED_AT)
+    try:
+        decode_frame(encode_frame(pkts)[:-5], RECEIVED_AT)
+    except MalformedFrame as exc:
+        assert exc.frame.last_price.tolist() == [100.0 + i for i in range(19)]
+    # An unknown-length packet cut short is given back too: it was never counted as skipped.
+    with pytest.raises(MalformedFrame) as info:
+        decode_frame(encode_frame([pkts[0], b"x" * 50])[:-1], 0.0)
+    assert len(info.value.frame) == 1 and info.value.frame.skipped == 0
+
+
+def test_count_larger_than_packets_is_malformed_and_keeps_them_all():
+    frame = bytearray(encode_frame([encode_ltp(257, 1), encode_ltp(513, 2), encode_ltp(769, 3)]))
     frame[1] = 4
-    with pytest.raises(MalformedFrame):
-        decode_frame(bytes(frame), 0.0)
+    with pytest.raises(MalformedFrame, match="claims 4 packets but carries 3") as info:
+        decode_frame(bytes(frame), RECEIVED_AT)
+    assert info.value.frame.token.tolist() == [257, 513, 769]
+    assert info.value.frame.last_price.tolist() == [1.0, 2.0, 3.0]
+    # One stray byte where the fourth header would be: the same.
+    with pytest.raises(MalformedFrame) as info:
+        decode_frame(bytes(frame) + b"\x00", RECEIVED_AT)
+    assert len(info.value.frame) == 3
+
+
+@settings(max_examples=200, deadline=None)
+@given(pkts=st.lists(st.one_of(packets(), unknown_packets), max_size=12), data=st.data())
+def test_take_keeps_exactly_the_chosen_packets(pkts, data):
+    frame = decode_frame(encode_frame(pkts), RECEIVED_AT)
+    keep = sorted(data.draw(st.sets(st.integers(0, max(0, len(frame) - 1)),
+                                    max_size=len(frame))) if len(frame) else [])
+    sub = frame.take(keep)
+    dicts = frame.to_dicts()
+    assert len(sub) == len(keep)
+    assert_same(sub.to_dicts(), [dicts[i] for i in keep])
+    assert sub.kind.tolist() == [frame.kind.tolist()[i] for i in keep]
+    cols, all_cols = sub.columns(lists=False), frame.columns(lists=False)
+    for name in ("token", "time", "price", "volume", "day_high", "day_low", "oi"):
+        np.testing.assert_array_equal(getattr(cols, name), getattr(all_cols, name)[keep])
+    assert sub.skipped == frame.skipped and sub.received_at == RECEIVED_AT
+    for side in ("buy", "sell"):
+        np.testing.assert_array_equal(sub.depth(side)["price"], frame.depth(side)["price"][keep])
+    # only(): the packets whose token is wanted, found by token (duplicates and all).
+    tokens = frame.token.tolist()
+    wanted = {tokens[i] for i in keep} | {1, 2**32 - 1}  # and tokens no packet has
+    mine = frame.only(wanted_tokens(wanted))
+    assert mine.token.tolist() == [t for t in tokens if t in wanted]
+    assert_same(mine.to_dicts(), [d for d in dicts if d["instrument_token"] in wanted])
+    assert frame.only(wanted_tokens(tokens)) is frame  # all wanted: no copy
+    assert len(frame.only(wanted_tokens([]))) == 0
 
 
 def test_trailing_bytes_are_ignored_like_kiteconnect():
@@ -382,8 +441,8 @@ def test_bytearray_and_memoryview_inputs():
 def test_arbitrary_bytes_decode_or_raise_malformed_only(data):
     try:
         frame = decode_frame(data, RECEIVED_AT)
-    except MalformedFrame:
-        return
+    except MalformedFrame as exc:
+        frame = exc.frame  # what was salvaged must be as usable as a whole frame
     # Whatever decoded must also be viewable without error.
     frame.columns()
     frame.columns(lists=False)
@@ -413,6 +472,23 @@ def test_text_messages():
         out = decode_text(junk)
         assert out.type == "unknown"
     assert decode_text('{"type": "other", "data": 1}').data == {"type": "other", "data": 1}
+
+
+def test_server_text_for_people_is_one_bounded_line():
+    huge = json.dumps({"type": "error", "data": "bad\n\x1b[31mred" + "E" * 2_000_000})
+    msg = decode_text(huge)
+    assert msg.type == "error" and msg.raw == huge  # raw stays as sent
+    assert len(msg.data) == TEXT_LIMIT and msg.data.endswith("…")
+    assert msg.data.startswith("bad \\x1b[31mredEEE")  # no newline, no terminal escape
+    big = decode_text(json.dumps({"type": "message", "data": {"k": ["v"] * 100_000}}))
+    assert isinstance(big.data, str) and len(big.data) <= TEXT_LIMIT
+    order = {"type": "order", "data": {"tag": "x" * 5000}}
+    assert decode_text(json.dumps(order)).data == order["data"]  # a postback is data, not text
+    assert decode_text('{"type": "error"}').data is None
+    assert shorten("short  text\t here") == "short text here"
+    assert shorten("x" * 200) == "x" * 200 and shorten("x" * 201) == "x" * 199 + "…"
+    assert shorten(" " * 10_000 + "tail") == "…"  # cut at the head: nothing scans megabytes
+    assert shorten(ValueError("a\r\nb"), limit=10) == "a b"
 
 
 # -- Zerodha's captured packets ------------------------------------------------------------------

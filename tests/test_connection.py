@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from livecli.config import mask
 from livecli.errors import AuthError, ConnectionFailedError, TooManyInstrumentsError, UsageError
 from livecli.kite.connection import (
     AUTH_FAILED,
@@ -30,7 +31,6 @@ from livecli.kite.connection import (
     STALE,
     ConnectionStatus,
     KiteFeed,
-    mask_secret,
 )
 
 StandIn = pytest.importorskip("livecli.sim").StandIn
@@ -189,9 +189,11 @@ def test_dropped_connection_is_back_and_resubscribed_in_same_modes(
     assert rec.flowing()
     st = feed.status()
     assert st.reconnects == 1 and st.state == CONNECTED
-    assert st.last_error  # why it reconnected is kept for the user
     reconnecting = [s for _, s in rec.states if s.state == RECONNECTING]
     assert reconnecting and reconnecting[0].attempt == 1
+    # Why it reconnected was shown while it did; once back and delivering, it is cleared.
+    assert "closed" in (reconnecting[0].last_error or ""), reconnecting[0].last_error
+    assert st.last_error is None and st.links[0].last_error is None
     assert reconnecting[0].retry_in_s is not None and 0 < reconnecting[0].retry_in_s <= 1.0
     assert sim.clients()[0]["tokens"] == subs  # exactly these, each in its own mode
 
@@ -443,8 +445,11 @@ def test_access_token_never_logged_or_reported(
     assert any(r.name.startswith("livecli.sim") for r in caplog.records)
     assert any("reconnecting" in t for t in texts)
     assert not [t for t in texts if TOKEN in t]
-    assert mask_secret(TOKEN) in repr(feed)
-    assert feed.scrub(f"url ?access_token={TOKEN}") == f"url ?access_token={mask_secret(TOKEN)}"
+    # One masking function, one form: the stand-in's upgrade log shows what the feed shows.
+    upgrades = [t for t in texts if "access_token=" in t and t.startswith(("GET", "< GET"))]
+    assert upgrades and all(f"access_token={mask(TOKEN)}" in t for t in upgrades), upgrades[:2]
+    assert mask(TOKEN) in repr(feed)
+    assert feed.scrub(f"url ?access_token={TOKEN}") == f"url ?access_token={mask(TOKEN)}"
 
 
 def test_bad_arguments_are_refused_early() -> None:
@@ -484,3 +489,29 @@ def test_3500_instruments_use_two_connections(feeds: list[KiteFeed]) -> None:
         assert not set(per[0]) & set(per[1])
         assert rec.flowing(10)
         feed.stop()
+
+
+def test_server_clock_is_the_standins_when_it_names_itself(
+        sim: Any, feeds: list[KiteFeed]) -> None:
+    """The feed reads the stand-in's market clock from the upgrade: it agrees with the market."""
+    from websockets.sync.client import connect
+
+    from livecli.kite.protocol import STANDIN_HEADER
+
+    # What the stand-in itself puts on the upgrade, seen by a plain WebSocket client.
+    with connect(f"{sim.ws_url}/?api_key={API_KEY}&access_token={TOKEN}") as ws:
+        names_itself = STANDIN_HEADER in ws.response.headers
+    rec = Recorder()
+    feed = make(feeds, sim, rec)
+    feed.start(dict.fromkeys(tradables(sim, 1), "ltp"))
+    assert feed.wait_connected(5)
+    clock = feed.server_clock
+    if not names_itself:
+        assert clock is None  # as from real Kite
+        return
+    assert clock is not None
+    market, wall, speed = clock
+    assert speed == sim.speed
+    now_wall, now_market = time.time(), sim.now()
+    # The market's time extrapolated from the upgrade matches the stand-in's own clock.
+    assert abs(market + (now_wall - wall) * speed - now_market) < 0.5 * speed

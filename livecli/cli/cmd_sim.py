@@ -20,9 +20,9 @@ _DEFAULT_SECRET = "sim-secret"
 
 def _shown(value: str, default: str) -> str:
     """The built-in credentials are public (see --help); anything a user chose is masked."""
-    if value == default:
-        return value
-    return f"{value[:4]}…{value[-4:]}" if len(value) > 10 else "****"
+    from livecli.config import mask
+
+    return value if value == default else mask(value)
 
 
 def sim(

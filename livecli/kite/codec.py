@@ -1,4 +1,4 @@
-"""Kite's WebSocket binary protocol: build packets (for the stand-in) and decode frames fast.
+"""Kite's WebSocket binary protocol: decode frames fast, and build packets for tests.
 
 kiteconnect's own parser makes one struct call per field and a dict per packet, which caps a
 busy subscription at tens of thousands of packets a second and gives naive host-local times.
@@ -6,16 +6,22 @@ This codec reads a whole frame column-wise with numpy (one buffer view, no objec
 hands the candle engine `TickColumns`, and builds kiteconnect-shaped dicts only when asked,
 with exchange times as aware IST datetimes.
 
+The `encode_*` functions build one packet at a time, for clarity, not speed: tests and
+bench/decode.py use them. The stand-in does not; it has its own vectorised encoder
+(`livecli.sim.packets`), which tests/test_sim_packets.py holds byte-for-byte equal to these.
+
 Layouts (KITE.md): a frame is uint16 packet count, then per packet uint16 length + packet, all
 big-endian. Packet kind is told by length: 8 ltp, 44 quote, 184 full, 28 index quote, 32 index
 full; other lengths are skipped. Prices are integers in the segment's unit (`price_divisor`).
+A frame whose count or last packet runs past its end keeps every complete packet before the
+damage (`MalformedFrame.frame`): one broken packet costs that packet, not the frame.
 """
 
 from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,6 +39,7 @@ from livecli.kite.protocol import (
     PRICE_DIVISORS,
     SEGMENT_INDICES,
 )
+from livecli.kite.text import shorten
 
 LTP_LENGTH = 8
 QUOTE_LENGTH = 44
@@ -71,7 +78,16 @@ _INDEX_FULL = struct.Struct(">6IiI")
 
 
 class MalformedFrame(ValueError):
-    """A binary message whose packet count or lengths run past its end: drop it, count it."""
+    """A binary message whose packet count or a packet's length runs past its end.
+
+    `frame` holds every complete packet before the damage (possibly none): keep those, count
+    the message as malformed. Only the packet cut short (or the packets claimed but absent)
+    are lost.
+    """
+
+    def __init__(self, reason: str, frame: DecodedFrame) -> None:
+        super().__init__(reason)
+        self.frame = frame
 
 
 def price_divisor(token: Any) -> Any:
@@ -82,7 +98,8 @@ def price_divisor(token: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------
-# Encoding: used by the stand-in and the tests; clarity over speed.
+# Encoding: one packet at a time, for the tests and the benchmark; clarity over speed. (The
+# stand-in encodes whole blocks with numpy in livecli.sim.packets, checked against these.)
 
 
 def _scaled(price: float, divisor: float, signed: bool = False) -> int:
@@ -249,7 +266,7 @@ _SOURCES: dict[str, tuple[int | None, ...]] = {
     "exchange_timestamp": (None, None, 60, None, 28),
 }
 _WORD_BY_KIND = np.array(
-    [[_ABSENT if _SOURCES[c][k] is None else _SOURCES[c][k] // 4 for c in _COLUMNS]
+    [[_ABSENT if (at := _SOURCES[c][k]) is None else at // 4 for c in _COLUMNS]
      for k in range(5)],
     dtype=np.intp,
 )
@@ -266,7 +283,12 @@ _ONLY_LTP = frozenset((KIND_LTP,))
 
 @dataclass(frozen=True, slots=True)
 class TextMessage:
-    """A text message from Kite: type is "order", "error", "message" or "unknown"."""
+    """A text message from Kite: type is "order", "error", "message" or "unknown".
+
+    For "error" and "message", `data` is text for people, cut to `TEXT_LIMIT` characters on
+    one line (`livecli.kite.text.shorten`): a server may send megabytes. `raw` is the message
+    as it came; an order postback's `data` is its whole dict.
+    """
 
     type: str
     data: Any
@@ -281,16 +303,18 @@ class DecodedFrame:
     integers; `columns()`, `ticks()` and `to_dicts()` are the views consumers use.
     """
 
-    __slots__ = ("_buf", "_cache", "_kinds", "_n", "_offset", "_present", "_stride", "_words",
-                 "heartbeat", "received_at", "skipped", "trailing")
+    __slots__ = ("_buf", "_cache", "_kinds", "_n", "_offset", "_present", "_stride", "_width",
+                 "_words", "heartbeat", "received_at", "skipped", "trailing")
 
     def __init__(self, buf: bytes, offset: int, stride: int, n: int, kinds: np.ndarray | int,
                  present: frozenset[int], received_at: float, skipped: int = 0,
-                 trailing: int = 0, heartbeat: bool = False) -> None:
-        # Packet i starts at buf[offset + i * stride]; `kinds` is an int when all are one kind.
+                 trailing: int = 0, heartbeat: bool = False, width: int | None = None) -> None:
+        # Packet i is buf[offset + i * stride:][:width] (width: stride unless packets sit in
+        # place behind their length headers); `kinds` is an int when all are one kind.
         self._buf = buf
         self._offset = offset
         self._stride = stride
+        self._width = stride if width is None else width
         self._n = n
         self._kinds = kinds
         self._present = present
@@ -308,6 +332,42 @@ class DecodedFrame:
     def __repr__(self) -> str:
         return (f"DecodedFrame(packets={self._n}, skipped={self.skipped}, "
                 f"heartbeat={self.heartbeat})")
+
+    def only(self, wanted: np.ndarray) -> DecodedFrame:
+        """This frame without the packets whose token is not in `wanted` (a sorted int64 array,
+        see `wanted_tokens`); the frame itself when every packet's token is wanted."""
+        if not self._n:
+            return self
+        if not len(wanted):
+            return self.take(())
+        tok = self.token
+        # A binary search per packet: a few ns each, where a set lookup costs tens.
+        at = np.searchsorted(wanted, tok)
+        np.minimum(at, len(wanted) - 1, out=at)
+        hit = wanted[at] == tok
+        if hit.all():
+            return self
+        return self.take(np.flatnonzero(hit))
+
+    def take(self, keep: Sequence[int] | np.ndarray) -> DecodedFrame:
+        """A frame of only the packets at the indices `keep`, in that order (e.g. to drop the
+        ticks of tokens nobody subscribed); `received_at`, `skipped`, `trailing` carry over."""
+        idx = np.asarray(keep, dtype=np.intp)
+        k = len(idx)
+        if not k:
+            return _empty(self.received_at, skipped=self.skipped, trailing=self.trailing)
+        rows = np.ndarray((self._n, self._width), dtype=np.uint8, buffer=self._buf,
+                          offset=self._offset, strides=(self._stride, 1))
+        buf = rows[idx].tobytes()
+        kinds: np.ndarray | int
+        if isinstance(self._kinds, int):
+            kinds, present = self._kinds, self._present
+        else:
+            sub = self._kinds[idx]
+            present = frozenset(sub.tolist())
+            kinds = next(iter(present)) if len(present) == 1 else sub
+        return DecodedFrame(buf, 0, self._width, k, kinds, present, self.received_at,
+                            skipped=self.skipped, trailing=self.trailing)
 
     # -- raw columns -----------------------------------------------------------------------
 
@@ -464,8 +524,9 @@ class DecodedFrame:
                                    price.tolist(), [-1] * n, nan, nan, [-1] * n)
             minus = np.full(n, -1, np.int64)
             nan_a = np.full(n, np.nan)
-            return TickColumns(token, np.full(n, float(self.received_at)), price, minus,
-                               nan_a, nan_a, minus)
+            arrays: tuple[Any, ...] = (token, np.full(n, float(self.received_at)), price, minus,
+                                       nan_a, nan_a, minus)  # TickColumns takes arrays too
+            return TickColumns(*arrays)
         m = self._matrix()
         div = self.divisor
         # high and low are adjacent matrix columns: one division for both.
@@ -477,8 +538,8 @@ class DecodedFrame:
             tm = np.where(ets > 0, ets, float(self.received_at))
         else:
             tm = np.full(n, float(self.received_at))
-        cols = (self.token, tm, self._word(1) / div, m[:, _VOLUME], hl[:, 0], hl[:, 1],
-                m[:, _OI])
+        cols: tuple[Any, ...] = (self.token, tm, self._word(1) / div, m[:, _VOLUME], hl[:, 0],
+                                 hl[:, 1], m[:, _OI])
         if lists:
             return TickColumns(*(c.tolist() for c in cols))
         return TickColumns(*cols)
@@ -577,6 +638,11 @@ def _empty(received_at: float, skipped: int = 0, trailing: int = 0,
                         trailing=trailing, heartbeat=heartbeat)
 
 
+def wanted_tokens(tokens: Iterable[int]) -> np.ndarray:
+    """`tokens` as the sorted array `DecodedFrame.only` takes."""
+    return np.array(sorted(set(tokens)), dtype=np.int64)
+
+
 def heartbeat_frame(received_at: float) -> DecodedFrame:
     """The decoded form of a heartbeat: no ticks, `heartbeat=True`."""
     return _empty(received_at, heartbeat=True)
@@ -585,8 +651,9 @@ def heartbeat_frame(received_at: float) -> DecodedFrame:
 def decode_frame(data: bytes, received_at: float) -> DecodedFrame:
     """Decode one binary WebSocket message received at `received_at` (epoch s).
 
-    Raises MalformedFrame (and nothing else) when the count or a length runs past the end.
-    Bytes after the last packet are ignored, as kiteconnect does, and counted in `trailing`.
+    Raises MalformedFrame (and nothing else) when the count or a length runs past the end;
+    its `frame` carries the complete packets before the damage. Bytes after the last packet
+    are ignored, as kiteconnect does, and counted in `trailing`.
     """
     if not isinstance(data, bytes):
         data = bytes(data)
@@ -594,7 +661,7 @@ def decode_frame(data: bytes, received_at: float) -> DecodedFrame:
     if size == 1:
         return heartbeat_frame(received_at)
     if size < 2:
-        raise MalformedFrame("empty binary message")
+        raise MalformedFrame("empty binary message", _empty(received_at))
     n = (data[0] << 8) | data[1]
     if n == 0:
         return _empty(received_at, trailing=size - 2)
@@ -606,15 +673,18 @@ def decode_frame(data: bytes, received_at: float) -> DecodedFrame:
             lengths = np.ndarray((n,), dtype=">u2", buffer=data, offset=2, strides=(length + 2,))
             if (lengths == length).all():
                 return DecodedFrame(data, 4, length + 2, n, kind, frozenset((kind,)),
-                                    received_at)
+                                    received_at, width=length)
     parts: list[bytes] = []
     kinds = bytearray()
     add_part = parts.append
     add_kind = kinds.append
     skipped = 0
     j = 2
+    start = 2
+    kind = None
     kind_by_length = KIND_BY_LENGTH
     padding = _PADDING
+    damage = None
     try:
         for _ in range(n):
             length = (data[j] << 8) | data[j + 1]
@@ -628,18 +698,38 @@ def decode_frame(data: bytes, received_at: float) -> DecodedFrame:
                 add_part(data[start:j])
                 add_part(padding[kind])
     except IndexError:
-        # A header past the end: an earlier packet (or the count) overran the frame.
-        raise MalformedFrame(f"{n} packets do not fit a frame of {size} bytes") from None
+        # A header past the end: the count claims more than follows, or the packet before
+        # it ran past the end (checked below, with the loop's own end check).
+        damage = "count"
     if j > size:
-        raise MalformedFrame(f"the last packet runs past the frame's {size} bytes")
+        # The last packet walked runs past the end: it was taken cut short; give it back.
+        if kind is None:
+            skipped -= 1
+        else:
+            kinds.pop()
+            del parts[-2:]
+        complete = len(kinds) + skipped
+        damage = (f"packet {complete + 1} of {n} is cut short "
+                  f"({size - start} of its {j - start} bytes)")
+    elif damage is not None:
+        complete = len(kinds) + skipped
+        damage = f"the frame claims {n} packets but carries {complete}"
+    frame = _assemble(parts, kinds, received_at, skipped, size - j if damage is None else 0)
+    if damage is not None:
+        raise MalformedFrame(damage, frame)
+    return frame
+
+
+def _assemble(parts: list[bytes], kinds: bytearray, received_at: float, skipped: int,
+              trailing: int) -> DecodedFrame:
     if not kinds:
-        return _empty(received_at, skipped=skipped, trailing=size - j)
+        return _empty(received_at, skipped=skipped, trailing=trailing)
     present = frozenset(kinds)
     karr: np.ndarray | int = (kinds[0] if len(present) == 1
                               else np.frombuffer(bytes(kinds), dtype=np.int8))
     # Repacked records are all FULL_LENGTH long: every kind reads as a zero-padded full packet.
     return DecodedFrame(b"".join(parts), 0, FULL_LENGTH, len(kinds), karr, present, received_at,
-                        skipped=skipped, trailing=size - j)
+                        skipped=skipped, trailing=trailing)
 
 
 def decode_text(payload: bytes | str) -> TextMessage:
@@ -653,5 +743,8 @@ def decode_text(payload: bytes | str) -> TextMessage:
     except (ValueError, RecursionError):
         return TextMessage("unknown", None, raw)
     if isinstance(obj, dict) and obj.get("type") in ("order", "error", "message"):
-        return TextMessage(obj["type"], obj.get("data"), raw)
+        data = obj.get("data")
+        if obj["type"] != "order" and data is not None:
+            data = shorten(data if isinstance(data, str) else json.dumps(data))
+        return TextMessage(obj["type"], data, raw)
     return TextMessage("unknown", obj, raw)

@@ -10,12 +10,23 @@ sends happen on the caller's thread, and an exception in a callback kills the co
   start again in one process; a link ends with `close()`, never `stop()`;
 - its own reconnect loop (short exponential backoff with jitter) instead of Twisted's, with
   every instrument re-subscribed in its own mode after each reconnect;
+- a link is "connected" only once a message (a heartbeat will do) came after the upgrade; a
+  server that takes the upgrade and then says nothing is still "connecting";
 - a watchdog: no message at all (heartbeats included) for `watchdog_s` -> "stale" -> drop ->
   "reconnecting";
 - HTTP 401/403 on the upgrade is fatal at once (`AuthError`), never retried;
 - more than 3000 instruments are spread over up to 3 links; more than 9000 are refused;
 - raw frames go to livecli's decoder (`livecli.kite.codec`), not kiteconnect's parser, and an
-  exception in livecli's own handler is counted and reported, never fatal to the link.
+  exception in livecli's own handler is counted and reported, never fatal to the link;
+- a frame cut short costs only its broken packet (the complete ones are handed on, the frame
+  is counted as malformed); ticks of tokens the link never subscribed (or has unsubscribed)
+  are dropped and counted, never handed on;
+- no message larger than `MAX_MESSAGE_BYTES` is accepted: autobahn refuses it at its frame
+  header, before buffering, and the link reconnects;
+- server text (error messages, close reasons) is cut to one short line before it reaches a
+  status or a log, and `last_error` clears once the link is back and delivering;
+- the local stand-in names itself and its market clock in upgrade response headers (real Kite
+  never does): `server_clock` exposes them.
 
 Threads: every KiteTicker callback and every send runs on the reactor thread; the public
 methods may be called from any thread. `on_frame`, `on_text` and `on_state` run on the reactor
@@ -25,6 +36,7 @@ thread: keep them quick (hand heavy work to another thread).
 from __future__ import annotations
 
 import logging
+import math
 import random
 import re
 import threading
@@ -34,6 +46,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from livecli.config import mask
 from livecli.errors import (
     AuthError,
     ConnectionFailedError,
@@ -43,8 +56,16 @@ from livecli.errors import (
 )
 from livecli.kite import reactor as _reactor
 from livecli.kite.protocol import MAX_CONNECTIONS as KITE_MAX_CONNECTIONS
+from livecli.kite.protocol import (
+    MAX_MESSAGE_BYTES,
+    MODES,
+    STANDIN_CLOCK_HEADER,
+    STANDIN_HEADER,
+    STANDIN_SPEED_HEADER,
+    TOKEN_ADVICE,
+)
 from livecli.kite.protocol import MAX_PER_CONNECTION as KITE_MAX_PER_CONNECTION
-from livecli.kite.protocol import MODES, TOKEN_ADVICE
+from livecli.kite.text import shorten
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +85,6 @@ _AUTH_STATUSES = frozenset({401, 403})
 _RATE_WINDOW_S = 5.0
 
 
-def mask_secret(secret: str | None) -> str:
-    """`abcd…wxyz` for long secrets, `****` for short ones: enough to tell tokens apart."""
-    if not secret:
-        return "****"
-    if len(secret) < 12:
-        return "****"
-    return f"{secret[:4]}…{secret[-4:]}"
-
-
 @dataclass(frozen=True, slots=True)
 class LinkStatus:
     """One WebSocket connection of a feed."""
@@ -84,6 +96,8 @@ class LinkStatus:
     retry_in_s: float | None  # seconds to the next attempt while reconnecting
     reconnects: int
     last_message_age_s: float | None
+    # Why the link is not (or was just not) working, one line of at most ~200 characters;
+    # None once it is back and delivering.
     last_error: str | None
 
 
@@ -101,14 +115,16 @@ class ConnectionStatus:
     last_message_age_s: float | None
     ticks_per_s: float
     frames: int
-    ticks: int
+    ticks: int  # handed on to on_frame
     heartbeats: int
-    malformed: int
+    malformed: int  # binary messages cut short (their complete packets still handed on)
     text_messages: int
     handler_errors: int
-    last_error: str | None
+    last_error: str | None  # the feed's latest problem, bounded like LinkStatus.last_error
     last_handler_error: str | None
     links: tuple[LinkStatus, ...]
+    # Ticks dropped because their token is not subscribed on the link that carried them.
+    unsubscribed_ticks: int = 0
 
     @property
     def ok(self) -> bool:
@@ -180,9 +196,19 @@ def _ticker_classes() -> tuple[type, type]:
             factory.maxRetries = 0
             factory.continueTrying = 0
             # A stalled handshake must not hold a link for autobahn's default 5 s plus TCP's.
-            factory.setProtocolOptions(openHandshakeTimeout=self.connect_timeout)
+            # No message (nor frame) beyond Kite's largest: autobahn checks the length in the
+            # frame header and fails the connection before buffering the payload.
+            factory.setProtocolOptions(
+                openHandshakeTimeout=self.connect_timeout,
+                maxMessagePayloadSize=MAX_MESSAGE_BYTES,
+                maxFramePayloadSize=MAX_MESSAGE_BYTES,
+            )
             self.factory = factory
             self.ws = None
+
+        def _on_connect(self, ws: Any, response: Any) -> None:
+            self.ws = ws  # as kiteconnect's own: its subscribe() sends through it
+            self.link.upgraded(response)
 
         def _on_open(self, ws: Any) -> None:
             self.link.opened(ws)
@@ -200,12 +226,15 @@ def _ticker_classes() -> tuple[type, type]:
 # --------------------------------------------------------------------------------- one link
 class _Link:
     """One KiteTicker connection and its supervision. Runs on the reactor thread only,
-    except `tokens`, which the feed mutates under its lock."""
+    except `tokens`, which the feed mutates under its lock (and the receiving path reads)."""
 
     def __init__(self, feed: KiteFeed, index: int) -> None:
         self.feed = feed
         self.index = index
         self.tokens: dict[int, str] = {}
+        # The tokens' keys as a sorted array, for the receiving path's filter; replaced whole
+        # (under the feed's lock) whenever the set of tokens changes.
+        self.wanted: Any = ()
         self.state = IDLE
         self.attempt = 0
         self.reconnects = 0
@@ -214,6 +243,8 @@ class _Link:
         self.connector: Any = None
         self.factory: Any = None
         self.ws: Any = None  # the autobahn protocol while the link is open
+        self.live = False  # a message arrived since this connection's upgrade
+        self.ws_close: tuple[Any, Any] | None = None  # autobahn's (code, reason) at the close
         self.last_rx = 0.0  # monotonic time of the last message of any kind
         self.opened_at = 0.0
         self.began_at = 0.0
@@ -222,6 +253,10 @@ class _Link:
         self.stopping = False
         self.close_call: Any = None
         self.kt: Any = None
+
+    def error(self, text: str) -> None:
+        """Record why this link is (or was just) not working: token masked, one short line."""
+        self.last_error = shorten(self.feed.scrub(text))
 
     # -- lifecycle ---------------------------------------------------------------------
     def begin(self) -> None:
@@ -244,6 +279,8 @@ class _Link:
         kt.on_message = None
         self.kt = kt
         self.ws = None
+        self.live = False
+        self.ws_close = None
         self.connector = None
         self.factory = None
         self.began_at = time.monotonic()
@@ -254,12 +291,23 @@ class _Link:
             kt.connect(threaded=True)
         except Exception as exc:  # a URL autobahn refuses: no retry can fix it
             self.feed._fail(
-                ConnectionFailedError(f"cannot open the ticker connection: {feed.scrub(str(exc))}")
+                ConnectionFailedError(
+                    f"cannot open the ticker connection: {shorten(feed.scrub(str(exc)))}"
+                )
             )
             return
 
+    def upgraded(self, response: Any) -> None:
+        """The server answered the upgrade: read what its headers say about its clock."""
+        headers = getattr(response, "headers", None) or {}
+        self.feed._server_clock = _standin_clock(headers, time.time(), self.index)
+
     def opened(self, ws: Any) -> None:
-        """WebSocket handshake done: resubscribe everything in its own mode."""
+        """WebSocket handshake done: resubscribe everything in its own mode.
+
+        The link stays "connecting" until its first message: a server that completes the
+        upgrade and then sends nothing (not even a heartbeat) has not given a working link.
+        """
         if self.stopping:
             ws.sendClose()
             return
@@ -273,22 +321,30 @@ class _Link:
                 by_mode.setdefault(mode, []).append(tok)
         for mode, toks in by_mode.items():
             self.send_subscribe(toks, mode)
+
+    def _first_message(self) -> None:
+        """The (re)opened link delivered: it works. Back to short delays, errors cleared."""
+        self.live = True
+        if self.stopping or self.ws is None:
+            return
+        self.attempt = 0
+        self.last_error = None
+        self.feed.last_error = None
         self._set_state(CONNECTED)
 
     def errored(self, code: Any, reason: Any) -> None:
         self._check_auth(reason)
-        if reason and self.state != STALE and not self.stopping and self.fatal is None:
-            self.last_error = self.feed.scrub(f"{code}: {reason}")
 
     def closed(self, code: Any, reason: Any) -> None:
         self.ws = None
+        self.ws_close = (code, reason)
         self._check_auth(reason)
 
     def _check_auth(self, reason: Any) -> None:
         m = _UPGRADE_STATUS.search(str(reason or ""))
         if m and int(m.group(1)) in _AUTH_STATUSES and self.fatal is None:
             self.fatal = AuthError(AUTH_MESSAGE)
-            self.last_error = self.feed.scrub(f"upgrade refused: {reason}")
+            self.error(f"upgrade refused: {reason}")
             self.feed._fail(self.fatal)
 
     def ended(self, factory: Any, reason: Any) -> None:
@@ -304,10 +360,10 @@ class _Link:
             self._set_state(CLOSED)
             self.feed._link_closed()
             return
-        if self.state != STALE:
-            text = _reason_text(reason)
+        if self.state != STALE:  # the watchdog's reason stands: the drop was ours
+            text = self._end_text(reason)
             if text:
-                self.last_error = self.feed.scrub(text)
+                self.error(text)
         self.attempt += 1
         self.reconnects += 1
         feed = self.feed
@@ -327,6 +383,27 @@ class _Link:
             "ticker link %d reconnecting: attempt %d in %.2fs (%s)",
             self.index, self.attempt, delay, self.last_error,
         )
+
+    def _end_text(self, reason: Any) -> str:
+        """Why the connection ended, in words: the WebSocket layer's reason when it has a
+        specific one (a handshake time-out, a message over the limit, a failed upgrade, the
+        server's close frame), else the TCP-level one."""
+        code, why = self.ws_close or (None, None)
+        why = str(why or "")
+        unclean = _UNCLEAN.match(why)
+        detail = unclean.group(1) if unclean else ""
+        if "opening handshake timeout" in detail:
+            return (f"WebSocket handshake timed out after {self.kt.connect_timeout:g}s: the "
+                    "server took the connection but never answered the upgrade")
+        too_big = _TOO_BIG.search(detail)
+        if too_big:
+            return (f"the server sent a message of {int(too_big.group(1)):,} bytes, more than "
+                    f"the {int(too_big.group(2)):,} bytes any Kite message has; reconnecting")
+        if detail and not detail.startswith(("peer dropped", "I dropped")):
+            return detail
+        if not unclean and isinstance(code, int) and code != 1006:
+            return f"connection closed by the server (code {code}{': ' + why if why else ''})"
+        return _reason_text(reason)
 
     def close(self) -> None:
         """End this link for good: close() + no retry, never KiteTicker.stop(). Reactor thread."""
@@ -361,22 +438,25 @@ class _Link:
     # -- the hot path ------------------------------------------------------------------
     def on_message(self, ws: Any, payload: bytes, is_binary: bool) -> None:
         self.last_rx = time.monotonic()
+        if not self.live:
+            self._first_message()
         if not self.stopping:
-            self.feed._on_message(payload, is_binary)
+            self.feed._on_message(self, payload, is_binary)
 
     # -- watchdog (every few hundred ms) -----------------------------------------------
     def check(self, now: float) -> None:
         feed = self.feed
-        if self.state == CONNECTED:
-            if self.attempt and self.last_rx > self.opened_at:
-                self.attempt = 0  # the re-opened link delivered data: back to short delays
+        if self.ws is not None and self.state in (CONNECTED, CONNECTING):
             silent = now - self.last_rx
-            if silent > feed._watchdog_s and self.ws is not None:
-                self.last_error = f"no message for {silent:.1f}s (watchdog {feed._watchdog_s:g}s)"
+            if silent > feed._watchdog_s:
+                since = "" if self.live else " since the upgrade"
+                self.last_error = (f"no message{since} for {silent:.1f}s "
+                                   f"(watchdog {feed._watchdog_s:g}s)")
                 log.info("ticker link %d stale: %s; reconnecting", self.index, self.last_error)
                 self._set_state(STALE)
                 self.ws.dropConnection(abort=True)
         elif self.state == CONNECTING and now - self.began_at > feed._connect_timeout_s + 2.0:
+            # A backstop: autobahn's handshake time-out (or TCP's) should have ended it first.
             self.last_error = f"connect timed out after {feed._connect_timeout_s:g}s"
             self._abort()
 
@@ -408,7 +488,7 @@ class _Link:
 
     def _send_failed(self, exc: Exception) -> None:
         # The server's view of our subscriptions is now unknown: reconnect re-sends them all.
-        self.last_error = self.feed.scrub(f"send failed: {exc}")
+        self.error(f"send failed: {exc}")
         if self.ws is not None:
             self.ws.dropConnection(abort=True)
 
@@ -425,6 +505,10 @@ class _Link:
         )
 
 
+_UNCLEAN = re.compile(r"connection was closed uncleanly \((.*)\)$", re.DOTALL)
+_TOO_BIG = re.compile(r"size (\d+) exceeds payload limit of (\d+)")
+
+
 def _reason_text(reason: Any) -> str:
     """One line from a Twisted Failure (or anything else) describing why a connection ended."""
     value = getattr(reason, "value", reason)
@@ -435,6 +519,26 @@ def _reason_text(reason: Any) -> str:
     if name in ("ConnectionDone",):
         return "connection closed by the server"
     return f"{name}: {text}" if text else name
+
+
+def _standin_clock(headers: Mapping[str, Any], wall: float,
+                   link: int) -> tuple[float, float, float] | None:
+    """(market epoch s at the upgrade, wall epoch s at the upgrade, market s per real s) from
+    the stand-in's upgrade headers; None from a server that does not name itself (real Kite)
+    or names a clock that cannot be (not a finite positive time, or speed)."""
+    h = {str(k).lower(): v for k, v in headers.items()}
+    if STANDIN_HEADER.lower() not in h:
+        return None
+    try:
+        market = float(h[STANDIN_CLOCK_HEADER.lower()])
+        speed = float(h[STANDIN_SPEED_HEADER.lower()])
+    except (KeyError, TypeError, ValueError):
+        market = speed = math.nan
+    if not (math.isfinite(market) and market > 0 and math.isfinite(speed) and speed > 0):
+        log.info("ticker link %d: the stand-in's clock headers are unusable (%s); ignored",
+                 link, shorten({k: v for k, v in h.items() if k.startswith("x-livecli")}))
+        return None
+    return (market, wall, speed)
 
 
 # --------------------------------------------------------------------------------- the feed
@@ -451,6 +555,12 @@ class KiteFeed:
     up after `max_attempts`, `failed` is a ConnectionFailedError), closed (after `stop()`).
     `reconnects` counts every reconnect attempt since start. A fatal end sets `failed`, wakes
     `wait_done()` and closes every link; `raise_if_failed()` re-raises it.
+
+    A link is connected once a message came after its upgrade. `last_error` says why a link is
+    not (or was not) working, on one short line; it clears once the link is back and
+    delivering (a fatal error stays). `malformed` counts frames cut short (their complete
+    packets are still handed on), `unsubscribed_ticks` the ticks dropped because their token
+    is not subscribed on that link.
     """
 
     def __init__(
@@ -482,7 +592,7 @@ class KiteFeed:
             raise UsageError("max_per_connection and max_connections must be at least 1")
         self._api_key = api_key
         self._access_token = access_token
-        self._masked = mask_secret(access_token)
+        self._masked = mask(access_token)
         self._ws_url = ws_url.rstrip("?")
         self._on_frame = on_frame
         self._on_text = on_text
@@ -506,6 +616,7 @@ class KiteFeed:
         self._done = threading.Event()
         self._reactor: Any = None
         self._watchdog: Any = None
+        self._server_clock: tuple[float, float, float] | None = None
         self.failed: LivecliError | None = None
         self._reset_counters()
 
@@ -516,6 +627,7 @@ class KiteFeed:
         self.malformed = 0
         self.text_messages = 0
         self.handler_errors = 0
+        self.unsubscribed_ticks = 0
         self.last_handler_error: str | None = None
         self.last_error: str | None = None
         self._rate: deque[tuple[float, int]] = deque(maxlen=64)
@@ -527,6 +639,17 @@ class KiteFeed:
     @property
     def max_instruments(self) -> int:
         return self._per_conn * self._max_conns
+
+    @property
+    def server_clock(self) -> tuple[float, float, float] | None:
+        """The stand-in's clock as its latest upgrade response gave it: (market epoch s at the
+        upgrade, wall-clock epoch s at the upgrade, market seconds per real second).
+
+        None until a link is upgraded, and from real Kite, which sends no such headers (a
+        market time then is the wall clock). A simulated market may run at any hour and speed:
+        market now = market + (time.time() - wall) * speed.
+        """
+        return self._server_clock
 
     def start(self, subscriptions: Mapping[int, str] | None = None) -> None:
         """Connect and subscribe `{token: mode}`; returns at once (see `wait_connected`).
@@ -551,6 +674,7 @@ class KiteFeed:
             self._state = CONNECTING
             self._done.clear()
             self.failed = None
+            self._server_clock = None
             self._reset_counters()
             self._links = []
             self._owner = {}
@@ -562,6 +686,7 @@ class KiteFeed:
                 link.tokens[tok] = mode
                 self._owner[tok] = link
             links = list(self._links)
+            self._refresh_wanted(links)
         self._reactor = _reactor.get_reactor()
         log.info(
             "ticker feed starting: %d instruments over %d connection(s) to %s (token %s)",
@@ -594,6 +719,7 @@ class KiteFeed:
                 self._owner[tok] = link
                 per.setdefault(link, ([], []))[0].append(tok)
             sends = [(lk, fresh, changed) for lk, (fresh, changed) in per.items()]
+            self._refresh_wanted([lk for lk, fresh, _ in sends if fresh])
             running = self._started and not self._stopping
         if not running:
             return
@@ -620,6 +746,7 @@ class KiteFeed:
                 if link is not None:
                     link.tokens.pop(tok, None)
                     per.setdefault(link, []).append(tok)
+            self._refresh_wanted(list(per))
             running = self._started and not self._stopping
         if running:
             for link, toks in per.items():
@@ -685,10 +812,12 @@ class KiteFeed:
             last_error=last_error,
             last_handler_error=self.last_handler_error,
             links=links,
+            unsubscribed_ticks=self.unsubscribed_ticks,
         )
 
     def wait_connected(self, timeout: float) -> bool:
-        """Block until every link is connected (True), or it failed/stopped/timed out (False)."""
+        """Block until every link is connected, i.e. upgraded and delivered a first message
+        (True), or it failed/stopped/timed out (False)."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
@@ -733,8 +862,18 @@ class KiteFeed:
             text = text.replace(self._access_token, self._masked)
         return text
 
+    @staticmethod
+    def _refresh_wanted(links: list[_Link]) -> None:
+        """Rebuild these links' token filters (under the lock, before any send goes out)."""
+        if not links:
+            return
+        from livecli.kite.codec import wanted_tokens
+
+        for link in links:
+            link.wanted = wanted_tokens(link.tokens)
+
     # -- reactor-thread internals ----------------------------------------------------------
-    def _on_message(self, payload: bytes, is_binary: bool) -> None:
+    def _on_message(self, link: _Link, payload: bytes, is_binary: bool) -> None:
         received_at = time.time()
         if is_binary:
             if len(payload) == 1:
@@ -743,39 +882,48 @@ class KiteFeed:
             try:
                 frame = self._decode_frame(payload, received_at)
             except self._malformed_exc as exc:
+                # One packet cut short (or claimed, not sent) costs that packet, not the frame.
                 self.malformed += 1
-                self.last_error = f"malformed frame skipped: {exc}"
-                return
+                frame = exc.frame
+                self.last_error = f"malformed frame: {exc}; its {len(frame)} complete packets kept"
             except Exception as exc:  # a decoder bug must not cost the connection either
                 self.malformed += 1
-                self.last_error = f"frame decode failed: {type(exc).__name__}: {exc}"
+                self.last_error = shorten(f"frame decode failed: {type(exc).__name__}: {exc}")
                 return
             self.frames += 1
             n = len(frame)
             if not n:
                 return  # only unknown packet kinds: nothing for the handler
+            # Ticks of tokens never subscribed on this link, or unsubscribed while in flight,
+            # are not ours to record or candle.
+            frame = frame.only(link.wanted)
+            if len(frame) != n:
+                self.unsubscribed_ticks += n - len(frame)
+                n = len(frame)
+                if not n:
+                    return
             self.ticks += n
             try:
                 self._on_frame(frame, received_at)
             except Exception as exc:
                 self.handler_errors += 1
-                self.last_handler_error = f"{type(exc).__name__}: {exc}"
+                self.last_handler_error = shorten(f"{type(exc).__name__}: {exc}")
             return
         self.text_messages += 1
         try:
             message = self._decode_text(payload)
         except Exception as exc:
             self.malformed += 1
-            self.last_error = f"malformed text message skipped: {exc}"
+            self.last_error = shorten(f"malformed text message skipped: {exc}")
             return
         if message.type == "error":
-            self.last_error = self.scrub(f"Kite error message: {message.data}")
+            self.last_error = shorten(self.scrub(f"Kite error message: {message.data}"))
         if self._on_text is not None:
             try:
                 self._on_text(message)
             except Exception as exc:
                 self.handler_errors += 1
-                self.last_handler_error = f"{type(exc).__name__}: {exc}"
+                self.last_handler_error = shorten(f"{type(exc).__name__}: {exc}")
 
     def _start_watchdog(self) -> None:
         from twisted.internet.task import LoopingCall
@@ -793,7 +941,7 @@ class KiteFeed:
             try:
                 link.check(now)
             except Exception as exc:  # an exception would end the LoopingCall for good
-                link.last_error = f"watchdog: {type(exc).__name__}: {exc}"
+                link.error(f"watchdog: {type(exc).__name__}: {exc}")
 
     def _stop_watchdog(self) -> None:
         if self._watchdog is not None and self._watchdog.running:
@@ -858,7 +1006,7 @@ class KiteFeed:
                 self._on_state(self.status())
             except Exception as exc:
                 self.handler_errors += 1
-                self.last_handler_error = f"on_state: {type(exc).__name__}: {exc}"
+                self.last_handler_error = shorten(f"on_state: {type(exc).__name__}: {exc}")
 
     def _ticks_per_s(self, now: float) -> float:
         samples = list(self._rate)

@@ -27,7 +27,9 @@ _START_TIMEOUT_S = 10.0
 def get_reactor() -> Any:
     """The process's Twisted reactor, started in a daemon thread if it is not running yet."""
     global _thread
-    from twisted.internet import reactor  # heavy: only when a connection is made
+    from twisted.internet import reactor as installed  # heavy: only when a connection is made
+
+    reactor: Any = installed  # Twisted types it as a module; it is the running reactor
 
     with _lock:
         if _thread is not None and _thread.is_alive() and reactor.running:

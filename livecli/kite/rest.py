@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from livecli.errors import AuthError, KiteApiError, LivecliError
 from livecli.kite.protocol import TOKEN_ADVICE
+from livecli.kite.text import shorten
 
 T = TypeVar("T")
 
@@ -29,11 +30,6 @@ def client(api_key: str | None, access_token: str | None, api_url: str) -> Any:
     return kite
 
 
-def _one_line(text: object, limit: int = 200) -> str:
-    s = " ".join(str(text).split())
-    return s if len(s) <= limit else s[: limit - 1] + "…"
-
-
 def translate(exc: BaseException, *, doing: str, api_url: str) -> LivecliError:
     """The livecli error for a failure of a kiteconnect call (what we were `doing`)."""
     import requests
@@ -44,14 +40,14 @@ def translate(exc: BaseException, *, doing: str, api_url: str) -> LivecliError:
     if isinstance(exc, kex.KiteException):
         if isinstance(exc, kex.TokenException) or getattr(exc, "code", None) == 403:
             return AuthError(f"{doing}: {TOKEN_ADVICE}")
-        return KiteApiError(f"{doing}: Kite answered {exc.code}: {_one_line(exc)}")
+        return KiteApiError(f"{doing}: Kite answered {exc.code}: {shorten(exc)}")
     if isinstance(exc, requests.exceptions.Timeout):
         return KiteApiError(f"{doing}: {api_url} did not answer in time; check the network or kite.api_url")
     if isinstance(exc, requests.exceptions.RequestException):
         return KiteApiError(
             f"{doing}: cannot reach {api_url} ({type(exc).__name__}); check the network or kite.api_url"
         )
-    return KiteApiError(f"{doing}: unexpected reply from {api_url}: {_one_line(exc)}")
+    return KiteApiError(f"{doing}: unexpected reply from {api_url}: {shorten(exc)}")
 
 
 def call(fn: Callable[[], T], *, doing: str, api_url: str) -> T:

@@ -42,7 +42,9 @@ class _MaskTokens(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
         if "access_token=" in text:
-            record.msg = self._pattern.sub(r"\1****", text)
+            from livecli.config import mask  # the one masking function livecli has
+
+            record.msg = self._pattern.sub(lambda m: m[1] + mask(m[0][len(m[1]):]), text)
             record.args = ()
         return True
 
