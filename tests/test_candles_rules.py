@@ -463,9 +463,19 @@ def test_max_ahead_s_is_a_bound_that_is_allowed_and_not_a_hair_more(ahead, frame
     else:
         for t in ticks:
             engine.update(t)
-    assert engine.clock == limit and engine.counters.future == 2
+    assert engine.clock == limit and engine.counters.future == 2 and engine.last_limit == limit
     assert engine.tokens() == [RELIANCE]  # a refused tick leaves no trace, not even a state
     assert engine.forming(RELIANCE).close == 100
+
+
+def test_a_wall_clock_stepped_back_still_bounds_every_tick():
+    wall = Wall(at(10, 0, 20))
+    engine = CandleEngine(now=wall)
+    engine.update(tk(at(10, 0, 24), 100, 10))  # 4 s ahead: good
+    wall.t = at(10, 0, 10)  # the machine's clock is stepped back 10 s (NTP)
+    assert engine.update(tk(at(10, 0, 22), 101, 20)) is None  # not newer, but 12 s ahead of now
+    assert engine.update(tk(at(10, 0, 15), 102, 30)).close == 102  # within the bound: good
+    assert engine.counters.future == 1 and engine.clock == engine.tick_clock == at(10, 0, 24)
 
 
 def test_ltp_and_quote_ticks_stamped_at_receipt_mix_with_full_ones_and_a_poisoned_one():

@@ -11,17 +11,18 @@ This is CANDLES.md in code, for the live session. Design choices, and why:
   market's clock for the stand-in), a tick stamped more than `max_ahead_s` ahead of `now()` is
   counted in `counters.future` and touches nothing, and `advance()` never goes past that bound
   either. One packet stamped 2100 would otherwise make every later tick late. `now()` is read
-  once per call (per frame), and the test sits where the clock moves, so the hot loop pays for
-  it only when a tick is the newest yet. Without `now` nothing is ever ahead: batch rebuilds and
+  once per call (per frame), and only a tick newer than any before is compared with the bound,
+  so the hot loop pays nothing for it. Without `now` nothing is ever ahead: batch rebuilds and
   replays of recorded days behave as they always did.
 * `update_columns` runs a single loop over a decoded frame's columns with a fast path for the
   common case (the tick falls in the instrument's open minute): that loop is the hot path.
 * Candle-close callbacks are isolated: an exception is counted and kept, never propagated.
 
-Per tick, in order: a tick ahead of now() is dropped; the clock moves; a tick after the session close is counted and dropped; a
-tick whose minute has closed is late (rule 9); a new IST day resets the instrument; a cumulative
-volume below the last good one is bad (rule 7); a trade is a volume rise, or for ticks without
-volume a price different from the previous accepted tick, or the first tick of the day (rule 5).
+Per tick, in order: a tick ahead of the bound is counted and dropped (rule 8); the clock moves;
+a tick after the session close is counted and dropped; a tick whose minute has closed is late
+(rule 9); a new IST day resets the instrument; a cumulative volume below the last good one is bad
+(rule 7); a trade is a volume rise, or for ticks without volume a price different from the
+previous accepted tick, or the first tick of the day (rule 5).
 """
 
 from __future__ import annotations
@@ -166,6 +167,9 @@ class CandleEngine:
         self.clock = -math.inf
         # The highest time of a tick that was not ahead: the feed's clock without advance().
         self.tick_clock = -math.inf
+        # The bound the last update applied: a tick of that frame with a later time was refused
+        # (for whoever records or shows the frame's ticks and must decide as the engine did).
+        self.last_limit = math.inf
         self.counters = EngineCounters()
 
     # --- set-up -----------------------------------------------------------------------------
@@ -219,7 +223,7 @@ class CandleEngine:
         Never past `now() + max_ahead_s`: a clock taken from a poisoned tick cannot get in here.
         """
         limit = self.ahead_limit()
-        self._advance(clock if clock < limit else limit)
+        self._advance(limit if clock > limit else clock)
 
     def ahead_limit(self) -> float:
         """The latest time a tick may carry right now: `now() + max_ahead_s` (inf without now)."""
@@ -239,7 +243,7 @@ class CandleEngine:
         # The hot loop. Locals and slot attributes only; anything unusual goes to _slow().
         states = self._states
         clock = self.clock
-        limit = self.ahead_limit()
+        self.last_limit = limit = self.ahead_limit()
         seen = self.tick_clock
         # Only a tick above `top` can be ahead of the limit or move the clock: one comparison
         # per tick, as without the guard. (top < seen only if now() went backwards.)
