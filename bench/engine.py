@@ -2,7 +2,8 @@
 
 Prints, each beside a baseline run in the same process (ratios hold on a noisy machine):
 - streaming ticks/s on one core, 500 and 9000 instruments, one interval and all seven named,
-  fed in 500-tick frames as the decoder hands them over; baseline: a bare loop that only keeps
+  fed in 500-tick frames as the decoder hands them over, and one interval with the feed-clock
+  guard on (`now=time.time`, as a live session runs it); baseline: a bare loop that only keeps
   each instrument's last price (the least any consumer of ticks does);
 - batch rebuild ticks/s; baseline: pandas groupby + resample of the same ticks to 1-minute OHLCV;
 - resident memory per candle held in history; baseline: the same candles as Python objects.
@@ -90,9 +91,10 @@ def streaming() -> None:
                     last[tok] = p
 
         base = best_of(baseline)
-        for label, ivs in (("1 interval", [1]), ("7 intervals", list(NAMED_MINUTES))):
-            def run(ivs=ivs, fs=fs) -> None:
-                e = CandleEngine(ivs)
+        for label, ivs, now in (("1 interval", [1], None), ("7 intervals", list(NAMED_MINUTES), None),
+                                ("1 interval, guarded by the wall clock", [1], time.time)):
+            def run(ivs=ivs, fs=fs, now=now) -> None:
+                e = CandleEngine(ivs, now=now)
                 for f in fs:
                     e.update_columns(f)
 

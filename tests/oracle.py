@@ -34,8 +34,12 @@ def session(token: int) -> tuple[int, int]:
     return CDS_MCX.get(token & 0xFF, DEFAULT_SESSION)
 
 
-def oracle(ticks: list[OTick], intervals: list[int], grace: float = 2.0) -> dict:
-    """{(token, minutes, start): (open, high, low, close, volume, oi, ticks, partial)}."""
+def oracle(ticks: list[OTick], intervals: list[int], grace: float = 2.0,
+           sessions: dict[int, tuple[int, int]] | None = None) -> dict:
+    """{(token, minutes, start): (open, high, low, close, volume, oi, ticks, partial)}.
+
+    `sessions`: (open, close) seconds after IST midnight for some tokens, instead of their own.
+    """
     clock = -math.inf
     inst: dict[int, dict] = {}
     candles: dict[tuple[int, int, int], list] = {}
@@ -43,7 +47,7 @@ def oracle(ticks: list[OTick], intervals: list[int], grace: float = 2.0) -> dict
         clock = max(clock, tk.time)
         day = math.floor((tk.time + IST) / DAY)
         midnight = day * DAY - IST
-        o, c = session(tk.token)
+        o, c = (sessions or {}).get(tk.token) or session(tk.token)
         open_t, close_t = midnight + o, midnight + c
         if tk.time > close_t:
             continue  # after the close: counted, not candled

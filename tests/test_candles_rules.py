@@ -7,6 +7,7 @@ derivation from 1-minute candles, and each must give the stated answer.
 
 from __future__ import annotations
 
+import math
 from datetime import date, time
 
 import pytest
@@ -22,7 +23,7 @@ from livecli.errors import IntervalError
 from tests.streams import derived_from_minutes
 
 D = date(2025, 1, 6)
-RELIANCE, NIFTY, USDINR = 738561, 256265, 412675
+RELIANCE, NIFTY, USDINR, INFY = 738561, 256265, 412675, 408065
 
 
 def at(h: int, m: int, s: float = 0) -> float:
@@ -364,3 +365,205 @@ def test_update_returns_the_minute_candle_the_tick_changed():
     assert iso(c.start)[11:16] == "09:15" and c.low == 99
     c.close = -1  # a copy: the engine's own candle is untouched
     assert engine.forming(RELIANCE, 1).close == 99
+
+
+# --- rule 8: the feed's clock cannot be poisoned ----------------------------------------------
+POISON = at_ist(date(2100, 1, 1), time(9, 30))  # the packet of issue 9
+
+
+class Wall:
+    """A clock the test sets, standing in for time.time() (or the stand-in's market clock)."""
+
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _a_day(minutes: int = 64) -> list[Tick]:
+    """RELIANCE and INFY every 15 s from 09:15 for `minutes` minutes, cumulative volumes rising."""
+    out = []
+    for k in range(minutes * 4):
+        t = at(9, 15) + 15 * k + 3
+        out.append(tk(t, 2500 + (k % 7) * 0.05, 1000 + 10 * k, high=2600, low=2400))
+        out.append(tk(t + 1, 1500 - (k % 5) * 0.05, 2000 + 20 * k, token=INFY, high=1600, low=1400))
+    return out
+
+
+def _keyed(candles) -> dict:
+    return {(c.instrument_token, c.interval_min, c.start):
+            (c.open, c.high, c.low, c.close, c.volume, c.oi, c.ticks, c.partial) for c in candles}
+
+
+def _feed(engine: CandleEngine, wall: Wall, ticks: list[Tick], frame: int) -> list:
+    """Feed `ticks` in frames, the wall clock just behind each frame's newest honest tick."""
+    closed = []
+    engine.on_close(closed.append)
+    for i in range(0, len(ticks), frame):
+        chunk = ticks[i:i + frame]
+        wall.t = max([wall.t] + [t.time + 0.3 for t in chunk if t.time < POISON])
+        if frame == 1:
+            engine.update(chunk[0])
+        else:
+            engine.update_columns(TickColumns.from_ticks(chunk))
+    engine.close_all()
+    return closed
+
+
+@pytest.mark.parametrize("frame", [1, 7])
+def test_a_packet_stamped_2100_moves_nothing_and_every_candle_stays_exact(frame):
+    good = _a_day()
+    i = next(k for k, t in enumerate(good) if t.time >= at(9, 31))
+    poisoned = [*good[:i], tk(POISON, 99_999, 10**9, high=99_999, low=1), *good[i:]]
+    from tests.oracle import OTick, oracle
+
+    want = oracle([OTick(t.instrument_token, t.time, t.last_price, t.volume_traded, t.day_high,
+                         t.day_low, t.oi) for t in good], [1, 5])
+    # Unguarded (now=None, as before): the clock jumps to 2100 and 48 of 64 minutes are lost.
+    old = _feed(CandleEngine([5]), Wall(0), poisoned, frame)
+    day_minutes = [c for c in old if c.interval_min == 1 and c.start < at(15, 30)]
+    assert len([c for c in day_minutes if c.instrument_token == RELIANCE]) == 16
+    # Guarded: every candle is the oracle's over the ticks without it, on every path.
+    wall = Wall(at(9, 15))
+    engine = CandleEngine([5], now=wall)
+    assert _keyed(_feed(engine, wall, poisoned, frame)) == want
+    c = engine.counters
+    assert (c.future, c.late, c.bad, c.ticks) == (1, 0, 0, len(poisoned))
+    assert engine.tick_clock == good[-1].time
+    received = [wall.t] * len(poisoned)  # any receipt time of that day: the 2100 tick is ahead
+    res = rebuild_arrays(TickColumns.from_ticks(poisoned), [1, 5], received=received)
+    assert _keyed(res.to_candles()) == want
+    assert (res.counters.future, res.counters.late) == (1, 0)
+
+
+def test_a_tick_ahead_within_the_open_minute_is_refused_on_the_fast_path_too():
+    wall = Wall(at(10, 0, 10))
+    engine = CandleEngine(now=wall)
+    engine.update(tk(at(10, 0, 5), 100, 10))  # opens the 10:00 minute: the fast path's target
+    assert engine.update(tk(at(10, 0, 15.5), 150, 900)) is None  # 5.5 s ahead, same minute
+    f = engine.forming(RELIANCE)
+    assert (f.high, f.close, f.volume, f.ticks) == (100, 100, 0, 1)
+    assert engine.clock == engine.tick_clock == at(10, 0, 5) and engine.counters.future == 1
+    c = engine.update(tk(at(10, 0, 15), 101, 30))  # exactly 5 s ahead: a good tick
+    assert (c.high, c.close, c.volume, c.ticks) == (101, 101, 20, 2)
+    assert engine.clock == at(10, 0, 15) and engine.counters.future == 1
+
+
+@pytest.mark.parametrize("ahead", [5.0, 0.0, 0.25])
+@pytest.mark.parametrize("frames", [False, True])
+def test_max_ahead_s_is_a_bound_that_is_allowed_and_not_a_hair_more(ahead, frames):
+    now = at(11, 0, 0)
+    limit = now + ahead
+    ticks = [tk(math.nextafter(limit, math.inf), 99, 5, token=INFY), tk(limit, 100, 10),
+             tk(math.nextafter(limit, math.inf), 101, 20)]
+    engine = CandleEngine(now=lambda: now, max_ahead_s=ahead)
+    if frames:
+        engine.update_columns(TickColumns.from_ticks(ticks))
+    else:
+        for t in ticks:
+            engine.update(t)
+    assert engine.clock == limit and engine.counters.future == 2 and engine.last_limit == limit
+    assert engine.tokens() == [RELIANCE]  # a refused tick leaves no trace, not even a state
+    assert engine.forming(RELIANCE).close == 100
+
+
+def test_a_wall_clock_stepped_back_still_bounds_every_tick():
+    wall = Wall(at(10, 0, 20))
+    engine = CandleEngine(now=wall)
+    engine.update(tk(at(10, 0, 24), 100, 10))  # 4 s ahead: good
+    wall.t = at(10, 0, 10)  # the machine's clock is stepped back 10 s (NTP)
+    assert engine.update(tk(at(10, 0, 22), 101, 20)) is None  # not newer, but 12 s ahead of now
+    assert engine.update(tk(at(10, 0, 15), 102, 30)).close == 102  # within the bound: good
+    assert engine.counters.future == 1 and engine.clock == engine.tick_clock == at(10, 0, 24)
+
+
+def test_ltp_and_quote_ticks_stamped_at_receipt_mix_with_full_ones_and_a_poisoned_one():
+    from livecli.kite.codec import decode_frame, encode_frame, encode_full, encode_ltp, encode_quote
+
+    def full(token, price, volume, ts):
+        return encode_full(token, price, 1, price, volume, 0, 0, price, price, price, price,
+                           int(ts), 0, 0, 0, int(ts), [], [])
+
+    def quote(token, price, volume):
+        return encode_quote(token, price, 1, price, volume, 0, 0, price, price, price, price)
+
+    wall = Wall(0)
+    engine = CandleEngine(now=wall)
+    received = []
+    cols = []
+    frames = [  # (received at, packets): Kite stamps full packets; ltp/quote ones are ours
+        (at(10, 0, 4.5), [full(INFY, 1500, 100, at(10, 0, 3)), quote(RELIANCE, 2500, 50),
+                          encode_ltp(NIFTY, 22000), full(INFY, 1600, 10**6, POISON),
+                          full(INFY, 1501, 120, at(10, 0, 4))]),
+        (at(10, 0, 40.2), [encode_ltp(NIFTY, 22010), quote(RELIANCE, 2501, 70),
+                           full(INFY, 1499, 130, at(10, 0, 39)),
+                           full(INFY, 1700, 140, at(10, 0, 40.2) + 60)]),  # a minute ahead
+        (at(10, 1, 3.1), [full(INFY, 1502, 150, at(10, 1, 2)), encode_ltp(NIFTY, 21990),
+                          quote(RELIANCE, 2499, 90)]),
+    ]
+    for at_s, packets in frames:
+        frame = decode_frame(encode_frame(packets), at_s)
+        wall.t = at_s + 0.05  # livecli reads the clock a moment after the frame arrived
+        c = frame.columns()
+        engine.update_columns(c)
+        cols.append(c)
+        received += [wall.t] * len(c)
+    engine.close_all()
+    got = {(t, iso(c.start)[11:16]): (c.open, c.high, c.low, c.close, c.volume, c.ticks)
+           for t in (RELIANCE, INFY, NIFTY) for c in engine.history(t)}
+    assert got == {
+        (RELIANCE, "10:00"): (2500, 2501, 2500, 2501, 20, 2),
+        (RELIANCE, "10:01"): (2499, 2499, 2499, 2499, 20, 1),
+        (INFY, "10:00"): (1500, 1501, 1499, 1499, 30, 3),
+        (INFY, "10:01"): (1502, 1502, 1502, 1502, 20, 1),
+        (NIFTY, "10:00"): (22000, 22010, 22000, 22010, 0, 2),
+        (NIFTY, "10:01"): (21990, 21990, 21990, 21990, 0, 1),
+    }
+    assert (engine.counters.future, engine.counters.late) == (2, 0)
+    # The rebuild, given the same receipt times, takes the same decisions.
+    allcols = TickColumns(*([x for c in cols for x in getattr(c, f)] for f in (
+        "token", "time", "price", "volume", "day_high", "day_low", "oi")))
+    res = rebuild_arrays(allcols, [1], received=received)
+    assert _keyed(res.to_candles()) == _keyed(
+        [c for t in (RELIANCE, INFY, NIFTY) for c in engine.history(t)])
+    assert res.counters.future == 2
+
+
+def test_without_now_nothing_is_ever_ahead_and_a_past_day_replays_unchanged():
+    import time as _time
+
+    day = _a_day(20)
+    plain = CandleEngine([5])
+    want = _keyed(_feed(plain, Wall(0), day, 5))
+    assert len(want) == 2 * (20 + 4)  # every minute and every 5 minutes of both
+    # A recorded day replayed today, guarded by the real wall clock: a past time is never ahead.
+    replay = CandleEngine([5], now=_time.time)
+    assert _keyed(_feed(replay, Wall(0), day, 5)) == want
+    assert replay.counters.future == plain.counters.future == 0
+    assert replay.counters == plain.counters
+
+
+def test_advance_never_moves_the_clock_past_now_plus_max_ahead():
+    wall = Wall(at(10, 0, 30))
+    engine = CandleEngine(now=wall)
+    closed = []
+    engine.on_close(closed.append)
+    engine.update(tk(at(10, 0, 5), 100, 10))
+    engine.advance(POISON)  # e.g. a clock a session computed from a poisoned packet
+    assert engine.clock == at(10, 0, 35) and closed == []
+    wall.t = at(10, 0, 57)
+    engine.advance(POISON)
+    assert engine.clock == at(10, 1, 2) and len(closed) == 1  # 10:00 closed on time, not before
+    assert engine.tick_clock == at(10, 0, 5)  # advance() is not a tick
+    engine.update(tk(at(10, 1, 1), 101, 20))  # in flight: its minute is open, not late
+    assert engine.counters.late == 0
+    assert (engine.tick_clock, engine.clock) == (at(10, 1, 1), at(10, 1, 2))
+    engine.close_all()  # the end of a replay closes everything, whatever the wall clock says
+    assert len(closed) == 2 and engine.clock == math.inf
+
+
+@pytest.mark.parametrize("bad", [-1.0, math.nan])
+def test_max_ahead_s_must_be_a_number_of_seconds(bad):
+    with pytest.raises(ValueError, match="max_ahead_s"):
+        CandleEngine(now=lambda: 0.0, max_ahead_s=bad)

@@ -5,7 +5,10 @@ recording at once, so that a file of millions of ticks rebuilds in seconds. Each
 of CANDLES.md has a vectorised equivalent:
 
 * the feed's clock is the running maximum of tick times, so "late" (rule 9) is a comparison with
-  `np.maximum.accumulate`;
+  `np.maximum.accumulate`; given the times the ticks were received (on the clock the live
+  guard used), a tick stamped more than `max_ahead_s` after its receipt is "future", as in the
+  streaming engine, and takes no part in that maximum. A recording has no wall clock of its
+  own, so without receipt times there is no such guard;
 * the last good cumulative volume is the running maximum of volumes per instrument and day (a bad,
   falling volume never raises it), computed with one global accumulate over group-offset keys;
 * "the day high moved since the previous trade" compares each trade's day high with the running
@@ -17,7 +20,7 @@ derived from them (`livecli.core.derive`), exactly as the streaming engine folds
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +44,7 @@ class BatchCounters:
     late: int = 0
     bad: int = 0
     after_close: int = 0
+    future: int = 0
 
 
 @dataclass(slots=True)
@@ -131,8 +135,14 @@ def rebuild_arrays(
     exchanges: Mapping[int, str] | None = None,
     sessions: Mapping[str, Session] | None = None,
     grace_s: float = 2.0,
+    received: Sequence[float] | np.ndarray | None = None,
+    max_ahead_s: float = 5.0,
 ) -> BatchResult:
-    """Candles of every interval from ticks in arrival order (the streaming engine's answer)."""
+    """Candles of every interval from ticks in arrival order (the streaming engine's answer).
+
+    `received`: per tick, `now()` as the live engine saw it when the tick arrived; a tick more
+    than `max_ahead_s` ahead of it is dropped and counted in `counters.future`.
+    """
     ivs = sorted({parse_interval(i) for i in intervals} | {ONE_MINUTE})
     tok = np.asarray(cols.token, np.int64)
     t = np.asarray(cols.time, np.float64)
@@ -145,22 +155,29 @@ def rebuild_arrays(
     if len(tok) == 0:
         return BatchResult({iv.minutes: CandleArrays.empty() for iv in ivs}, counters)
 
-    clock = np.maximum.accumulate(t)
+    if received is not None:
+        future = t > np.asarray(received, np.float64) + float(max_ahead_s)
+        counters.future = int(future.sum())
+    if received is None or not counters.future:
+        future = np.zeros(len(t), np.bool_)
+        clock = np.maximum.accumulate(t)
+    else:
+        clock = np.maximum.accumulate(np.where(future, -np.inf, t))
     day = np.floor((t + IST_OFFSET_S) / DAY_S).astype(np.int64)
     open_off, close_off = session_offsets(tok, exchanges, sessions)
     base = day * DAY_S - IST_OFFSET_S
     open_s = base + open_off
     close_s = base + close_off
 
-    after = t > close_s
+    after = (t > close_s) & ~future
     te = np.maximum(t, open_s)
     # te >= open_s, so truncating the (correctly rounded) quotient is the floor, and cheaper.
     mstart = open_s + ((te - open_s) / 60).astype(np.int64) * 60
     mstart = np.where(mstart >= close_s, close_s - 60, mstart)
-    late = ~after & (mstart + 60 + grace_s <= clock)
+    late = ~after & ~future & (mstart + 60 + grace_s <= clock)
     counters.after_close = int(after.sum())
     counters.late = int(late.sum())
-    dropped = after | late
+    dropped = after | late | future
     early = t < open_s + 60  # before the end of the first minute: volume counts from zero
 
     # Group by (instrument, day), arrival order kept within a group (stable sort). Dropped rows

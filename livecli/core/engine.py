@@ -7,14 +7,22 @@ This is CANDLES.md in code, for the live session. Design choices, and why:
   interval agrees with the 1-minute candles by construction ("One answer everywhere").
 * The feed's clock (the highest time seen, moved on by `advance()` while the feed is quiet) closes
   candles, through a heap of due times; nothing waits for an instrument's next tick (rule 8).
+* The feed's clock is guarded (rule 8): given `now` (the wall clock for Kite, the simulated
+  market's clock for the stand-in), a tick stamped more than `max_ahead_s` ahead of `now()` is
+  counted in `counters.future` and touches nothing, and `advance()` never goes past that bound
+  either. One packet stamped 2100 would otherwise make every later tick late. `now()` is read
+  once per call (per frame), and only a tick newer than any before is compared with the bound,
+  so the hot loop pays nothing for it. Without `now` nothing is ever ahead: batch rebuilds and
+  replays of recorded days behave as they always did.
 * `update_columns` runs a single loop over a decoded frame's columns with a fast path for the
   common case (the tick falls in the instrument's open minute): that loop is the hot path.
 * Candle-close callbacks are isolated: an exception is counted and kept, never propagated.
 
-Per tick, in order: the clock moves; a tick after the session close is counted and dropped; a
-tick whose minute has closed is late (rule 9); a new IST day resets the instrument; a cumulative
-volume below the last good one is bad (rule 7); a trade is a volume rise, or for ticks without
-volume a price different from the previous accepted tick, or the first tick of the day (rule 5).
+Per tick, in order: a tick ahead of the bound is counted and dropped (rule 8); the clock moves;
+a tick after the session close is counted and dropped; a tick whose minute has closed is late
+(rule 9); a new IST day resets the instrument; a cumulative volume below the last good one is bad
+(rule 7); a trade is a volume rise, or for ticks without volume a price different from the
+previous accepted tick, or the first tick of the day (rule 5).
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ class EngineCounters:
     book_only: int = 0
     late: int = 0
     bad: int = 0
+    future: int = 0  # stamped more than max_ahead_s ahead of now(): never moved the clock
     after_close: int = 0
     candles_closed: int = 0
     callback_errors: int = 0
@@ -117,7 +126,8 @@ class CandleEngine:
     `intervals`: the intervals to build besides 1 minute (always built). `grace_s`: how far the
     feed's clock must pass a candle's end before it closes. `history`: closed candles kept per
     instrument and interval. `fill_gaps`: emit flat `synthetic` candles between two real candles
-    of the same day (never across a disconnect, see `mark_disconnect`).
+    of the same day (never across a disconnect, see `mark_disconnect`). `now`: the clock a tick's
+    time may not run ahead of by more than `max_ahead_s` (epoch seconds; None: no guard).
     """
 
     def __init__(
@@ -129,7 +139,11 @@ class CandleEngine:
         fill_gaps: bool = False,
         sessions: Mapping[str, Session] | None = None,
         instruments: Mapping[int, tuple[str, str]] | None = None,
+        now: Callable[[], float] | None = None,
+        max_ahead_s: float = 5.0,
     ) -> None:
+        if not max_ahead_s >= 0:  # NaN too
+            raise ValueError(f"max_ahead_s must be a number of seconds >= 0, got {max_ahead_s!r}")
         ivs = sorted({parse_interval(i) for i in intervals} | {ONE_MINUTE})
         for iv in ivs:
             for ses in (sessions or {}).values():
@@ -148,7 +162,14 @@ class CandleEngine:
         self._seq = itertools.count()
         self._next_due = math.inf
         self._disconnects: list[float] = []
+        self._now = now
+        self.max_ahead_s = float(max_ahead_s)
         self.clock = -math.inf
+        # The highest time of a tick that was not ahead: the feed's clock without advance().
+        self.tick_clock = -math.inf
+        # The bound the last update applied: a tick of that frame with a later time was refused
+        # (for whoever records or shows the frame's ticks and must decide as the engine did).
+        self.last_limit = math.inf
         self.counters = EngineCounters()
 
     # --- set-up -----------------------------------------------------------------------------
@@ -197,7 +218,18 @@ class CandleEngine:
         return self.counters.trades - before
 
     def advance(self, clock: float) -> None:
-        """Move the feed's clock on (wall-clock time while the feed is quiet); close what is due."""
+        """Move the feed's clock on (wall-clock time while the feed is quiet); close what is due.
+
+        Never past `now() + max_ahead_s`: a clock taken from a poisoned tick cannot get in here.
+        """
+        limit = self.ahead_limit()
+        self._advance(limit if clock > limit else clock)
+
+    def ahead_limit(self) -> float:
+        """The latest time a tick may carry right now: `now() + max_ahead_s` (inf without now)."""
+        return math.inf if self._now is None else self._now() + self.max_ahead_s
+
+    def _advance(self, clock: float) -> None:
         if clock > self.clock:
             self.clock = clock
             if clock >= self._next_due:
@@ -211,17 +243,27 @@ class CandleEngine:
         # The hot loop. Locals and slot attributes only; anything unusual goes to _slow().
         states = self._states
         clock = self.clock
+        self.last_limit = limit = self.ahead_limit()
+        seen = self.tick_clock
+        # Only a tick above `top` can be ahead of the limit or move the clock: one comparison
+        # per tick, as without the guard. (top < seen only if now() went backwards.)
+        top = seen if seen < limit else limit
         next_due = self._next_due
         slow = self._slow
-        n = trades = book = bad = 0
+        n = trades = book = bad = future = 0
         for tok, t, p, v, hi, lo, oi in zip(tokens, times, prices, volumes, highs, lows, ois, strict=True):
             n += 1
-            if t > clock:
-                clock = t
-                if clock >= next_due:
-                    self.clock = clock
-                    self._close_due()
-                    next_due = self._next_due
+            if t > top:
+                if t > limit:  # stamped in the future: it moves nothing and enters no candle
+                    future += 1
+                    continue
+                top = seen = t
+                if t > clock:  # (not so if advance() has moved the clock past it)
+                    clock = t
+                    if clock >= next_due:
+                        self.clock = clock
+                        self._close_due()
+                        next_due = self._next_due
             st = states.get(tok)
             if st is None or not (st.cs <= t < st.ce):
                 self.clock = clock
@@ -276,11 +318,13 @@ class CandleEngine:
                 b.oi = oi
             trades += 1
         self.clock = clock
+        self.tick_clock = seen
         c = self.counters
         c.ticks += n
         c.trades += trades
         c.book_only += book
         c.bad += bad
+        c.future += future
 
     def _state(self, tok: int) -> _Inst:
         symbol, exchange = self._names.get(tok, ("", ""))
@@ -507,7 +551,7 @@ class CandleEngine:
         closed: list[Candle] = []
         self._callbacks.append(closed.append)
         try:
-            self.advance(math.inf)
+            self._advance(math.inf)  # the end of a replay: everything, whatever now() says
         finally:
             self._callbacks.remove(closed.append)
         return closed

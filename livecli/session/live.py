@@ -185,6 +185,8 @@ class LiveSession:
         self.engine = CandleEngine(
             self.intervals, grace_s=st.grace_s, history=st.history, fill_gaps=st.fill_gaps,
             sessions=self.settings.session_table(),
+            # The guard's clock (CANDLES.md rule 8): the simulated market's, else the wall clock.
+            now=source.market_time if source.market_time is not None else time.time,
         )
         for inst in resolved:
             self._add_instrument(inst)
@@ -368,7 +370,7 @@ class LiveSession:
             self.engine.update_columns(cols)
             self._flush_closed()
             times = cols.time
-            tmax = max(times)
+            tmax = self.engine.tick_clock  # not max(times): a tick from the future is not one
             if tmax > self._feed_max:
                 self._feed_max = tmax
             self._feed_max_wall = received_at
