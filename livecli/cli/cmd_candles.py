@@ -84,6 +84,8 @@ def candles(
 
         path = db.expanduser() if db is not None else settings.store.path
         result = candles_from_store(Path(path), query, sessions=settings.session_table())
+    if len(result.arrays) == 0:
+        raise result.no_data()  # exit 11, and no empty export file
     if export is not None:
         _export(result, export_path, fmt, force)
     else:
@@ -104,7 +106,7 @@ def _export(result, path: Path | None, fmt: str | None, force: bool) -> None:
     if path is None:
         path = Path(result.default_file_name(choose_format(None, fmt)))
     f = choose_format(path, fmt)
-    table = candle_table(result.arrays, result.interval.minutes, result.names)
+    table = candle_table(result.arrays, result.interval.minutes, result.names, result.market)
     with export_progress(table.num_rows) as progress:
         res = write_candles(table, path, f, force=force, progress=progress)
     typer.echo(f"wrote {res.rows:,} {result.interval.name} candles to {res.path} "
