@@ -307,3 +307,44 @@ def test_cli_default_store_and_config_store(store, tmp_path):
     assert res.returncode == 0 and "NIFTY 50" in res.stdout, res.stderr
     res = run_cli(["candles", "--db", str(tmp_path / "nothing.db")], tmp_path)
     assert res.returncode == 11 and "no candle store" in res.stderr
+
+
+def test_exports_and_the_table_tell_forming_candles_from_closed_ones(tmp_path):
+    import pandas as pd
+
+    tcs = 2953217
+    db = tmp_path / "stopped.db"
+    day = DAYS[0]
+
+    def minute(tok: int, hm: str, closed: bool = True) -> Candle:
+        t = int(at_ist(day, time.fromisoformat(hm)))
+        return Candle(tok, 1, t, 10.0, 11.0, 9.0, 10.5, 100, None, 4, closed=closed)
+
+    with StoreWriter(db) as w:
+        w.register_instruments({INFY: ("INFY", "NSE"), tcs: ("TCS", "NSE")})
+        w.begin_session({"source": "SIMULATED", "mode": "full"})
+        # INFY recorded 09:15 to 09:20, then the stream stopped at 09:21:30 (that minute forming);
+        # TCS, illiquid, traded once.
+        w.put_candles([minute(INFY, f"09:{m}") for m in range(15, 21)])
+        w.put_candles([minute(INFY, "09:21", closed=False), minute(tcs, "09:16")])
+    res = run_cli(["candles", "--db", str(db), "-i", "5min", "--export", "five.csv"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    df = pd.read_csv(tmp_path / "five.csv", dtype={"start": str})
+    got = {(r.symbol, r.start[11:16]): (bool(r.closed), int(r.volume)) for r in df.itertuples()}
+    # The 09:20 candle holds two minutes of data: before, nothing told it from a complete one.
+    assert got == {("INFY", "09:15"): (True, 500), ("INFY", "09:20"): (False, 200),
+                   ("TCS", "09:15"): (True, 100)}
+    assert set(df["source"]) == {"SIMULATED"}
+    res = run_cli(["candles", "--db", str(db), "-i", "5min"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    rows = [ln for ln in res.stdout.splitlines() if "2025-01-06 09:" in ln]
+    assert [("forming" in ln) for ln in rows] == [False, True, False], res.stdout
+    assert "(SIMULATED)" in " ".join(res.stdout.split())
+    # TCS alone: whether its interval is over is still for the whole store to say.
+    res = run_cli(["candles", "--db", str(db), "-i", "5min", "TCS", "--export", "tcs.parquet"],
+                  tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert pd.read_parquet(tmp_path / "tcs.parquet")["closed"].tolist() == [True]
+    res = run_cli(["candles", "--db", str(db), "--export", "one.csv"], tmp_path)
+    one = pd.read_csv(tmp_path / "one.csv", dtype={"start": str})
+    assert len(one) == 8 and one.loc[~one["closed"], "start"].str[11:16].tolist() == ["09:21"]

@@ -45,7 +45,7 @@ class Holder:
         if self.host and self.host != socket.gethostname():
             parts.append(f"on {self.host}")
         if self.since:
-            parts.append(f"since {iso(self.since)[:19].replace('T', ' ')}")
+            parts.append(f"since {iso(self.since)[:19].replace('T', ' ')} IST")
         return " ".join(parts)
 
 
