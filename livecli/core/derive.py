@@ -29,6 +29,7 @@ from livecli.core.timeutil import DAY_S, IST_OFFSET_S
 
 NO_OI = -1
 _ALL_CLOSED = np.empty(0, np.bool_)  # sentinel default: "every row closed"
+_NEVER = np.iinfo(np.int64).min  # the clock of a day with no closed minute
 
 # {(exchange, IST midnight as epoch seconds): end of the latest closed minute recorded that day}
 RecordingClocks = Mapping[tuple[str, int], int]
@@ -172,34 +173,41 @@ def exchange_codes(
     return per[codes], names
 
 
-def _clock_of_rows(
-    src: CandleArrays, day0: np.ndarray, exchanges: Mapping[int, str] | None,
-    clocks: RecordingClocks | None,
+def _recording_clock(
+    src: CandleArrays, day0: np.ndarray, first: np.ndarray,
+    exchanges: Mapping[int, str] | None, clocks: RecordingClocks | None,
 ) -> np.ndarray:
-    """Per row (sorted by token, start): the recording clock of its exchange on its day."""
+    """Per bucket (`first`: its first row): the recording's clock for its exchange and day.
+
+    `src` is sorted by (token, start) and holds no synthetic minute, so each token's minutes of
+    one day form a run: reduce the runs (thousands, not a million rows), then the runs of one
+    exchange and day, and hand each bucket the clock of its run.
+    """
     n = len(src)
-    ex, ex_names = exchange_codes(src.token, exchanges)
-    # Runs of one token on one day are contiguous: reduce each run, then the few runs per key.
     run = np.empty(n, np.bool_)
     run[0] = True
-    run[1:] = (src.token[1:] != src.token[:-1]) | (day0[1:] != day0[:-1])
-    first = np.flatnonzero(run)
-    ends = np.where(src.closed & ~src.synthetic, src.start + 60, np.iinfo(np.int64).min)
-    run_clock = np.maximum.reduceat(ends, first)
-    day_idx = (day0[first] - day0.min()) // DAY_S
-    keys = ex[first] * (int(day_idx.max()) + 1) + day_idx
-    uniq, inv = np.unique(keys, return_inverse=True)
-    key_clock = np.full(len(uniq), np.iinfo(np.int64).min, np.int64)
+    np.not_equal(src.token[1:], src.token[:-1], out=run[1:])
+    run[1:] |= day0[1:] != day0[:-1]
+    run_first = np.flatnonzero(run)
+    if src.closed.all():  # the usual case: a run's latest closed minute is its last row
+        run_clock = src.start[np.append(run_first[1:] - 1, n - 1)] + 60
+    else:
+        ends = np.where(src.closed, src.start + 60, _NEVER)
+        run_clock = np.maximum.reduceat(ends, run_first)
+    ex, ex_names = exchange_codes(src.token[run_first], exchanges)
+    run_day = day0[run_first]
+    day_min = int(run_day.min())
+    day_idx = (run_day - day_min) // DAY_S
+    width = int(day_idx.max()) + 1
+    uniq, inv = np.unique(ex * width + day_idx, return_inverse=True)
+    key_clock = np.full(len(uniq), _NEVER, np.int64)
     np.maximum.at(key_clock, inv, run_clock)
     if clocks:
-        key_first = np.zeros(len(uniq), np.int64)
-        key_first[inv[::-1]] = first[::-1]  # any run of the key will do: take its first row
-        for k in range(len(uniq)):
-            row = int(key_first[k])
-            known = clocks.get((ex_names[int(ex[row])], int(day0[row])))
+        for k, key in enumerate(uniq.tolist()):
+            known = clocks.get((ex_names[key // width], day_min + key % width * DAY_S))
             if known is not None and known > key_clock[k]:
                 key_clock[k] = known
-    return np.repeat(key_clock[inv], np.diff(np.append(first, n)))
+    return key_clock[inv][np.searchsorted(run_first, first, side="right") - 1]
 
 
 def bucket_starts(
@@ -253,7 +261,9 @@ def derive(
     day0 = (src.start + IST_OFFSET_S) // DAY_S * DAY_S - IST_OFFSET_S
     # The last candle of a day is cut at the close (rule 2): it is over at the close.
     end = np.minimum(b[first] + interval_min * 60, day0[first] + close_off[first])
-    over = end <= _clock_of_rows(src, day0, exchanges, clocks)[first]
+    closed = end <= _recording_clock(src, day0, first, exchanges, clocks)
+    if not src.closed.all():
+        closed &= np.logical_and.reduceat(src.closed, first)
     return CandleArrays(
         src.token[first],
         b[first],
@@ -266,5 +276,5 @@ def derive(
         np.add.reduceat(src.ticks, first),
         np.logical_or.reduceat(src.partial, first),
         np.zeros(len(first), np.bool_),
-        np.logical_and.reduceat(src.closed, first) & over,
+        closed,
     )
