@@ -418,6 +418,17 @@ def test_a_store_keeps_the_source_it_was_first_written_with(tmp_path):
     assert count(db, "SELECT COUNT(*) FROM sessions") == 2
 
 
+def test_a_writer_given_its_source_is_refused_before_anything_is_queued(tmp_path):
+    db = tmp_path / "s.db"
+    StoreWriter(db, source="KITE").stop()  # what LiveSession does: the claim comes first
+    assert store_source(db) == "KITE"
+    with pytest.raises(StoreError, match="holds KITE candles"):
+        StoreWriter(db, source="SIMULATED")
+    assert not lock_path(db).exists(), "a refused writer lets go of the store"
+    with StoreWriter(db, source="KITE") as w:
+        w.begin_session({"source": "KITE"})
+
+
 def test_an_older_store_is_judged_by_its_sessions(tmp_path):
     db = tmp_path / "old.db"
     with StoreWriter(db) as w:

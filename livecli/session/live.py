@@ -192,7 +192,8 @@ class LiveSession:
         if self.db_path is not None:
             from livecli.store.writer import StoreWriter
 
-            self.writer = StoreWriter(self.db_path, create_folder=self._db_default)
+            self.writer = StoreWriter(self.db_path, create_folder=self._db_default,
+                                      source=source.name)
             self.writer.register_instruments(self._names())
         self.feed = KiteFeed(
             source.api_key, source.access_token, source.ws_url, self._on_frame,

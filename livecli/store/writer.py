@@ -117,8 +117,15 @@ class StoreWriter:
     """
 
     def __init__(
-        self, path: str | Path, flush_interval_s: float = 0.5, *, create_folder: bool = False
+        self, path: str | Path, flush_interval_s: float = 0.5, *, create_folder: bool = False,
+        source: str | None = None,
     ) -> None:
+        """Own and open the store at `path`; StoreError when another process writes it.
+
+        `source` (KITE or SIMULATED) claims the store for that source at once, so a store of
+        the other source is refused before anything is even queued; without it the claim is
+        made by `begin_session`.
+        """
         self.path = check_writable(Path(path), create_folder=create_folder)
         self.flush_interval_s = flush_interval_s
         self._owner = StoreLock(self.path).acquire()
@@ -127,6 +134,13 @@ class StoreWriter:
         except BaseException:
             self._owner.release()
             raise
+        if source:
+            try:
+                self._claim(source)
+            except BaseException:
+                self._conn.close()
+                self._owner.release()
+                raise
         self._lock = threading.Lock()  # guards the pending batches: held for appends only
         self._db_lock = threading.Lock()  # guards the connection
         self._wake = threading.Event()
@@ -238,6 +252,20 @@ class StoreWriter:
                 raise StoreError(f"cannot write the store {self.path}: {exc}") from None
             self.session_id = int(cur.lastrowid)
         return self.session_id
+
+    def _claim(self, source: str) -> None:
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                claim_source(conn, self.path, source)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write the store {self.path}: {exc}") from None
 
     def _refuse(self) -> None:
         with self._lock:
