@@ -149,7 +149,7 @@ def session_offsets(
     return opens[codes], closes[codes]
 
 
-def exchange_codes(
+def _exchange_codes(
     tokens: np.ndarray, exchanges: Mapping[int, str] | None = None
 ) -> tuple[np.ndarray, list[str]]:
     """Per row: a small integer naming its exchange, and the names those integers stand for."""
@@ -165,12 +165,10 @@ def exchange_codes(
     if not exchanges:
         table = np.array([code(exchange_of_token(seg)) for seg in range(256)], np.int64)
         return table[tokens & 0xFF], names
-    import pandas as pd
-
-    codes, uniq = pd.factorize(tokens)
+    uniq, inv = np.unique(tokens, return_inverse=True)
     per = np.array([code(exchanges.get(t) or exchange_of_token(t)) for t in uniq.tolist()],
                    np.int64)
-    return per[codes], names
+    return per[inv], names
 
 
 def _recording_clock(
@@ -194,7 +192,7 @@ def _recording_clock(
     else:
         ends = np.where(src.closed, src.start + 60, _NEVER)
         run_clock = np.maximum.reduceat(ends, run_first)
-    ex, ex_names = exchange_codes(src.token[run_first], exchanges)
+    ex, ex_names = _exchange_codes(src.token[run_first], exchanges)
     run_day = day0[run_first]
     day_min = int(run_day.min())
     day_idx = (run_day - day_min) // DAY_S
