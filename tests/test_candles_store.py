@@ -266,10 +266,9 @@ def test_cli_refusals(store, tmp_path):
     assert res.stderr.startswith("livecli: error: no 1min candles in")
     assert "it holds INFY (2025-01-06 09:15 to 2025-01-07 15:" in res.stderr
     assert "NIFTY" not in res.stderr
-    res = run_cli(["candles", "--db", str(db), "--from", "2030-01-01", "--export", "x.csv"],
-                  tmp_path)
+    res = run_cli(["candles", "--db", str(db), "--from", "2030-01-01", "--export"], tmp_path)
     assert res.returncode == 11 and "NIFTY 50 (2025-01-06" in res.stderr, res.stderr
-    assert not (tmp_path / "x.csv").exists(), "nothing to export: no empty file either"
+    assert not list(tmp_path.glob("candles_*")), "nothing to export: no empty file either"
 
 
 def test_cli_export_never_leaves_a_partial_file(store, tmp_path):
@@ -327,9 +326,16 @@ def test_exports_and_the_table_tell_forming_candles_from_closed_ones(tmp_path):
         # TCS, illiquid, traded once.
         w.put_candles([minute(INFY, f"09:{m}") for m in range(15, 21)])
         w.put_candles([minute(INFY, "09:21", closed=False), minute(tcs, "09:16")])
-    res = run_cli(["candles", "--db", str(db), "-i", "5min", "--export", "five.csv"], tmp_path)
-    assert res.returncode == 0, res.stderr
-    df = pd.read_csv(tmp_path / "five.csv", dtype={"start": str})
+    def export(*args: str, fmt: str = "csv") -> pd.DataFrame:
+        """`--export` with the default file name (in a folder of its own), read back."""
+        cwd = tmp_path / f"export-{len(list(tmp_path.glob('export-*')))}"
+        cwd.mkdir()
+        res = run_cli(["candles", "--db", str(db), *args, "--format", fmt, "--export"], cwd)
+        assert res.returncode == 0, res.stderr
+        (out,) = cwd.glob(f"candles_*.{fmt}")
+        return pd.read_csv(out, dtype={"start": str}) if fmt == "csv" else pd.read_parquet(out)
+
+    df = export("-i", "5min")
     got = {(r.symbol, r.start[11:16]): (bool(r.closed), int(r.volume)) for r in df.itertuples()}
     # The 09:20 candle holds two minutes of data: before, nothing told it from a complete one.
     assert got == {("INFY", "09:15"): (True, 500), ("INFY", "09:20"): (False, 200),
@@ -341,10 +347,6 @@ def test_exports_and_the_table_tell_forming_candles_from_closed_ones(tmp_path):
     assert [("forming" in ln) for ln in rows] == [False, True, False], res.stdout
     assert "(SIMULATED)" in " ".join(res.stdout.split())
     # TCS alone: whether its interval is over is still for the whole store to say.
-    res = run_cli(["candles", "--db", str(db), "-i", "5min", "TCS", "--export", "tcs.parquet"],
-                  tmp_path)
-    assert res.returncode == 0, res.stderr
-    assert pd.read_parquet(tmp_path / "tcs.parquet")["closed"].tolist() == [True]
-    res = run_cli(["candles", "--db", str(db), "--export", "one.csv"], tmp_path)
-    one = pd.read_csv(tmp_path / "one.csv", dtype={"start": str})
+    assert export("-i", "5min", "TCS", fmt="parquet")["closed"].tolist() == [True]
+    one = export()
     assert len(one) == 8 and one.loc[~one["closed"], "start"].str[11:16].tolist() == ["09:21"]

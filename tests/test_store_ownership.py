@@ -228,9 +228,11 @@ def test_a_store_keeps_to_the_source_that_first_wrote_it(tmp_path, kite_env):
         r = run_cli(tmp_path, "candles", "--db", str(db))
         assert r.returncode == 0, r.stderr
         assert f"({source})" in " ".join(r.stdout.split())
-        out = tmp_path / f"{source}.csv"
-        r = run_cli(tmp_path, "candles", "--db", str(db), "--export", str(out))
+        cwd = tmp_path / source
+        cwd.mkdir()
+        r = run_cli(cwd, "candles", "--db", str(db), "--format", "csv", "--export")
         assert r.returncode == 0, r.stderr
+        (out,) = cwd.glob("candles_*.csv")
         header, *rows = list(csv.reader(out.read_text().splitlines()))
         assert header[-2:] == ["closed", "source"]
         assert rows and {row[-1] for row in rows} == {source}
