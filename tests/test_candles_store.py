@@ -2,7 +2,9 @@
 read back with pandas, and every refusal through the real CLI.
 
 The store is written by the real StoreWriter; the oracle groups the 1-minute candles by the
-anchored bucket with plain datetime arithmetic (CANDLES.md rule 2), independent of derive().
+anchored bucket with plain datetime arithmetic (CANDLES.md rule 2), independent of derive(), and
+judges `closed` by hand: every minute closed, and a closed minute of the same exchange and day
+ending at or after the bucket's end (the recording got there).
 """
 
 from __future__ import annotations
@@ -53,29 +55,41 @@ def make_candles(seed: int = 7) -> list[Candle]:
                     price = c
                     first = False
                 t += 60
-    # a synthetic (gap-filled) minute and a still-forming minute: neither is a real candle
+    # a synthetic (gap-filled) minute, left out of longer candles, and a still-forming minute
+    # (stored at a stream's shutdown), which is in them but keeps them from being closed
     gap = int(at_ist(DAYS[0], time(9, 20)))
-    out = [c for c in out if not (c.instrument_token == INFY and c.start == gap)]
+    forming = int(at_ist(DAYS[1], time(14, 2)))
+    out = [c for c in out if not (c.instrument_token == INFY and c.start in (gap, forming))]
     out.append(Candle(INFY, 1, gap, 1.0, 1.0, 1.0, 1.0, 0, None, 0, synthetic=True, closed=True))
-    out.append(Candle(INFY, 1, int(at_ist(DAYS[1], time(15, 29))) + 3600, 9e9, 9e9, 9e9, 9e9,
-                      1, None, 1, closed=False))
+    out.append(Candle(INFY, 1, forming, 999.0, 999.5, 998.0, 999.25, 1, None, 1, closed=False))
     return out
 
 
+def recording_clock(candles: list[Candle], exchange: str, day: date) -> float:
+    """The end of the latest closed real minute of `exchange` on `day` (the recording's reach)."""
+    ends = [c.start + 60 for c in candles
+            if c.closed and not c.synthetic and NAMES[c.instrument_token][1] == exchange
+            and datetime.fromtimestamp(c.start, IST).date() == day]
+    return max(ends, default=float("-inf"))
+
+
 def oracle(candles: list[Candle], minutes: int) -> dict[tuple[int, int], tuple]:
-    """{(token, bucket start): (o, h, l, c, volume, oi, ticks, partial)} by hand."""
+    """{(token, bucket start): (o, h, l, c, volume, oi, ticks, partial, closed)} by hand."""
     out: dict[tuple[int, int], list] = {}
     for c in sorted(candles, key=lambda c: (c.instrument_token, c.start)):
-        if c.synthetic or not c.closed:
+        if c.synthetic:
             continue
         local = datetime.fromtimestamp(c.start, IST)
-        open_t = SESSIONS[NAMES[c.instrument_token][1]][0]
+        exchange = NAMES[c.instrument_token][1]
+        open_t, close_t = SESSIONS[exchange]
         session_open = datetime.combine(local.date(), open_t, IST).timestamp()
         bucket = int(session_open + (c.start - session_open) // (minutes * 60) * minutes * 60)
+        end = min(bucket + minutes * 60, datetime.combine(local.date(), close_t, IST).timestamp())
+        over = c.closed if minutes == 1 else end <= recording_clock(candles, exchange, local.date())
         b = out.get((c.instrument_token, bucket))
         if b is None:
             out[(c.instrument_token, bucket)] = [c.open, c.high, c.low, c.close, c.volume, c.oi,
-                                                 c.ticks, c.partial]
+                                                 c.ticks, c.partial, c.closed and over]
         else:
             b[1] = max(b[1], c.high)
             b[2] = min(b[2], c.low)
@@ -84,6 +98,7 @@ def oracle(candles: list[Candle], minutes: int) -> dict[tuple[int, int], tuple]:
             b[5] = c.oi if c.oi is not None else b[5]
             b[6] += c.ticks
             b[7] = b[7] or c.partial
+            b[8] = b[8] and c.closed
     return {k: tuple(v) for k, v in out.items()}
 
 
@@ -94,7 +109,7 @@ def as_dict(arrays) -> dict[tuple[int, int], tuple]:
         out[(int(arrays.token[i]), int(arrays.start[i]))] = (
             float(arrays.open[i]), float(arrays.high[i]), float(arrays.low[i]),
             float(arrays.close[i]), int(arrays.volume[i]), None if oi < 0 else oi,
-            int(arrays.ticks[i]), bool(arrays.partial[i]),
+            int(arrays.ticks[i]), bool(arrays.partial[i]), bool(arrays.closed[i]),
         )
     return out
 
@@ -136,6 +151,7 @@ def test_derived_intervals_match_the_hand_oracle(store, minutes):
     keys = list(zip(res.arrays.token.tolist(), res.arrays.start.tolist(), strict=True))
     assert keys == sorted(keys)
     assert not res.arrays.synthetic.any()
+    assert res.arrays.closed.any() and (minutes == 375 or not res.arrays.closed.all())
 
 
 def test_45min_anchors_at_each_exchange_open(store):
@@ -224,11 +240,14 @@ def test_cli_export_csv_and_parquet_types(store, tmp_path):
     got = {
         (int(r.instrument_token), int(r.start.timestamp())): (
             r.open, r.high, r.low, r.close, int(r.volume), None if pd.isna(r.oi) else int(r.oi),
-            int(r.ticks), bool(r.partial),
+            int(r.ticks), bool(r.partial), bool(r.closed),
         )
         for r in pq.itertuples()
     }
     assert got == want
+    for frame in (csv, pq):
+        assert frame["closed"].dtype == bool
+        assert frame["source"].isna().all()  # no stream session wrote this store
 
 
 def test_cli_refusals(store, tmp_path):
@@ -240,10 +259,16 @@ def test_cli_refusals(store, tmp_path):
     assert res.returncode == 2 and "is after --to" in res.stderr
     res = run_cli(["candles", "--db", str(db), "-i", "400min"], tmp_path)
     assert res.returncode == 3 and "longer than the NSE session" in res.stderr
+    # A request that matches nothing is exit 11 (it was 0), naming what the store holds.
     res = run_cli(["candles", "--db", str(db), "--from", "2025-03-01", "INFY"], tmp_path)
-    out = " ".join(res.stdout.split())
-    assert res.returncode == 0 and "no 1min candles" in out
-    assert "it holds INFY (2025-01-06 09:15 to 2025-01-07 15:28)" in out and "NIFTY" not in out
+    assert res.returncode == 11, (res.stdout, res.stderr)
+    assert res.stdout == "" and len(res.stderr.strip().splitlines()) == 1
+    assert res.stderr.startswith("livecli: error: no 1min candles in")
+    assert "it holds INFY (2025-01-06 09:15 to 2025-01-07 15:" in res.stderr
+    assert "NIFTY" not in res.stderr
+    res = run_cli(["candles", "--db", str(db), "--from", "2030-01-01", "--export"], tmp_path)
+    assert res.returncode == 11 and "NIFTY 50 (2025-01-06" in res.stderr, res.stderr
+    assert not list(tmp_path.glob("candles_*")), "nothing to export: no empty file either"
 
 
 def test_cli_export_never_leaves_a_partial_file(store, tmp_path):
@@ -281,3 +306,47 @@ def test_cli_default_store_and_config_store(store, tmp_path):
     assert res.returncode == 0 and "NIFTY 50" in res.stdout, res.stderr
     res = run_cli(["candles", "--db", str(tmp_path / "nothing.db")], tmp_path)
     assert res.returncode == 11 and "no candle store" in res.stderr
+
+
+def test_exports_and_the_table_tell_forming_candles_from_closed_ones(tmp_path):
+    import pandas as pd
+
+    tcs = 2953217
+    db = tmp_path / "stopped.db"
+    day = DAYS[0]
+
+    def minute(tok: int, hm: str, closed: bool = True) -> Candle:
+        t = int(at_ist(day, time.fromisoformat(hm)))
+        return Candle(tok, 1, t, 10.0, 11.0, 9.0, 10.5, 100, None, 4, closed=closed)
+
+    with StoreWriter(db) as w:
+        w.register_instruments({INFY: ("INFY", "NSE"), tcs: ("TCS", "NSE")})
+        w.begin_session({"source": "SIMULATED", "mode": "full"})
+        # INFY recorded 09:15 to 09:20, then the stream stopped at 09:21:30 (that minute forming);
+        # TCS, illiquid, traded once.
+        w.put_candles([minute(INFY, f"09:{m}") for m in range(15, 21)])
+        w.put_candles([minute(INFY, "09:21", closed=False), minute(tcs, "09:16")])
+    def export(*args: str, fmt: str = "csv") -> pd.DataFrame:
+        """`--export` with the default file name (in a folder of its own), read back."""
+        cwd = tmp_path / f"export-{len(list(tmp_path.glob('export-*')))}"
+        cwd.mkdir()
+        res = run_cli(["candles", "--db", str(db), *args, "--format", fmt, "--export"], cwd)
+        assert res.returncode == 0, res.stderr
+        (out,) = cwd.glob(f"candles_*.{fmt}")
+        return pd.read_csv(out, dtype={"start": str}) if fmt == "csv" else pd.read_parquet(out)
+
+    df = export("-i", "5min")
+    got = {(r.symbol, r.start[11:16]): (bool(r.closed), int(r.volume)) for r in df.itertuples()}
+    # The 09:20 candle holds two minutes of data: before, nothing told it from a complete one.
+    assert got == {("INFY", "09:15"): (True, 500), ("INFY", "09:20"): (False, 200),
+                   ("TCS", "09:15"): (True, 100)}
+    assert set(df["source"]) == {"SIMULATED"}
+    res = run_cli(["candles", "--db", str(db), "-i", "5min"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    rows = [ln for ln in res.stdout.splitlines() if "2025-01-06 09:" in ln]
+    assert [("forming" in ln) for ln in rows] == [False, True, False], res.stdout
+    assert "(SIMULATED)" in " ".join(res.stdout.split())
+    # TCS alone: whether its interval is over is still for the whole store to say.
+    assert export("-i", "5min", "TCS", fmt="parquet")["closed"].tolist() == [True]
+    one = export()
+    assert len(one) == 8 and one.loc[~one["closed"], "start"].str[11:16].tolist() == ["09:21"]

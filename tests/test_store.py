@@ -1,7 +1,11 @@
-"""The SQLite candle store: batched background writes, upserts, crash safety, refusing strangers.
+"""The SQLite candle store: batched background writes, upserts, crash safety, refusing strangers,
+one writer per store, one source per store, and giving up on a store that cannot be written.
 
 Everything here runs against real SQLite files in tmp_path; the crash test SIGKILLs a real
-writer process, and the error cases run the real CLI in a subprocess.
+writer process, and the error cases run the real CLI in a subprocess. A store that cannot be
+written is made so with SQLite's own `max_page_count` on the writer's connection: the real
+"database or disk is full" path, which works as root (the real CLI under a file-size limit is
+in test_store_ownership.py).
 """
 
 from __future__ import annotations
@@ -20,9 +24,12 @@ import pytest
 
 from livecli.core.candles import Candle
 from livecli.errors import NoDataError, StoreError
+from livecli.store import writer as writer_module
+from livecli.store.meta import MIXED, store_source
+from livecli.store.owner import lock_path
 from livecli.store.reader import CandleStoreReader
 from livecli.store.schema import check_writable
-from livecli.store.writer import StoreWriter
+from livecli.store.writer import GIVE_UP_S, StoreWriter
 
 T0 = 1_736_135_100  # 2025-01-06 09:15 IST
 INFY, TCS = 408065, 2953217
@@ -127,6 +134,26 @@ def test_forming_candle_is_replaced_when_closed_and_never_the_reverse(tmp_path):
     assert count(db, "SELECT closed FROM candles") == 1
 
 
+def test_a_partial_candle_never_replaces_a_complete_one(tmp_path):
+    db = tmp_path / "s.db"
+    with StoreWriter(db, flush_interval_s=30) as w:
+        w.put_candles([candle(INFY, 0, price=60.0), candle(INFY, 1, price=70.0, partial=True)])
+        assert w.flush()
+        # A second session that began mid-minute: its candles of those minutes are partial.
+        w.put_candles([candle(INFY, 0, price=10.0, partial=True)])
+        w.put_candles([candle(INFY, 0, price=11.0, partial=True, closed=False)])
+        assert w.flush()
+        with CandleStoreReader(db) as r:
+            got = r.one_minute()
+        assert got.open.tolist() == [60.0, 71.0] and not got.partial[0] and got.partial[1]
+        # A complete candle does replace a partial one.
+        w.put_candles([candle(INFY, 1, price=80.0)])
+        assert w.flush()
+    with CandleStoreReader(db) as r:
+        got = r.one_minute()
+    assert got.open.tolist() == [60.0, 81.0] and not got.partial.any()
+
+
 def test_stop_flushes_everything_and_ends_the_session_cleanly(tmp_path):
     db = tmp_path / "s.db"
     w = StoreWriter(db, flush_interval_s=60)
@@ -209,6 +236,8 @@ def test_killed_writer_leaves_a_store_that_opens_cleanly(tmp_path):
         deadline = time.monotonic() + 20
         while count(db) < 200 and time.monotonic() < deadline:
             time.sleep(0.02)
+        with pytest.raises(StoreError, match=rf"being written by .*pid {proc.pid}\b"):
+            StoreWriter(db)  # the store is owned while its writer lives
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     finally:
@@ -227,10 +256,14 @@ def test_killed_writer_leaves_a_store_that_opens_cleanly(tmp_path):
     res = run_cli(["status", "--json", "--db", str(db)], tmp_path)
     assert res.returncode == 0, res.stderr
     assert '"state": "stopped-unexpectedly"' in res.stdout
-    # and a new stream can write to it again
+    # The killed writer's lock died with it (its file stays, unlocked): a new writer starts at once.
+    assert lock_path(db).exists()
+    t = time.monotonic()
     with StoreWriter(db) as w:
+        assert time.monotonic() - t < 2
         w.put_candles([candle(INFY, 10_000)])
     assert count(db) == len(rows) + 1
+    assert not lock_path(db).exists(), "a clean stop removes the lock file"
 
 
 def test_check_writable_refuses_missing_folder_unless_it_is_the_default(tmp_path):
@@ -327,3 +360,148 @@ def test_numpy_values_from_decoded_ticks_are_stored_as_numbers(tmp_path):
     assert ticks == [(INFY, 1500.5, 10, 1510.0, "integer", "integer"),
                      (TCS, 3900.25, None, None, "integer", "null")]
     assert cand == [(INFY, 7, 99)]
+
+
+# --- one writer per store ----------------------------------------------------------------------
+def test_a_second_writer_is_refused_at_once_until_the_first_stops(tmp_path):
+    db = tmp_path / "s.db"
+    first = StoreWriter(db, flush_interval_s=30)
+    try:
+        first.put_candles([candle(INFY, 0)])
+        assert first.flush()
+        t = time.monotonic()
+        with pytest.raises(StoreError) as err:
+            StoreWriter(db)
+        assert time.monotonic() - t < 1, "refused at once, not after a busy timeout"
+        msg = str(err.value)
+        assert f"pid {os.getpid()}" in msg and str(db) in msg and "--db" in msg
+        assert "\n" not in msg
+        with pytest.raises(StoreError, match="being written"):
+            check_writable(db)  # what `stream` asks before it connects anything
+    finally:
+        assert first.stop()
+    assert not lock_path(db).exists()
+    with StoreWriter(db) as second:
+        second.put_candles([candle(INFY, 1)])
+    assert count(db) == 2
+
+
+# --- one source per store ----------------------------------------------------------------------
+def test_a_store_keeps_the_source_it_was_first_written_with(tmp_path):
+    db = tmp_path / "s.db"
+    with StoreWriter(db) as w:
+        w.put_candles([candle(INFY, 0)])
+    assert store_source(db) is None  # candles, but no stream session said whose
+    with StoreWriter(db) as w:
+        w.begin_session({"source": "SIMULATED", "mode": "full"})
+    assert store_source(db) == "SIMULATED"
+    with CandleStoreReader(db) as r:
+        assert r.source() == "SIMULATED"
+    before = db.read_bytes(), count(db), count(db, "SELECT COUNT(*) FROM sessions")
+    w = StoreWriter(db, flush_interval_s=30)
+    try:
+        w.register_instruments({TCS: ("TCS", "NSE")})
+        w.put_candles([candle(TCS, 0)])  # queued before the session is refused
+        with pytest.raises(StoreError) as err:
+            w.begin_session({"source": "KITE", "mode": "full"})
+        msg = str(err.value)
+        assert "holds SIMULATED candles" in msg and "KITE" in msg and "--db" in msg
+        w.put_candles([candle(TCS, 1)])
+    finally:
+        assert w.stop()
+    after = count(db), count(db, "SELECT COUNT(*) FROM sessions")
+    assert after == before[1:], "a refused session writes nothing, not even what it queued"
+    with CandleStoreReader(db) as r:
+        assert TCS not in r.symbols()
+    with StoreWriter(db) as w:  # the store's own source is welcome
+        w.begin_session({"source": "simulated"})
+    assert count(db, "SELECT COUNT(*) FROM sessions") == 2
+
+
+def test_a_writer_given_its_source_is_refused_before_anything_is_queued(tmp_path):
+    db = tmp_path / "s.db"
+    StoreWriter(db, source="KITE").stop()  # what LiveSession does: the claim comes first
+    assert store_source(db) == "KITE"
+    with pytest.raises(StoreError, match="holds KITE candles"):
+        StoreWriter(db, source="SIMULATED")
+    assert not lock_path(db).exists(), "a refused writer lets go of the store"
+    with StoreWriter(db, source="KITE") as w:
+        w.begin_session({"source": "KITE"})
+
+
+def test_an_older_store_is_judged_by_its_sessions(tmp_path):
+    db = tmp_path / "old.db"
+    with StoreWriter(db) as w:
+        w.begin_session({"source": "KITE"})
+    with sqlite3.connect(db) as conn:  # what a livecli before the source rule left
+        conn.execute("DELETE FROM meta WHERE key = 'source'")
+    assert store_source(db) == "KITE"
+    with StoreWriter(db) as w, pytest.raises(StoreError, match="holds KITE candles"):
+        w.begin_session({"source": "SIMULATED"})
+    with StoreWriter(db) as w:
+        w.begin_session({"source": "KITE"})
+    assert count(db, "SELECT value FROM meta WHERE key = 'source'") == "KITE"  # now recorded
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM meta WHERE key = 'source'")
+        conn.execute("UPDATE sessions SET source = 'SIMULATED' WHERE id = 1")
+    assert store_source(db) == MIXED
+    for source in ("KITE", "SIMULATED"):
+        with StoreWriter(db) as w, pytest.raises(StoreError, match="both Kite and simulated"):
+            w.begin_session({"source": source})
+
+
+# --- a store that cannot be written --------------------------------------------------------------
+def test_writes_failing_for_seconds_set_failure_and_warn_once(tmp_path, caplog):
+    db = tmp_path / "s.db"
+    w = StoreWriter(db, flush_interval_s=0.05)
+    try:
+        w.begin_session({"source": "SIMULATED"})
+        w.put_candles([candle(INFY, 0)])
+        assert w.flush()
+        with w._db_lock:  # a real "database or disk is full": cap the file at its current size
+            pages = w._conn.execute("PRAGMA page_count").fetchone()[0]
+            w._conn.execute(f"PRAGMA max_page_count={pages}")
+        caplog.set_level("DEBUG", logger="livecli.store")
+        first_failure = None
+        w.put_candles([candle(INFY + 256 * k, i) for k in range(1, 40) for i in range(100)])
+        deadline = time.monotonic() + GIVE_UP_S + 10
+        while w.failure is None and time.monotonic() < deadline:
+            w.flush(timeout=2)  # each call waits for one more attempt of the writer thread
+            if first_failure is None and w.error:
+                first_failure = time.monotonic()
+        assert isinstance(w.failure, StoreError), w.error
+        waited = time.monotonic() - first_failure
+        assert GIVE_UP_S - 0.3 <= waited <= GIVE_UP_S + 2, waited
+        assert "full" in str(w.failure) and "gave up" in str(w.failure)
+        assert w.failures >= 3, "it kept retrying until it gave up"
+        warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+        assert len(warnings) == 1 and "retrying" in warnings[0].getMessage()
+        assert not warnings[0].getMessage().startswith("livecli:")
+        w.end_session(state="failed", clean=False)
+    finally:
+        assert not w.stop(timeout=10)  # not everything was written, and it says so
+    assert count(db) == 1
+    with CandleStoreReader(db) as r:
+        s = r.latest_session()
+    # The session row still records how it ended (rewritten in place: no page was needed).
+    assert s["state"] == "failed" and s["ended_at"] is not None and s["clean_stop"] == 0
+
+
+def test_a_failure_that_clears_before_the_deadline_is_forgiven(tmp_path, monkeypatch):
+    monkeypatch.setattr(writer_module, "GIVE_UP_S", 60.0)
+    db = tmp_path / "s.db"
+    w = StoreWriter(db, flush_interval_s=30)
+    try:
+        w.put_candles([candle(INFY, 0)])
+        assert w.flush()
+        with w._db_lock:
+            pages = w._conn.execute("PRAGMA page_count").fetchone()[0]
+            w._conn.execute(f"PRAGMA max_page_count={pages}")
+        w.put_candles([candle(INFY + 256 * k, i) for k in range(1, 40) for i in range(100)])
+        assert not w.flush() and not w.flush()
+        with w._db_lock:
+            w._conn.execute("PRAGMA max_page_count=1073741823")
+        assert w.flush() and w.error is None and w.failure is None
+    finally:
+        assert w.stop()
+    assert count(db) == 1 + 39 * 100

@@ -93,6 +93,8 @@ def candles(
             result = candles_from_store(Path(path), query, sessions=settings.session_table())
     except SymbolError as exc:
         raise with_export_hint(exc, target, symbols or []) from None
+    if len(result.arrays) == 0:
+        raise result.no_data()  # exit 11, and no empty export file
     if target is not None:
         _export(result, target, force)
     else:
@@ -112,7 +114,7 @@ def _export(result: CandleResult, target: ExportTarget, force: bool) -> None:
 
     f = target.fmt
     path = target.path or Path(result.default_file_name(f))
-    table = candle_table(result.arrays, result.interval.minutes, result.names)
+    table = candle_table(result.arrays, result.interval.minutes, result.names, result.market)
     with export_progress(table.num_rows) as progress:
         res = write_candles(table, path, f, force=force, progress=progress)
     typer.echo(f"wrote {res.rows:,} {result.interval.name} candles to {res.path} "

@@ -49,7 +49,9 @@ def print_candle_table(result: CandleResult, limit: int) -> None:
         extra = f"; it holds {held}" if held else ""
         console.print(f"no {result.interval.name} candles in {result.source} for this request{extra}")
         return
-    table = Table(title=f"{result.interval.name} candles from {result.source}", title_justify="left")
+    market = f" ({result.market})" if result.market else ""
+    table = Table(title=f"{result.interval.name} candles from {result.source}{market}",
+                  title_justify="left")
     for col, just in (("symbol", "left"), ("start (IST)", "left"), ("open", "right"),
                       ("high", "right"), ("low", "right"), ("close", "right"),
                       ("volume", "right"), ("oi", "right"), ("ticks", "right"), ("flags", "left")):
@@ -61,7 +63,8 @@ def print_candle_table(result: CandleResult, limit: int) -> None:
         sym = result.names.get(tok, (str(tok), ""))[0]
         for i in range(max(a, b - limit), b):
             flags = " ".join(f for f, on in (("partial", arrays.partial[i]),
-                                               ("synthetic", arrays.synthetic[i])) if on)
+                                               ("synthetic", arrays.synthetic[i]),
+                                               ("forming", not arrays.closed[i])) if on)
             oi = int(arrays.oi[i])
             table.add_row(
                 sym, iso(int(arrays.start[i]))[:19].replace("T", " "), _num(arrays.open[i]),

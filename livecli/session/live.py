@@ -194,7 +194,8 @@ class LiveSession:
         if self.db_path is not None:
             from livecli.store.writer import StoreWriter
 
-            self.writer = StoreWriter(self.db_path, create_folder=self._db_default)
+            self.writer = StoreWriter(self.db_path, create_folder=self._db_default,
+                                      source=source.name)
             self.writer.register_instruments(self._names())
         self.feed = KiteFeed(
             source.api_key, source.access_token, source.ws_url, self._on_frame,
@@ -287,10 +288,13 @@ class LiveSession:
         while True:
             if self._done.is_set():
                 return True
-            feed = self.feed
-            if feed is not None and feed.failed is not None and self._running:
-                self.failure = feed.failed
-                self.stopped_reason = str(feed.failed)
+            feed, writer = self.feed, self.writer
+            # A dead feed, or a store that cannot be written (the writer gave up), ends it.
+            failed = (feed.failed if feed is not None else None) or (
+                writer.failure if writer is not None else None)
+            if failed is not None and self._running:
+                self.failure = failed
+                self.stopped_reason = str(failed)
                 self._teardown(clean=False)
                 return True
             left = None if deadline is None else deadline - time.monotonic()

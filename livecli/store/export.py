@@ -2,7 +2,10 @@
 
 Columns and types follow CANDLES.md: `start` as ISO 8601 with +05:30 in CSV and as a timestamp
 with time zone in Parquet, float64 prices, int64 volume, booleans for the flags, an empty `oi` for
-instruments without open interest. Files are written through a temporary file in the same folder
+instruments without open interest. After the CANDLES.md columns come `closed` (false for a
+candle still forming, or whose interval the recording did not cover to its end) and `source`
+(KITE or SIMULATED: whose market the candles come from; empty when not recorded), a column
+rather than file metadata so that CSV carries it too and it survives any concatenation. Files are written through a temporary file in the same folder
 and renamed into place, so a failed or interrupted export never leaves a partial file behind.
 pyarrow writes both formats: it is several times faster than pandas' writers on a million rows.
 """
@@ -72,10 +75,14 @@ def check_target(path: Path, force: bool) -> None:
         raise ExportError(f"cannot write {path}: folder {folder} is not writable")
 
 
+EXPORT_COLUMNS = (*CANDLE_COLUMNS, "closed", "source")
+
+
 def candle_table(
-    arrays: CandleArrays, interval_min: int, names: Mapping[int, tuple[str, str]] | None = None
+    arrays: CandleArrays, interval_min: int, names: Mapping[int, tuple[str, str]] | None = None,
+    source: str | None = None,
 ) -> pa.Table:
-    """Candles as an Arrow table with the CANDLES.md columns and types."""
+    """Candles as an Arrow table: the CANDLES.md columns and types, then closed and source."""
     import numpy as np
     import pyarrow as pa
 
@@ -109,8 +116,22 @@ def candle_table(
             "ticks": pa.array(arrays.ticks, pa.int64()),
             "partial": pa.array(arrays.partial, pa.bool_()),
             "synthetic": pa.array(arrays.synthetic, pa.bool_()),
+            "closed": pa.array(arrays.closed, pa.bool_()),
+            "source": _constant(source, n),
         }
-    ).select(list(CANDLE_COLUMNS))
+    ).select(list(EXPORT_COLUMNS))
+
+
+def _constant(text: str | None, n: int) -> pa.Array:
+    """One string repeated `n` times (null when None), without `n` Python strings."""
+    import numpy as np
+    import pyarrow as pa
+
+    if text is None:
+        return pa.nulls(n, pa.string())
+    return pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(n, np.int32)), pa.array([text])
+    ).cast(pa.string())
 
 
 def _csv_ready(table: pa.Table) -> pa.Table:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from livecli.core.intervals import Interval
 from livecli.core.text import printable
 from livecli.core.timeutil import at_ist, date_of, epoch, ist_day
-from livecli.errors import SymbolError, UsageError
+from livecli.errors import NoDataError, SymbolError, UsageError
 
 if TYPE_CHECKING:
     from livecli.config.settings import Settings
@@ -83,7 +83,12 @@ class CandleQuery:
 
 @dataclass(slots=True)
 class CandleResult:
-    """Candles of one interval, sorted by (token, start), with their names."""
+    """Candles of one interval, sorted by (token, start), with their names.
+
+    `source` is where they were read (the store's or the tick file's path); `market` whose
+    candles they are (KITE, SIMULATED, MIXED for an older store that holds both), None when
+    that is not recorded (a tick file, a store no stream session wrote).
+    """
 
     arrays: CandleArrays
     interval: Interval
@@ -92,6 +97,15 @@ class CandleResult:
     skipped: int = 0
     skipped_reasons: dict[str, int] = field(default_factory=dict)
     available: list[str] = field(default_factory=list)
+    market: str | None = None
+
+    def no_data(self) -> NoDataError:
+        """The error for a request that matched nothing, saying what there is instead."""
+        held = ", ".join(self.available[:15])
+        extra = f"; it holds {held}" if held else ""
+        return NoDataError(
+            f"no {self.interval.name} candles in {self.source} for this request{extra}"
+        )
 
     def symbols(self) -> list[str]:
         import numpy as np
@@ -208,12 +222,16 @@ def candles_from_store(
     equals what the live session built. Raises NoDataError when there is no store at `path`,
     StoreError when it is not a livecli store, SymbolError naming what the store holds.
     """
+    import numpy as np
+
     from livecli.core.derive import derive
-    from livecli.core.sessions import check_interval_fits
+    from livecli.core.sessions import check_interval_fits, exchange_of_token
+    from livecli.core.timeutil import DAY_S, IST_OFFSET_S
     from livecli.store.reader import CandleStoreReader
 
     path = Path(path)
     with CandleStoreReader(path) as reader:
+        market = reader.source()
         names = reader.symbols()
         tokens = (
             match_symbols(query.symbols, names, f"the store {path}") if query.symbols else None
@@ -225,9 +243,18 @@ def candles_from_store(
         rng = query.time_range
         # A derived candle starting at or before `end` holds minutes up to end + its length.
         hi = None if rng.end is None else rng.end + query.interval.seconds
-        m1 = reader.one_minute(tokens, rng.start, hi)
+        # Forming minutes too: they are shown and exported, marked not closed, and they keep
+        # the longer candle they fall in from being closed.
+        m1 = reader.candles(1, tokens, rng.start, hi, closed_only=False)
+        clocks = None
+        if query.interval.minutes > 1 and len(m1) and (tokens is not None or rng.end is not None):
+            # Only some instruments' minutes, or not the latest ones, were read: whether an
+            # interval is over is for the whole store to say (core.derive's docstring).
+            days = np.unique((m1.start + IST_OFFSET_S) // DAY_S * DAY_S - IST_OFFSET_S)
+            held = {exchanges.get(t) or exchange_of_token(t) for t in np.unique(m1.token).tolist()}
+            clocks = reader.recording_clocks(days.tolist(), held)
         arrays = derive(m1, query.interval.minutes, exchanges=exchanges or None,
-                        sessions=sessions)  # type: ignore[arg-type]
+                        sessions=sessions, clocks=clocks)  # type: ignore[arg-type]
         arrays = _select(arrays, None, rng)
         if query.fill_gaps and len(arrays):
             from livecli.core.batch import fill_candle_gaps
@@ -242,7 +269,8 @@ def candles_from_store(
                 _describe_span(s) for s in reader.spans(1)
                 if wanted is None or s.instrument_token in wanted
             ]
-    return CandleResult(arrays, query.interval, names, str(path), available=available)
+    return CandleResult(arrays, query.interval, names, str(path), available=available,
+                        market=market)
 
 
 __all__ = [

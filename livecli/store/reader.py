@@ -17,16 +17,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from livecli.core.timeutil import DAY_S
 from livecli.errors import StoreError
+from livecli.store.meta import read_source
 from livecli.store.schema import JSON_COLUMNS, open_for_read
 
 if TYPE_CHECKING:
     from livecli.core.derive import CandleArrays
 
-# The flags travel as one number (partial + 2*synthetic): one Python object fewer per row.
+# The flags travel as one number (partial + 2*synthetic + 4*closed): one Python object fewer
+# per row.
 _SELECT = (
     "SELECT instrument_token, start, open, high, low, close, volume, COALESCE(oi, -1), ticks, "
-    "partial | (synthetic << 1) FROM candles"
+    "partial | (synthetic << 1) | (closed << 2) FROM candles"
+)
+# Per exchange, for one IST day: the latest closed real minute. One index seek per instrument
+# (the primary key leads with the token), never a scan of the day's candles.
+_LATEST_MINUTE = (
+    "SELECT i.exchange, MAX((SELECT c.start FROM candles c WHERE c.instrument_token = "
+    "i.instrument_token AND c.interval_min = 1 AND c.start >= ? AND c.start < ? AND c.closed = 1 "
+    "AND c.synthetic = 0 ORDER BY c.start DESC LIMIT 1)) FROM instruments i"
 )
 _NCOLS = 10
 
@@ -62,6 +72,13 @@ class CandleStoreReader:
     def _query(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Cursor:
         try:
             return self._conn.execute(sql, tuple(args))
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot read {self.path}: {exc}") from None
+
+    def source(self) -> str | None:
+        """Whose candles the store holds: KITE, SIMULATED, MIXED (an older store), or None."""
+        try:
+            return read_source(self._conn)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot read {self.path}: {exc}") from None
 
@@ -127,6 +144,28 @@ class CandleStoreReader:
         cur = self._query(f"{_SELECT} WHERE {' AND '.join(where)}", args)
         return _to_arrays(cur)
 
+    def recording_clocks(
+        self, days: Iterable[int], exchanges: Iterable[str] | None = None
+    ) -> dict[tuple[str, int], int]:
+        """{(exchange, day): end of the latest closed real minute stored that day}.
+
+        `days` are IST midnights as epoch seconds; what `core.derive.derive` takes as `clocks`
+        to judge whether an interval is over when it was given only some instruments' minutes.
+        """
+        wanted = sorted(set(exchanges)) if exchanges is not None else None
+        sql = _LATEST_MINUTE
+        if wanted is not None:
+            if not wanted:
+                return {}
+            sql += f" WHERE i.exchange IN ({', '.join('?' * len(wanted))})"
+        sql += " GROUP BY i.exchange"
+        out: dict[tuple[str, int], int] = {}
+        for day in sorted({int(d) for d in days}):
+            for ex, latest in self._query(sql, [day, day + DAY_S, *(wanted or [])]).fetchall():
+                if latest is not None:
+                    out[(str(ex), day)] = int(latest) + 60
+        return out
+
     def one_minute(
         self, tokens: Iterable[int] | None = None, start: float | None = None,
         end: float | None = None,
@@ -166,7 +205,7 @@ def _to_arrays(cur: sqlite3.Cursor) -> CandleArrays:
     arrays = CandleArrays(
         m[:, 0].astype(i8), m[:, 1].astype(i8), m[:, 2].copy(), m[:, 3].copy(), m[:, 4].copy(),
         m[:, 5].copy(), m[:, 6].astype(i8), m[:, 7].astype(i8), m[:, 8].astype(i8),
-        (flags & 1).astype(np.bool_), (flags & 2).astype(np.bool_),
+        (flags & 1).astype(np.bool_), (flags & 2).astype(np.bool_), (flags & 4).astype(np.bool_),
     )
     # The primary key already orders a full scan by (token, start); sorted() only checks.
     return arrays.sorted()

@@ -132,8 +132,17 @@ def check_writable(path: Path, *, create_folder: bool = False) -> Path:
     """Fail early, before anything connects, when the store at `path` cannot be written.
 
     `create_folder` is for the default store in the user data folder; an explicit path whose
-    folder is missing is a mistake worth reporting rather than papering over.
+    folder is missing is a mistake worth reporting rather than papering over. A store another
+    process is writing is refused too (the `StoreWriter` takes the lock itself later).
     """
+    from livecli.store.owner import check_not_in_use
+
+    path = _check_files(path, create_folder)
+    check_not_in_use(path)
+    return path
+
+
+def _check_files(path: Path, create_folder: bool) -> Path:
     path = Path(path).expanduser()
     folder = path.parent
     if path.is_dir():
@@ -158,8 +167,11 @@ def check_writable(path: Path, *, create_folder: bool = False) -> Path:
 
 
 def open_for_write(path: Path, *, create_folder: bool = False) -> sqlite3.Connection:
-    """A read-write connection to a livecli store, creating and initialising it when new."""
-    path = check_writable(path, create_folder=create_folder)
+    """A read-write connection to a livecli store, creating and initialising it when new.
+
+    It does not lock the store: `StoreWriter` does, before it calls this.
+    """
+    path = _check_files(path, create_folder)
     try:
         conn = sqlite3.connect(
             path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False

@@ -6,6 +6,13 @@ transaction every `flush_interval_s`. A killed process therefore loses at most t
 and the database always opens cleanly (SQLite's WAL journal guarantees the rest). A failed write
 (disk full, file made read-only, locked by another program) never reaches the tick path: it is
 recorded in `writer.error` for the session to report, and the batch is retried on the next flush.
+Writes that keep failing for GIVE_UP_S are not a hiccup any more but a store that cannot be
+written (disk full): the writer then sets `writer.failure`, which the session polls to stop.
+
+A writer owns its store: it takes the store's lock (store.owner) before opening it and keeps it
+until stop(), so a second stream on the same store is refused instead of overwriting candles.
+It claims the store for its session's source (store.meta) in the same transaction as the
+session's row, so a simulated session never writes into a store of Kite candles, or the reverse.
 """
 
 from __future__ import annotations
@@ -22,10 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from livecli.core.candles import Candle
+from livecli.errors import StoreError
+from livecli.store.meta import claim_source
+from livecli.store.owner import StoreLock
 from livecli.store.schema import (
     JSON_COLUMNS,
     SESSION_STATUS_COLUMNS,
     TICK_ROW_COLUMNS,
+    check_writable,
     open_for_write,
 )
 
@@ -36,6 +47,10 @@ log = logging.getLogger("livecli.store")
 MAX_PENDING_CANDLES = 1_000_000
 MAX_PENDING_TICKS = 5_000_000
 HEARTBEAT_S = 1.0
+# Failed writes for this long (several flushes in a row) mean the store cannot be written: long
+# enough to ride out a lock held by another program for a moment, short enough that a stream
+# on a full disk stops within seconds instead of running on and keeping nothing.
+GIVE_UP_S = 2.5
 
 UPSERT_CANDLE = """
 INSERT INTO candles (instrument_token, interval_min, start, open, high, low, close, volume, oi,
@@ -45,9 +60,10 @@ ON CONFLICT (instrument_token, interval_min, start) DO UPDATE SET
     open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
     volume = excluded.volume, oi = excluded.oi, ticks = excluded.ticks,
     partial = excluded.partial, synthetic = excluded.synthetic, closed = excluded.closed
-WHERE excluded.closed = 1 OR candles.closed = 0
+WHERE (excluded.closed = 1 OR candles.closed = 0) AND (excluded.partial = 0 OR candles.partial = 1)
 """
-# A forming candle never overwrites a closed one (a late shutdown write cannot undo a close).
+# A forming candle never overwrites a closed one (a late shutdown write cannot undo a close), and
+# a partial one (a session that began mid-minute) never overwrites one that is not.
 
 UPSERT_INSTRUMENT = """
 INSERT INTO instruments (instrument_token, symbol, exchange) VALUES (?, ?, ?)
@@ -101,11 +117,30 @@ class StoreWriter:
     """
 
     def __init__(
-        self, path: str | Path, flush_interval_s: float = 0.5, *, create_folder: bool = False
+        self, path: str | Path, flush_interval_s: float = 0.5, *, create_folder: bool = False,
+        source: str | None = None,
     ) -> None:
-        self.path = Path(path).expanduser()
+        """Own and open the store at `path`; StoreError when another process writes it.
+
+        `source` (KITE or SIMULATED) claims the store for that source at once, so a store of
+        the other source is refused before anything is even queued; without it the claim is
+        made by `begin_session`.
+        """
+        self.path = check_writable(Path(path), create_folder=create_folder)
         self.flush_interval_s = flush_interval_s
-        self._conn = open_for_write(self.path, create_folder=create_folder)
+        self._owner = StoreLock(self.path).acquire()
+        try:
+            self._conn = open_for_write(self.path, create_folder=create_folder)
+        except BaseException:
+            self._owner.release()
+            raise
+        if source:
+            try:
+                self._claim(source)
+            except BaseException:
+                self._conn.close()
+                self._owner.release()
+                raise
         self._lock = threading.Lock()  # guards the pending batches: held for appends only
         self._db_lock = threading.Lock()  # guards the connection
         self._wake = threading.Event()
@@ -130,6 +165,11 @@ class StoreWriter:
         self.dropped_ticks = 0
         self.error: str | None = None
         self.error_at: float | None = None
+        # Set once writes have failed for GIVE_UP_S; the session stops on it like on a dead feed.
+        self.failure: StoreError | None = None
+        self._failing_since: float | None = None  # monotonic time of the first failure in a row
+        self._refused = False  # begin_session was refused: this writer writes nothing at all
+        self._locked_out = False  # the last failure was another program holding the database
         self._thread = threading.Thread(target=self._run, name="livecli-store-writer", daemon=True)
         self._thread.start()
 
@@ -170,7 +210,11 @@ class StoreWriter:
 
     # --- session lifecycle --------------------------------------------------------------------
     def begin_session(self, info: Mapping[str, Any]) -> int:
-        """Record a new stream session and return its id (pid defaults to this process)."""
+        """Record a new stream session and return its id (pid defaults to this process).
+
+        StoreError when the store holds another source's candles; the writer then writes
+        nothing more (not even what was put before), and stop() only releases the store.
+        """
         now = time.time()
         row = {
             "pid": int(info.get("pid") or os.getpid()),
@@ -188,16 +232,46 @@ class StoreWriter:
         cols = ", ".join(row)
         marks = ", ".join("?" * len(row))
         with self._db_lock:
+            conn = self._conn
             try:
-                cur = self._conn.execute(
-                    f"INSERT INTO sessions ({cols}) VALUES ({marks})", tuple(row.values())
-                )
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    claim_source(conn, self.path, row["source"])
+                    cur = conn.execute(
+                        f"INSERT INTO sessions ({cols}) VALUES ({marks})", tuple(row.values())
+                    )
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except StoreError:
+                self._refuse()
+                raise
             except sqlite3.Error as exc:
-                from livecli.errors import StoreError
-
                 raise StoreError(f"cannot write the store {self.path}: {exc}") from None
             self.session_id = int(cur.lastrowid)
         return self.session_id
+
+    def _claim(self, source: str) -> None:
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                claim_source(conn, self.path, source)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write the store {self.path}: {exc}") from None
+
+    def _refuse(self) -> None:
+        with self._lock:
+            self._refused = True
+            self._candles, self._ticks, self._instruments = [], [], {}
+            self._status = self._end = None
 
     def end_session(self, state: str = "stopped", clean: bool = True) -> None:
         """Mark the session ended; written with the next flush (stop() flushes at once)."""
@@ -234,6 +308,7 @@ class StoreWriter:
         if not self._thread.is_alive():
             with self._db_lock:
                 self._conn.close()
+            self._owner.release()  # only now: a thread still writing still owns the store
             self._closed = True
         return ok
 
@@ -257,9 +332,11 @@ class StoreWriter:
                 with self._lock:
                     stopping = self._stopping
                     requested = self._requested
-                self._flush_once()
-                if stopping and self.pending:
-                    self._flush_once()  # anything appended while the last flush ran
+                ok = self._flush_once()
+                if stopping and ok and self.pending:
+                    ok = self._flush_once()  # anything appended while the last flush ran
+                if stopping and not ok:
+                    self._last_resort()
                 with self._done:
                     self._served = requested
                     self._done.notify_all()
@@ -296,12 +373,15 @@ class StoreWriter:
             if self._end is None:
                 self._end = end
 
-    def _flush_once(self) -> None:
+    def _flush_once(self) -> bool:
+        """Write what is queued in one transaction; False when it failed (it stays queued)."""
+        if self._refused:
+            return True
         candles, ticks, inst, status, end = self._take()
         now = time.time()
         beat = self.session_id is not None and now - self._last_heartbeat >= HEARTBEAT_S
         if not (candles or ticks or inst or status or end or beat):
-            return
+            return True
         for row in candles:
             tok = row[0]
             if tok not in self._known and tok not in inst:
@@ -330,18 +410,77 @@ class StoreWriter:
                         conn.execute("ROLLBACK")
                     raise
         except Exception as exc:  # disk full, read-only, locked: keep the tick path alive
-            self.failures += 1
-            self.error = f"cannot write the store {self.path}: {exc}"
-            self.error_at = now
-            log.warning("%s", self.error)
+            self._failed(exc, now)
             self._give_back(candles, ticks, inst, status, end)
-            return
+            return False
         self._known.update(inst)
         self.candles_stored += closed
         self.ticks_stored += len(ticks)
         self.flushes += 1
         self._last_heartbeat = now
         self.error = None
+        self._failing_since = None
+        return True
+
+    def _failed(self, exc: Exception, now: float) -> None:
+        """Count a failed flush; warn once per run of failures; give up after GIVE_UP_S."""
+        self.failures += 1
+        self.error = f"cannot write the store {self.path}: {exc}"
+        self.error_at = now
+        code = getattr(exc, "sqlite_errorcode", None)
+        self._locked_out = code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY,
+                                                                 sqlite3.SQLITE_LOCKED)
+        mono = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = mono
+            if self.failure is None:
+                log.warning("%s (retrying for %g s)", self.error, GIVE_UP_S)
+        elif self.failure is None and mono - self._failing_since >= GIVE_UP_S:
+            self.failure = StoreError(
+                f"{self.error}; gave up after {mono - self._failing_since:.1f} s of failed "
+                "writes: free some space or fix the store, and stream again"
+            )
+            log.debug("store writer gave up: %s", self.failure)
+
+    def _last_resort(self) -> None:
+        """At stop, after the last flush failed: make room if SQLite can, else end the session.
+
+        A checkpoint moves the log's pages into the database, so a log that could not grow
+        may be written again from its start; failing that, the session row alone (a few bytes,
+        often rewritten in place) still records that the session ended and how. Not when
+        another program holds the database: each try would only wait out the busy timeout.
+        """
+        if self._locked_out:
+            return
+        try:
+            with self._db_lock:
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            pass
+        if self._flush_once():
+            return
+        with self._lock:
+            status, end = self._status, self._end
+        if self.session_id is None or end is None:
+            return
+        try:
+            with self._db_lock:
+                conn = self._conn
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self._write_session(conn, time.time(), 0, status, end)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            log.debug("could not record the end of the session either: %s", exc)
+            return
+        with self._lock:
+            self._end = None
+            if self._status is status:
+                self._status = None
 
     def _write_session(self, conn: sqlite3.Connection, now: float, closed: int,
                        status: dict | None, end: tuple[str, bool] | None) -> None:
