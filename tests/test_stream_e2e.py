@@ -375,8 +375,9 @@ def test_ticks_export_of_a_store_without_recorded_ticks_is_no_data(tmp_path):
 
 
 # --- signals ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_mid_stream_loses_nothing(tmp_path, sig):
+    # SIGHUP: the terminal closed or SSH dropped; it used to kill the stream mid-write.
     db = tmp_path / "s.db"
     s = Stream(tmp_path, "RELIANCE", "INFY", "--jsonl", "--record", "--interval", "5min",
                "--speed", "60", "--db", str(db), "--sim-date", SIM_DATE)

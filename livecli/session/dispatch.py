@@ -98,12 +98,12 @@ class Dispatcher:
                     _, tok, frame, row = item
                     tick = self._make_tick(tok, frame, row)
                     cbs = self.callbacks.ticks
-                    for fn in cbs.get(tok, []) + cbs.get(None, []):
-                        self._call(fn, tick)
+                    for on_tick in cbs.get(tok, []) + cbs.get(None, []):
+                        self._call(on_tick, tick)
                 else:
                     _, minutes, c = item
-                    for fn in self.callbacks.candles.get(minutes, []):
-                        self._call(fn, c.instrument_token, c)
+                    for on_close in self.callbacks.candles.get(minutes, []):
+                        self._call(on_close, c.instrument_token, c)
             except Exception as exc:  # never let the dispatcher die
                 self._record(exc)
 
