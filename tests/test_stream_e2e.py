@@ -240,6 +240,8 @@ def test_jsonl_lines_are_ticks_candles_and_status(recorded):
     assert final["source"] == "SIMULATED" and final["state"] == "stopped"
     assert final["intervals"] == ["1min", "5min"]
     assert final["late_ticks"] == 0 and final["bad_ticks"] == 0 and final["store_error"] is None
+    assert final["future_ticks"] == 0 and final["tick_lines_dropped"] == 0
+    assert final["schema"] == 1 and len(final["links"]) == 1
     ticks = [x for x in lines if x["type"] == "tick"]
     assert {t["symbol"] for t in ticks} == {"RELIANCE", "INFY", "NIFTY 50"}
     assert all(t["exchange_timestamp"].startswith(SIM_DATE) for t in ticks)
