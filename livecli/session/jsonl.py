@@ -49,6 +49,7 @@ class JsonLines:
         self.dropped_ticks = 0
         self.reader_gone = threading.Event()
         self.failed: str | None = None  # why output stopped, when it was not the reader leaving
+        self._heads: dict[int, tuple[Any, str]] = {}  # per token: (instrument, line's start)
         session.add_frame_listener(self._on_frame)
         session.add_candle_listener(lambda c: self._put("candle", c))
         session.add_status_listener(lambda st: self._put("status", st))
@@ -134,27 +135,40 @@ class JsonLines:
             self.failed = f"{type(exc).__name__}: {exc}"
 
     def _ticks(self, frame: Any, received_at: float) -> list[str]:
+        """The frame's tick lines, exactly as `json.dumps` writes them, several times faster
+        (the lines of a busy feed are the output's whole cost): each token's fixed part and
+        each distinct timestamp are formatted once."""
         names = self.session.instruments
-        got = iso(received_at)
+        heads = self._heads
+        stamps: dict[float, str] = {}
+        got = _js(iso(received_at))
         out = []
         for t in frame.ticks():
-            inst = names.get(t.instrument_token)
-            obj = {
-                "type": "tick",
-                "symbol": inst.tradingsymbol if inst else str(t.instrument_token),
-                "exchange": inst.exchange if inst else None,
-                "instrument_token": t.instrument_token,
-                "last_price": t.last_price,
-                "volume_traded": t.volume_traded,
-                "exchange_timestamp": iso(t.exchange_timestamp) if t.exchange_timestamp else None,
-                "received_at": got,
-                "oi": t.oi,
-                "day_high": t.day_high,
-                "day_low": t.day_low,
-                "change_pct": None if t.change_pct is None else round(t.change_pct, 4),
-                "mode": t.mode,
-            }
-            out.append(json.dumps(obj) + "\n")
+            tok = t.instrument_token
+            inst = names.get(tok)
+            cached = heads.get(tok)
+            if cached is not None and cached[0] is inst:
+                head = cached[1]
+            else:
+                symbol = inst.tradingsymbol if inst else str(tok)
+                exchange = _js(inst.exchange) if inst else "null"
+                head = (f'{{"type": "tick", "symbol": {_js(symbol)}, "exchange": {exchange}, '
+                        f'"instrument_token": {tok}, "last_price": ')
+                heads[tok] = (inst, head)
+            ets = t.exchange_timestamp
+            if ets:
+                stamp = stamps.get(ets)
+                if stamp is None:
+                    stamp = stamps[ets] = _js(iso(ets))
+            else:
+                stamp = "null"
+            change = t.change_pct
+            out.append(
+                f'{head}{_num(t.last_price)}, "volume_traded": {_num(t.volume_traded)}, '
+                f'"exchange_timestamp": {stamp}, "received_at": {got}, "oi": {_num(t.oi)}, '
+                f'"day_high": {_num(t.day_high)}, "day_low": {_num(t.day_low)}, "change_pct": '
+                f'{_num(None if change is None else round(change, 4))}, "mode": {_js(t.mode)}}}\n'
+            )
         return out
 
     @staticmethod
@@ -164,6 +178,26 @@ class JsonLines:
     @staticmethod
     def _status(st: LiveStatus) -> str:
         return json.dumps({"type": "status", **st.to_json_dict()}) + "\n"
+
+
+_js = json.dumps  # strings exactly as json.dumps writes them
+_float_text = float.__repr__
+
+
+def _num(v: float | int | None) -> str:
+    """A number (or None) exactly as json.dumps writes it."""
+    if v is None:
+        return "null"
+    if isinstance(v, float):
+        if v != v:
+            return "NaN"
+        if v in (_INF, -_INF):
+            return "Infinity" if v > 0 else "-Infinity"
+        return _float_text(v)
+    return int.__repr__(v)
+
+
+_INF = float("inf")
 
 
 def _silence(out: IO[str]) -> None:
