@@ -147,7 +147,10 @@ def _run(session: LiveSession, symbols: list[str], exchange: str, mode: str, sho
     if sink is not None and sink.reader_gone.is_set():
         return  # `| head`: end quietly, as Unix tools do
     where = f" in {session.db_path}" if session.db_path else ""
-    sys.stderr.write(f"livecli: {reason}; {final.candles_stored:,} candles stored{where}\n")
+    try:
+        sys.stderr.write(f"livecli: {reason}; {final.candles_stored:,} candles stored{where}\n")
+    except OSError:
+        pass  # SIGHUP: the terminal that would show it is gone; the store has it all
 
 
 def _now() -> float:
