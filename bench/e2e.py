@@ -185,7 +185,7 @@ def wait_connected(s, timeout: float) -> bool:
     """Poll the session's typed status until its feed is connected."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if s.live_status().state == "connected":
+        if s.live_status(symbols=False).state == "connected":
             return True
         time.sleep(0.25)
     return False

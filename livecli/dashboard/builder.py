@@ -38,7 +38,7 @@ class SnapshotBuilder:
     def __call__(self) -> DashboardSnapshot:
         s = self.session
         now = time.time()
-        st = s.live_status()
+        st = s.live_status(symbols=False)  # the rows come from the read API
         instruments = list(s.instruments.items())
         shown = instruments[:MAX_ROWS]
         tokens = [tok for tok, _ in shown]

@@ -315,12 +315,13 @@ class LiveSession:
 
         return time.time() if self._run is None else session_now(self._run)
 
-    def live_status(self) -> LiveStatus:
-        """The status, typed (see livecli.core.status)."""
+    def live_status(self, symbols: bool = True) -> LiveStatus:
+        """The status, typed (see livecli.core.status); `symbols=False` leaves out the
+        per-symbol part, most of the cost with thousands of instruments."""
         if self._run is None:
             return LiveStatus(intervals=tuple(i.name for i in self.intervals), pid=os.getpid(),
                               db=str(self.db_path) if self.db_path else None)
-        return self._run.status()
+        return self._run.status(symbols)
 
     def status(self) -> dict[str, Any]:
         """The status as a JSON-ready dict (`live_status().to_json_dict()`)."""

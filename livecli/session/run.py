@@ -223,10 +223,11 @@ class Run:
         return None if hit is None else self._tick_dict(tok, *hit)
 
     # --- status --------------------------------------------------------------------------------
-    def status(self) -> LiveStatus:
+    def status(self, symbols: bool = True) -> LiveStatus:
         from livecli.session.status import build_status
 
-        return build_status(self, ended=not self.running and self.done.is_set())
+        return build_status(self, ended=not self.running and self.done.is_set(),
+                            symbols=symbols)
 
     def publish(self, status: LiveStatus) -> None:
         """The status every second: to the store and to each status listener."""

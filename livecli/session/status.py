@@ -17,14 +17,16 @@ if TYPE_CHECKING:
     from livecli.session.run import Run
 
 
-def build_status(run: Run, *, ended: bool = False) -> LiveStatus:
-    """`run`'s status now; `ended` once the run is over (stopped or failed)."""
+def build_status(run: Run, *, ended: bool = False, symbols: bool = True) -> LiveStatus:
+    """`run`'s status now; `ended` once the run is over (stopped or failed). Without `symbols`
+    the per-symbol part is left empty (the dashboard's connection panel needs none of it, and
+    with 9000 instruments it is most of the cost)."""
     rx = run.receiver
     with rx.lock:
-        instruments = list(run.instruments.items())
-        latest = dict(rx.latest)
-        counts = dict(rx.counts)
-        seen = dict(rx.seen)
+        instruments = list(run.instruments.items()) if symbols else []
+        latest = dict(rx.latest) if symbols else {}
+        counts = dict(rx.counts) if symbols else {}
+        seen = dict(rx.seen) if symbols else {}
         ec = run.engine.counters
         late, bad, engine_errors = ec.late, ec.bad, ec.callback_errors
         # The engine guard counts ticks stamped too far ahead of the clock (issue 9); older
@@ -33,11 +35,11 @@ def build_status(run: Run, *, ended: bool = False) -> LiveStatus:
         clock = run.engine.clock
     now = time.time()
     feed = run.feed.status()
-    symbols = []
+    per_symbol = []
     for tok, inst in instruments:
         hit = latest.get(tok)
         at = seen.get(tok)
-        symbols.append(SymbolStatus(
+        per_symbol.append(SymbolStatus(
             inst.tradingsymbol, inst.exchange, tok,
             float(hit[0].last_price[hit[1]]) if hit is not None else None,
             at, None if at is None else round(now - at, 3), counts.get(tok, 0),
@@ -77,5 +79,5 @@ def build_status(run: Run, *, ended: bool = False) -> LiveStatus:
                        lk.last_message_age_s, lk.last_error)
             for lk in feed.links
         ),
-        symbols=tuple(symbols),
+        symbols=tuple(per_symbol),
     )
