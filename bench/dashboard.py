@@ -56,7 +56,7 @@ def make_snapshot(n: int, rng: random.Random) -> DashboardSnapshot:
         ))
     ticks = [TickLine(NOW - k, f"SYMBOL{k:04d}", 1000.0 + k, 123_456 * k, 0.1 * k) for k in range(50)]
     conn = ConnectionPanel("SIMULATED", "connected", None, 0.1, 250.0, 1, None, 12_345, 0, 0,
-                           "exchange", "full", "/tmp/candles.db")
+                           "exchange", "full", "/tmp/candles.db", future_ticks=0)
     return DashboardSnapshot("livecli stream", "1min", NOW, conn, rows, ticks)
 
 

@@ -70,7 +70,7 @@ def snapshot(rows=None, ticks=None, message=None, **conn) -> DashboardSnapshot:
     c = dict(source="SIMULATED", state="connected", last_message_age_s=0.2, ticks_per_s=123.4,
              reconnects=2, last_error="ConnectionResetError: peer went away", candles_stored=4567,
              late_ticks=3, bad_ticks=5, time_source="exchange", mode="full",
-             db_path="/tmp/candles.db")
+             db_path="/tmp/candles.db", future_ticks=6)
     c.update(conn)
     return DashboardSnapshot(
         title="livecli stream", interval_name="1min", now=NOW, connection=ConnectionPanel(**c),
@@ -121,7 +121,8 @@ def test_frame_shows_header_instruments_ticks_and_connection():
     # Connection panel.
     for label, value in (("state", "connected"), ("ticks/s", "123.4"), ("reconnects", "2"),
                          ("last error", "ConnectionResetError"), ("candles stored", "4,567"),
-                         ("late ticks", "3"), ("bad ticks", "5"), ("mode", "full"),
+                         ("late ticks", "3"), ("bad ticks", "5"), ("future ticks", "6"),
+                         ("mode", "full"),
                          ("time source", "exchange"), ("db", "/tmp/candles.db"),
                          ("last message", "0.2s ago")):
         assert any(f"{label} {value}" in ln for ln in lines), (label, value)

@@ -305,6 +305,7 @@ def hermetic(tmp_path, monkeypatch):
 
 
 def test_session_poisoned_packet_among_ltp_and_full_never_puts_the_clock_ahead(hermetic, kite):
+    # White-box: the run's engine is read directly, to see its clock between status lines.
     from livecli.session.live import LiveSession
 
     sent_full: list[OTick] = []
@@ -340,7 +341,7 @@ def test_session_poisoned_packet_among_ltp_and_full_never_puts_the_clock_ahead(h
 
     def on_status(_status: dict) -> None:
         with cond:
-            samples.append((time.time(), session.engine.clock))
+            samples.append((time.time(), session._run.engine.clock))
             cond.notify_all()
 
     session.add_status_listener(on_status)
@@ -362,13 +363,13 @@ def test_session_poisoned_packet_among_ltp_and_full_never_puts_the_clock_ahead(h
             kite.send(frame(k))
         kite.wait_sent(5)
         with cond:
-            assert cond.wait_for(lambda: session.engine.counters.ticks >= 16, 10)
-        counters = session.engine.counters
+            assert cond.wait_for(lambda: session._run.engine.counters.ticks >= 16, 10)
+        counters = session._run.engine.counters
         assert (counters.future, counters.late, counters.bad) == (1, 0, 0)
-        assert session.engine.tick_clock <= time.time()
+        assert session._run.engine.tick_clock <= time.time()
     finally:
         session.stop()
-    engine = session.engine
+    engine = session._run.engine
     # The equities' candles are the oracle's over the full packets sent, the poisoned one out.
     want = oracle(sent_full, [1], sessions={RELIANCE: (0, 86_400), INFY: (0, 86_400)})
     got = {}

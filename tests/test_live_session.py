@@ -291,3 +291,49 @@ def test_a_strategy_can_stop_the_session_from_its_own_callback(tmp_path):
     assert row == ("stopped", 1, 1)
     assert as_row(seen[0]) in stored(db).values()
     s.stop()  # a second stop is harmless
+
+
+def test_the_read_api_and_the_dashboard_see_the_market_by_its_own_clock(tmp_path):
+    """Typed reads of a running session, and the dashboard built from nothing else.
+
+    The stand-in's day is SIM_DATE from 09:15 whatever the hour here: the session's clock is the
+    market's, so the dashboard's time and the candles' countdown are on the simulated day.
+    """
+    from livecli.core.intervals import parse_interval
+    from livecli.core.status import LiveStatus
+    from livecli.dashboard.builder import SnapshotBuilder
+
+    w = Waiter()
+    closes: list[Candle] = []
+    s = session(False, intervals=["1min"])
+    s.on_candle_close("1min", lambda tok, c: (closes.append(c), w.notify()))
+    with s.start(["RELIANCE", "INFY"], mode="quote"):
+        w.until(lambda: len(closes) >= 2)
+        st = s.live_status()
+        assert isinstance(st, LiveStatus) and st.state == "connected" and st.mode == "quote"
+        as_dict = s.status()  # the public dict is the typed status's JSON form
+        assert set(as_dict) == set(st.to_json_dict()) and as_dict["mode"] == "quote"
+        assert {x.symbol for x in st.symbols} == {"RELIANCE", "INFY"} and st.future_ticks == 0
+        latest = s.latest_ticks()
+        assert set(latest) == {RELIANCE, INFY}
+        infy = latest[INFY]
+        assert infy.last_price > 0 and infy.ticks > 0 and infy.prev_close  # quote packets carry it
+        assert infy.change_pct == pytest.approx((infy.last_price - infy.prev_close) * 100
+                                                / infy.prev_close)
+        recent = s.recent_ticks(5)
+        assert 0 < len(recent) <= 5 and {t.symbol for t in recent} <= {"RELIANCE", "INFY"}
+        one = parse_interval("1min")
+        forming = s.forming_candles([RELIANCE, INFY], one, closes=3)
+        assert set(forming) == {RELIANCE, INFY}
+        assert any(f.candle is not None for f in forming.values())
+        assert all(f.seconds_left is None or 0 <= f.seconds_left <= 62 for f in forming.values())
+        assert all(len(f.closes) <= 3 for f in forming.values())
+        snap = SnapshotBuilder(s, one, title="t")()
+        assert time.strftime("%Y-%m-%d", time.gmtime(snap.now + 19_800)) == SIM_DATE
+        assert snap.connection.source == "SIMULATED" and snap.connection.time_source == "receive"
+        rows = {r.symbol: r for r in snap.rows}
+        assert rows["INFY"].last_price and rows["INFY"].ticks > 0 and snap.total_rows == 2
+        # Quote ticks are stamped by the market's clock: the candles are of the simulated day.
+        assert {time.strftime("%Y-%m-%d", time.gmtime(c.start + 19_800)) for c in closes} == {SIM_DATE}
+    stopped = s.now()
+    assert s.now() == stopped  # frozen once stopped

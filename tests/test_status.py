@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from livecli.core.status import LiveStatus, SymbolStatus
 from livecli.store.status import STALE_AFTER_S, judge_state, status_from_row
 from livecli.store.writer import StoreWriter
 
@@ -49,12 +50,12 @@ def running_writer(db: Path, **info) -> StoreWriter:
     w.begin_session({"source": "SIMULATED", "mode": "full", "intervals": ["1min", "5min"],
                      "symbols": ["INFY"], **info})
     now = time.time()
-    w.put_status({
-        "state": "connected", "reconnects": 1, "ticks_per_s": 42.5, "ticks": 1234,
-        "last_error": "connection reset (1006)", "late_ticks": 2, "bad_ticks": 1,
-        "symbols": {"INFY": {"instrument_token": INFY, "exchange": "NSE", "last_price": 1523.4,
-                             "last_tick_at": now - 3.0}},
-    })
+    w.put_status(LiveStatus(  # what a session hands the writer: the typed status
+        source="SIMULATED", state="connected", mode="full", intervals=("1min", "5min"),
+        reconnects=1, ticks_per_s=42.5, ticks=1234,
+        last_error="connection reset (1006)", late_ticks=2, bad_ticks=1, future_ticks=7,
+        symbols=(SymbolStatus("INFY", "NSE", INFY, 1523.4, now - 3.0, 3.0, 12),),
+    ))
     assert w.flush()
     return w
 
@@ -72,10 +73,11 @@ def test_running_session(tmp_path):
         (sym,) = st["symbols"]
         assert sym["symbol"] == "INFY" and sym["last_price"] == 1523.4
         assert 3.0 <= sym["age_s"] < 30
+        assert st["future_ticks"] == 7 and st["late_ticks"] == 2 and st["schema"] >= 1
         res = run_cli(["status", "--db", str(db)], tmp_path)
         assert res.returncode == 0
         for text in ("connected", "SIMULATED", str(os.getpid()), "INFY", "1,523.40", "42.5",
-                     "connection reset"):
+                     "connection reset", "7 future"):
             assert text in res.stdout, text
     finally:
         w.stop()
@@ -143,6 +145,7 @@ def test_follow_json_and_plain_lines(tmp_path):
         lines = res.stdout.splitlines()
         assert res.returncode == 0 and len(lines) == 2
         assert all(" connected pid=" in line and "source=SIMULATED" in line for line in lines)
+        assert all(" future_ticks=7 " in line for line in lines)
     finally:
         w.stop()
 

@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from livecli.store.reader import CandleStoreReader
     from livecli.store.status import SessionStatus
 
 
@@ -45,7 +48,7 @@ STATE_STYLES = {
 }
 
 
-def _renderable(st: SessionStatus):
+def _renderable(st: SessionStatus) -> RenderableType:
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
@@ -56,35 +59,39 @@ def _renderable(st: SessionStatus):
     state = Text(st.state, style=STATE_STYLES.get(st.state, "red"))
     if st.reason:
         state.append(f"  ({st.reason})", style="dim")
-    rows = [
+    live = st.live
+    rows: list[tuple[str, str | Text]] = [
         ("state", state),
         ("source", st.source),
         ("pid", f"{st.pid}" + (f" on {st.host}" if st.host else "")),
         ("started", _when(st.started_at)),
         ("uptime", _duration(st.uptime_s)),
-        ("mode", f"{st.mode or '-'}, intervals {', '.join(st.intervals) or '-'}"),
-        ("ticks/s", f"{st.ticks_per_s:,.1f}  ({st.ticks:,} ticks, {st.late_ticks:,} late, "
-                    f"{st.bad_ticks:,} bad)"),
-        ("candles stored", f"{st.candles_stored:,}"),
-        ("reconnects", str(st.reconnects)),
-        ("last error", st.last_error or "-"),
+        ("mode", f"{live.mode or '-'}, intervals {', '.join(live.intervals) or '-'}"),
+        ("ticks/s", f"{live.ticks_per_s:,.1f}  ({live.ticks:,} ticks, {live.late_ticks:,} late, "
+                    f"{live.bad_ticks:,} bad, {live.future_ticks:,} future)"),
+        ("candles stored", f"{live.candles_stored:,}"),
+        ("reconnects", str(live.reconnects)),
+        ("last error", live.last_error or "-"),
         ("store", st.store),
     ]
     if st.ended_at is not None:
         rows.insert(4, ("ended", _when(st.ended_at)))
-    if st.extra.get("store_error"):
-        rows.append(("store error", Text(str(st.extra["store_error"]), style="red")))
+    if live.tick_lines_dropped:
+        rows.append(("tick lines dropped", f"{live.tick_lines_dropped:,} (JSON lines output)"))
+    if live.store_error:
+        rows.append(("store error", Text(live.store_error, style="red")))
     for k, v in rows:
         head.add_row(k, v)
-    parts: list = [head]
-    if st.symbols:
+    parts: list[RenderableType] = [head]
+    if live.symbols:
         table = Table(title="symbols", title_justify="left")
         table.add_column("symbol")
         table.add_column("last price", justify="right")
         table.add_column("last tick", justify="right")
-        for s in st.symbols:
+        for s in live.symbols:
             price = "-" if s.last_price is None else f"{s.last_price:,.2f}"
-            table.add_row(s.symbol, price, _age(s.age_s) + (" ago" if s.age_s is not None else ""))
+            age = st.age_of(s)
+            table.add_row(s.symbol, price, _age(age) + (" ago" if age is not None else ""))
         parts.append(table)
     return Group(*parts)
 
@@ -92,11 +99,13 @@ def _renderable(st: SessionStatus):
 def _line(st: SessionStatus) -> str:
     from livecli.core.timeutil import iso
 
+    live = st.live
     return (
         f"{iso(int(st.now))} {st.state} pid={st.pid} source={st.source} "
-        f"uptime={_duration(st.uptime_s)} ticks/s={st.ticks_per_s:.1f} "
-        f"candles={st.candles_stored} reconnects={st.reconnects} symbols={len(st.symbols)} "
-        f"last_error={json.dumps(st.last_error) if st.last_error else '-'}"
+        f"uptime={_duration(st.uptime_s)} ticks/s={live.ticks_per_s:.1f} "
+        f"candles={live.candles_stored} reconnects={live.reconnects} "
+        f"future_ticks={live.future_ticks} symbols={len(live.symbols)} "
+        f"last_error={json.dumps(live.last_error) if live.last_error else '-'}"
     )
 
 
@@ -140,7 +149,8 @@ def status(
             return  # Ctrl-C is how a user leaves --follow: not an error
 
 
-def _follow(reader, st: SessionStatus, as_json: bool, every: float, count: int | None) -> None:
+def _follow(reader: CandleStoreReader, st: SessionStatus, as_json: bool, every: float,
+            count: int | None) -> None:
     from livecli.store.status import read_status
 
     shown = 0

@@ -6,17 +6,25 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from livecli.errors import UsageError
 
+if TYPE_CHECKING:
+    from livecli.core.intervals import Interval
+    from livecli.dashboard.builder import SnapshotBuilder
+    from livecli.dashboard.live import DashboardRunner
+    from livecli.session.jsonl import JsonLines
+    from livecli.session.live import LiveSession
+
 HELP = """Stream live ticks, build candles, show the dashboard and keep everything in the store.
 
 With no Kite credentials configured it streams the built-in simulated market (shown as
 SIMULATED); --sim forces that. When stdout is not a terminal, or with --jsonl, it writes one
-JSON object per line (ticks, closed candles, status) instead of the dashboard.
+JSON object per line (ticks, closed candles, status) instead of the dashboard. Ctrl-C, SIGTERM
+and SIGHUP stop it cleanly; so does its reader closing the pipe (`| head`).
 """
 
 
@@ -77,22 +85,32 @@ def stream(
     _run(session, symbols, st.exchange, st.mode, shown, as_lines, duration)
 
 
-def _run(session, symbols, exchange, mode, shown, as_lines: bool, duration: float | None) -> None:
-    done = threading.Event()
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")  # Ctrl-C, kill, the terminal or SSH went away
 
-    def on_signal(signum, _frame) -> None:
+
+def _run(session: LiveSession, symbols: list[str], exchange: str, mode: str, shown: Interval,
+         as_lines: bool, duration: float | None) -> None:
+    done = threading.Event()
+    give_up = threading.Event()  # a second signal: stop waiting for a slow reader of stdout
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if done.is_set():
+            give_up.set()
         done.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    sink = runner = builder = None
+    for name in STOP_SIGNALS:
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), on_signal)
+    sink: JsonLines | None = None
+    runner: DashboardRunner | None = None
+    builder: SnapshotBuilder | None = None
     if as_lines:
         from livecli.session.jsonl import JsonLines
 
         sink = JsonLines(session).start()
     else:
+        from livecli.dashboard.builder import SnapshotBuilder
         from livecli.dashboard.live import DashboardRunner
-        from livecli.session.snapshot import SnapshotBuilder
 
         builder = SnapshotBuilder(session, shown, title="livecli stream")
         builder.message = "connecting…"
@@ -111,22 +129,30 @@ def _run(session, symbols, exchange, mode, shown, as_lines: bool, duration: floa
             if left is not None and left <= 0:
                 reason = f"stopped after {duration:g} s (--duration)"
                 break
+            if sink is not None and sink.reader_gone.is_set():
+                reason = "stopped: stdout was closed by its reader"
+                break
             if session.wait(timeout=0.2 if left is None else min(0.2, left)):
                 break
         else:
             reason = "stopped by signal"
     finally:
         session.stop(reason)
-        final = session.status()
+        final = session.live_status()
         if sink is not None:
-            sink.close(final if session.started_at else None)
+            sink.close(final if session.started_at else None, give_up=give_up)
         if runner is not None:
             why = session.stopped_reason or reason
-            runner.stop(final_message=f"{why}; {final['candles_stored']:,} candles stored")
+            runner.stop(final_message=f"{why}; {final.candles_stored:,} candles stored")
     if session.failure is not None:
         raise session.failure
+    if sink is not None and sink.reader_gone.is_set():
+        return  # `| head`: end quietly, as Unix tools do
     where = f" in {session.db_path}" if session.db_path else ""
-    sys.stderr.write(f"livecli: {reason}; {final['candles_stored']:,} candles stored{where}\n")
+    try:
+        sys.stderr.write(f"livecli: {reason}; {final.candles_stored:,} candles stored{where}\n")
+    except OSError:
+        pass  # SIGHUP: the terminal that would show it is gone; the store has it all
 
 
 def _now() -> float:

@@ -1,7 +1,8 @@
-"""The live terminal dashboard: a snapshot contract, a renderer, and a runner thread.
+"""The live terminal dashboard: a snapshot contract, its builder, a renderer, a runner thread.
 
-`snapshot` is plain data (no rich import), so the session can build frames without loading the
-drawing code; `render` draws one frame; `live.DashboardRunner` redraws on its own thread.
+`snapshot` is plain data (no rich import), so frames can be built and tested without loading the
+drawing code; `builder` fills one from the session's typed read API; `render` draws one frame;
+`live.DashboardRunner` redraws on its own thread.
 """
 
 from livecli.dashboard.snapshot import (

@@ -334,6 +334,8 @@ def connection_lines(snap: DashboardSnapshot) -> list[Text]:
     _kv(t, "late ticks", f"{c.late_ticks:,}", S_WARN if c.late_ticks else S_NONE)
     t.append("   ")
     _kv(t, "bad ticks", f"{c.bad_ticks:,}", S_WARN if c.bad_ticks else S_NONE)
+    t.append("   ")
+    _kv(t, "future ticks", f"{c.future_ticks:,}", S_WARN if c.future_ticks else S_NONE)
     lines.append(t)
 
     t = Text()

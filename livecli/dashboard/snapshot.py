@@ -71,6 +71,7 @@ class ConnectionPanel:
     time_source: str = "exchange"
     mode: str = "full"
     db_path: str | None = None
+    future_ticks: int = 0  # stamped too far ahead of the clock: counted, never candled
 
 
 @dataclass(slots=True)

@@ -2,12 +2,21 @@
 
 For scripts and pipes (`livecli stream --jsonl`, or whenever stdout is not a terminal). Events
 are queued on the receiving path and serialised on a thread of their own, so a slow consumer of
-stdout never stalls decoding. Times are ISO 8601 with +05:30.
+stdout never stalls decoding. Times are ISO 8601 with +05:30; every status line carries
+`schema` (livecli.core.status.STATUS_SCHEMA).
+
+Bounded, and nothing lost in silence: at most `max_pending_ticks` tick lines wait to be written;
+beyond that a frame's tick lines are dropped and counted (the status's `tick_lines_dropped`).
+Candle and status lines are never dropped, and `close()` writes everything still queued before
+it returns. When the reader goes away (`| head`), the first failed write sets `reader_gone`,
+output stops, and stdout is pointed at /dev/null so that the interpreter's last flush cannot
+fail either; the CLI then ends the stream quietly.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import queue
 import sys
 import threading
@@ -17,87 +26,189 @@ from livecli.core.timeutil import iso
 
 if TYPE_CHECKING:
     from livecli.core.candles import Candle
+    from livecli.core.status import LiveStatus
     from livecli.session.live import LiveSession
+
+# About a second of a busy 3000-instrument feed: a consumer may pause that long, no longer,
+# before tick lines are shed. Each pending tick holds its share of a frame (~200 bytes).
+MAX_PENDING_TICKS = 30_000
 
 
 class JsonLines:
     """Attach to a session before `start()`; `close()` after `stop()` drains everything."""
 
-    def __init__(self, session: LiveSession, out: IO[str] | None = None) -> None:
+    def __init__(self, session: LiveSession, out: IO[str] | None = None, *,
+                 max_pending_ticks: int = MAX_PENDING_TICKS) -> None:
         self.session = session
         self.out = out or sys.stdout
-        self._q: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
+        self.max_pending_ticks = max_pending_ticks
+        self._q: queue.SimpleQueue[tuple[str, Any, float] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="livecli-jsonl", daemon=True)
-        self.broken = False
-        session.add_frame_listener(lambda frame, at: self._put("frame", (frame, at)))
+        self._pending_lock = threading.Lock()
+        self._pending_ticks = 0
+        self.dropped_ticks = 0
+        self.reader_gone = threading.Event()
+        self.failed: str | None = None  # why output stopped, when it was not the reader leaving
+        self._heads: dict[int, tuple[Any, str]] = {}  # per token: (instrument, line's start)
+        session.add_frame_listener(self._on_frame)
         session.add_candle_listener(lambda c: self._put("candle", c))
         session.add_status_listener(lambda st: self._put("status", st))
+        session.add_drop_counter(lambda: self.dropped_ticks)
+
+    @property
+    def broken(self) -> bool:
+        """Output stopped: the reader went away or stdout failed."""
+        return self.reader_gone.is_set() or self.failed is not None
+
+    # --- producers (receiving path, clock thread) ----------------------------------------------
+    def _on_frame(self, frame: Any, received_at: float) -> None:
+        if self.broken:  # nobody reads any more: queueing would only grow memory
+            return
+        n = len(frame)
+        with self._pending_lock:
+            if self._pending_ticks + n > self.max_pending_ticks:
+                self.dropped_ticks += n
+                return
+            self._pending_ticks += n
+        self._q.put(("frame", frame, received_at))
 
     def _put(self, kind: str, payload: Any) -> None:
-        if not self.broken:  # nobody reads any more: queueing would only grow memory
-            self._q.put((kind, payload))
+        if not self.broken:
+            self._q.put((kind, payload, 0.0))
 
+    # --- lifecycle -------------------------------------------------------------------------------
     def start(self) -> JsonLines:
         self._thread.start()
         return self
 
-    def close(self, final_status: dict[str, Any] | None = None) -> None:
-        if final_status is not None:
-            self._q.put(("status", final_status))
-        self._q.put(None)
-        self._thread.join(timeout=10)
+    def close(self, final_status: LiveStatus | None = None,
+              give_up: threading.Event | None = None) -> bool:
+        """Write the final status after everything queued; True when all of it was written.
 
+        Waits as long as the reader takes (a pipe's reader may be slow), unless `give_up` is set
+        (a second Ctrl-C) or the reader is gone.
+        """
+        if final_status is not None:
+            self._put("status", final_status)
+        self._q.put(None)
+        while self._thread.is_alive():
+            self._thread.join(0.2)
+            if give_up is not None and give_up.is_set():
+                break
+        return not self._thread.is_alive() and not self.broken
+
+    # --- the writer thread -----------------------------------------------------------------------
     def _run(self) -> None:
         write = self.out.write
         while True:
             item = self._q.get()
             if item is None:
                 break
+            kind, payload, at = item
+            if kind == "frame":
+                with self._pending_lock:
+                    self._pending_ticks -= len(payload)
             if self.broken:
                 continue
-            kind, payload = item
             try:
                 if kind == "frame":
-                    for line in self._ticks(*payload):
-                        write(line)
+                    write("".join(self._ticks(payload, at)))
                 elif kind == "candle":
                     write(self._candle(payload))
                 else:
-                    write(json.dumps({"type": "status", **payload}) + "\n")
+                    write(self._status(payload))
                 if self._q.empty():
                     self.out.flush()
-            except (OSError, ValueError):
-                # The reader went away (`| head`), the terminal closed, the disk filled:
-                # stop writing, keep the session going, and stop queueing output.
-                self.broken = True
-        try:
-            self.out.flush()
-        except (OSError, ValueError):
-            self.broken = True
+            except (OSError, ValueError) as exc:
+                self._stopped(exc)
+        if not self.broken:
+            try:
+                self.out.flush()
+            except (OSError, ValueError) as exc:
+                self._stopped(exc)
+
+    def _stopped(self, exc: BaseException) -> None:
+        if isinstance(exc, BrokenPipeError | ConnectionResetError):
+            self.reader_gone.set()
+            _silence(self.out)
+        else:  # the terminal closed, the disk filled: stop writing, keep the session going
+            self.failed = f"{type(exc).__name__}: {exc}"
 
     def _ticks(self, frame: Any, received_at: float) -> list[str]:
+        """The frame's tick lines, exactly as `json.dumps` writes them, several times faster
+        (the lines of a busy feed are the output's whole cost): each token's fixed part and
+        each distinct timestamp are formatted once."""
         names = self.session.instruments
+        heads = self._heads
+        stamps: dict[float, str] = {}
+        got = _js(iso(received_at))
         out = []
         for t in frame.ticks():
-            inst = names.get(t.instrument_token)
-            obj = {
-                "type": "tick",
-                "symbol": inst.tradingsymbol if inst else str(t.instrument_token),
-                "exchange": inst.exchange if inst else None,
-                "instrument_token": t.instrument_token,
-                "last_price": t.last_price,
-                "volume_traded": t.volume_traded,
-                "exchange_timestamp": iso(t.exchange_timestamp) if t.exchange_timestamp else None,
-                "received_at": iso(received_at),
-                "oi": t.oi,
-                "day_high": t.day_high,
-                "day_low": t.day_low,
-                "change_pct": None if t.change_pct is None else round(t.change_pct, 4),
-                "mode": t.mode,
-            }
-            out.append(json.dumps(obj) + "\n")
+            tok = t.instrument_token
+            inst = names.get(tok)
+            cached = heads.get(tok)
+            if cached is not None and cached[0] is inst:
+                head = cached[1]
+            else:
+                symbol = inst.tradingsymbol if inst else str(tok)
+                exchange = _js(inst.exchange) if inst else "null"
+                head = (f'{{"type": "tick", "symbol": {_js(symbol)}, "exchange": {exchange}, '
+                        f'"instrument_token": {tok}, "last_price": ')
+                heads[tok] = (inst, head)
+            ets = t.exchange_timestamp
+            if ets:
+                stamp = stamps.get(ets)
+                if stamp is None:
+                    stamp = stamps[ets] = _js(iso(ets))
+            else:
+                stamp = "null"
+            change = t.change_pct
+            out.append(
+                f'{head}{_num(t.last_price)}, "volume_traded": {_num(t.volume_traded)}, '
+                f'"exchange_timestamp": {stamp}, "received_at": {got}, "oi": {_num(t.oi)}, '
+                f'"day_high": {_num(t.day_high)}, "day_low": {_num(t.day_low)}, "change_pct": '
+                f'{_num(None if change is None else round(change, 4))}, "mode": {_js(t.mode)}}}\n'
+            )
         return out
 
     @staticmethod
     def _candle(c: Candle) -> str:
         return json.dumps({"type": "candle", **c.to_dict()}) + "\n"
+
+    @staticmethod
+    def _status(st: LiveStatus) -> str:
+        return json.dumps({"type": "status", **st.to_json_dict()}) + "\n"
+
+
+_js = json.dumps  # strings exactly as json.dumps writes them
+_float_text = float.__repr__
+
+
+def _num(v: float | int | None) -> str:
+    """A number (or None) exactly as json.dumps writes it."""
+    if v is None:
+        return "null"
+    if isinstance(v, float):
+        if v != v:
+            return "NaN"
+        if v in (_INF, -_INF):
+            return "Infinity" if v > 0 else "-Infinity"
+        return _float_text(v)
+    return int.__repr__(v)
+
+
+_INF = float("inf")
+
+
+def _silence(out: IO[str]) -> None:
+    """Point `out`'s file descriptor at /dev/null: what is still buffered can be flushed
+    (at exit, by the interpreter) without another broken-pipe error."""
+    try:
+        fd = out.fileno()
+    except (OSError, ValueError, AttributeError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)

@@ -11,30 +11,24 @@ from __future__ import annotations
 import os
 import socket
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from livecli.core.timeutil import iso, parse_instant
+from livecli.core.status import LiveStatus, SymbolStatus
+from livecli.core.timeutil import iso
 from livecli.errors import NoDataError
+from livecli.store.schema import SESSION_STATUS_COLUMNS
 
 STALE_AFTER_S = 10.0
 STOPPED_UNEXPECTEDLY = "stopped-unexpectedly"
 LIVE_STATES = frozenset({"starting", "running", "connected", "connecting", "reconnecting", "stale"})
 
 
-@dataclass(slots=True)
-class SymbolStatus:
-    symbol: str
-    instrument_token: int | None
-    last_price: float | None
-    last_tick_at: float | None
-    age_s: float | None
-
-
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class SessionStatus:
-    """One session as `livecli status` shows it; times are epoch seconds."""
+    """One session as `livecli status` shows it: judged from its row, with the last `LiveStatus`
+    it reported (`live`). Times are epoch seconds; `now` is when it was read."""
 
     store: str
     session_id: int
@@ -49,33 +43,41 @@ class SessionStatus:
     ended_at: float | None
     clean_stop: bool
     uptime_s: float
-    mode: str | None
-    intervals: list[str]
-    reconnects: int
-    last_error: str | None
-    ticks_per_s: float
-    ticks: int
-    candles_stored: int
-    late_ticks: int
-    bad_ticks: int
-    symbols: list[SymbolStatus] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
+    live: LiveStatus
     now: float = 0.0
 
     @property
     def running(self) -> bool:
         return self.ended_at is None and self.state != STOPPED_UNEXPECTEDLY
 
+    def age_of(self, sym: SymbolStatus) -> float | None:
+        """Seconds since `sym`'s last tick, as of `now`."""
+        return None if sym.last_tick_at is None else max(0.0, self.now - sym.last_tick_at)
+
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict: instants as ISO 8601 (+05:30) and as epoch seconds."""
-        d = asdict(self)
+        """A JSON-ready dict: what the session reported, overlaid with the judged state;
+        instants as ISO 8601 (+05:30) and as epoch seconds; symbols as a list."""
+        d: dict[str, Any] = {
+            k: v for k, v in self.live.to_json_dict().items() if k not in _JUDGED
+        }
+        for f in fields(self):
+            if f.name != "live":
+                d[f.name] = getattr(self, f.name)
         for key in ("started_at", "updated_at", "ended_at", "now"):
             d[f"{key}_epoch"] = d[key]
             d[key] = None if d[key] is None else iso(round(d[key], 3))
-        for s in d["symbols"]:
-            s["last_tick_at_epoch"] = s["last_tick_at"]
-            s["last_tick_at"] = None if s["last_tick_at"] is None else iso(round(s["last_tick_at"], 3))
+        d["symbols"] = [
+            {"symbol": s.symbol, "instrument_token": s.instrument_token, "exchange": s.exchange,
+             "last_price": s.last_price,
+             "last_tick_at": None if s.last_tick_at is None else iso(round(s.last_tick_at, 3)),
+             "last_tick_at_epoch": s.last_tick_at, "age_s": self.age_of(s), "ticks": s.ticks}
+            for s in self.live.symbols
+        ]
         return d
+
+
+# Fields the judgement decides (or the row holds), not the session's own last word.
+_JUDGED = frozenset({"state", "pid", "source", "started_at", "uptime_s", "symbols"})
 
 
 def pid_alive(pid: int) -> bool:
@@ -112,33 +114,21 @@ def judge_state(row: dict[str, Any], now: float) -> tuple[str, str | None]:
     return recorded, None
 
 
-def _instant(value: Any) -> float | None:
-    """Epoch seconds from a number or ISO 8601 text (sessions write either)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str) and value.strip():
-        try:
-            return parse_instant(value)
-        except ValueError:
-            return None
-    return None
-
-
-def _symbols(per_symbol: Any, now: float) -> list[SymbolStatus]:
-    out = []
-    if not isinstance(per_symbol, dict):
-        return out
-    for sym, info in sorted(per_symbol.items()):
-        info = info if isinstance(info, dict) else {}
-        last_f = _instant(info.get("last_tick_at"))
-        price = info.get("last_price")
-        tok = info.get("instrument_token")
-        out.append(SymbolStatus(
-            str(sym), int(tok) if isinstance(tok, (int, float)) else None,
-            float(price) if isinstance(price, (int, float)) else None,
-            last_f, None if last_f is None else max(0.0, now - last_f),
-        ))
-    return out
+def live_status_of(row: dict[str, Any]) -> LiveStatus:
+    """The last status a session wrote, from its row: the `status` JSON (every field the
+    columns do not hold) with the columns laid over it. Rows of older livecli read too."""
+    data: dict[str, Any] = {}
+    extra = row.get("status")
+    if isinstance(extra, dict):
+        data.update(extra)
+    for key in SESSION_STATUS_COLUMNS:
+        if row.get(key) is not None:
+            data[key] = row[key]
+    data["symbols"] = row.get("per_symbol")
+    for key in ("pid", "source", "started_at", "candles_stored"):
+        if row.get(key) is not None:
+            data[key] = row[key]
+    return LiveStatus.from_json_dict(data)
 
 
 def status_from_row(store: str, row: dict[str, Any], now: float) -> SessionStatus:
@@ -152,8 +142,6 @@ def status_from_row(store: str, row: dict[str, Any], now: float) -> SessionStatu
         end = updated
     else:
         end = now
-    intervals = row.get("intervals")
-    extra = row.get("status")
     return SessionStatus(
         store=store,
         session_id=int(row["id"]),
@@ -168,17 +156,7 @@ def status_from_row(store: str, row: dict[str, Any], now: float) -> SessionStatu
         ended_at=None if ended is None else float(ended),
         clean_stop=bool(row.get("clean_stop")),
         uptime_s=max(0.0, end - started),
-        mode=row.get("mode"),
-        intervals=[str(i) for i in intervals] if isinstance(intervals, list) else [],
-        reconnects=int(row.get("reconnects") or 0),
-        last_error=row.get("last_error"),
-        ticks_per_s=float(row.get("ticks_per_s") or 0.0),
-        ticks=int(row.get("ticks") or 0),
-        candles_stored=int(row.get("candles_stored") or 0),
-        late_ticks=int(row.get("late_ticks") or 0),
-        bad_ticks=int(row.get("bad_ticks") or 0),
-        symbols=_symbols(row.get("per_symbol"), now),
-        extra=extra if isinstance(extra, dict) else {},
+        live=live_status_of(row),
         now=now,
     )
 

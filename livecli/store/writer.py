@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from livecli.core.candles import Candle
+from livecli.core.status import LiveStatus
 from livecli.errors import StoreError
 from livecli.store.meta import claim_source
 from livecli.store.owner import StoreLock
@@ -196,8 +197,14 @@ class StoreWriter:
                 return
             self._ticks.extend(rows)
 
-    def put_status(self, status: Mapping[str, Any]) -> None:
-        """The session's latest status (state, reconnects, ticks_per_s, per_symbol, ...)."""
+    def put_status(self, status: LiveStatus | Mapping[str, Any]) -> None:
+        """The session's latest status: a `LiveStatus`, or a mapping of its JSON form.
+
+        Its JSON form (`to_json_dict()`) is split into the session row's columns and the
+        `status` JSON, which holds every other field, so a new field needs nothing here.
+        """
+        if isinstance(status, LiveStatus):
+            status = status.to_json_dict()
         prepared = _prepare_status(status)  # serialised now: the caller may keep mutating it
         with self._lock:
             self._status = prepared

@@ -1,0 +1,214 @@
+"""The live session's status as typed data: the session's, each link's, each symbol's.
+
+Made in one place (`livecli.session.status`) and read by everything that shows or keeps it: the
+store writer (the session row), `livecli status`, the JSON lines and the dashboard. It is plain
+data with no I/O so that every layer may import it. Serialisation is one pair of methods,
+`to_json_dict()` / `from_json_dict()`, driven by the fields themselves: a new field is added
+here (with a default, so older rows and lines still read) and shown by whoever shows it, and
+nothing in between changes. Instants are epoch seconds in the object and ISO 8601 (+05:30) in
+JSON; `schema` says which version of this shape a JSON object has.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any
+
+from livecli.core.timeutil import iso, parse_instant
+
+# Bumped when a field changes meaning or is removed; adding a field keeps the version.
+STATUS_SCHEMA = 1
+
+# Field metadata: an epoch-seconds instant, written to JSON as ISO 8601 (+05:30).
+INSTANT = {"instant": True}
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolStatus:
+    """One subscribed instrument: its latest price and how fresh it is."""
+
+    symbol: str
+    exchange: str = ""
+    instrument_token: int = 0
+    last_price: float | None = None
+    last_tick_at: float | None = field(default=None, metadata=INSTANT)  # received, epoch s
+    last_tick_age_s: float | None = None  # when the status was made
+    ticks: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LinkStatus:
+    """One WebSocket connection of the feed (Kite allows 3, of 3000 instruments each)."""
+
+    index: int
+    state: str = "idle"
+    instruments: int = 0
+    reconnects: int = 0
+    retry_in_s: float | None = None
+    last_message_age_s: float | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveStatus:
+    """A live session at one moment. Counters are totals since `started_at`.
+
+    late/bad/future ticks are the engine's verdicts (CANDLES.md rules 7 and 9; `future_ticks`
+    are stamped too far ahead of the clock and never move it); `tick_lines_dropped` counts tick
+    lines an output (JSON lines) shed under pressure: candles and status are never shed.
+    """
+
+    source: str | None = None
+    state: str = "idle"
+    mode: str = "full"
+    intervals: tuple[str, ...] = ()
+    pid: int = 0
+    started_at: float | None = field(default=None, metadata=INSTANT)
+    uptime_s: float = 0.0
+    reconnects: int = 0
+    retry_in_s: float | None = None
+    last_error: str | None = None
+    last_message_age_s: float | None = None
+    ticks_per_s: float = 0.0
+    ticks: int = 0
+    frames: int = 0
+    malformed_frames: int = 0
+    handler_errors: int = 0
+    candles_stored: int = 0
+    store_error: str | None = None
+    late_ticks: int = 0
+    bad_ticks: int = 0
+    future_ticks: int = 0
+    callback_errors: int = 0
+    tick_lines_dropped: int = 0
+    feed_clock: float | None = field(default=None, metadata=INSTANT)
+    db: str | None = None
+    links: tuple[LinkStatus, ...] = ()
+    symbols: tuple[SymbolStatus, ...] = ()
+    schema: int = STATUS_SCHEMA
+
+    def symbol(self, name: str) -> SymbolStatus | None:
+        for s in self.symbols:
+            if s.symbol == name:
+                return s
+        return None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The JSON form (JSON lines, the store's session row): symbols keyed by trading symbol."""
+        out = _to_json(self, skip=("links", "symbols"))
+        out["links"] = [_to_json(lk) for lk in self.links]
+        isos: dict[float, str] = {}
+        out["symbols"] = {s.symbol: _to_json(s, ("symbol",), isos) for s in self.symbols}
+        return out
+
+    @classmethod
+    def from_json_dict(cls, data: dict[str, Any]) -> LiveStatus:
+        """Read `to_json_dict()` back, tolerantly: missing or unreadable values take defaults,
+        unknown keys (a newer livecli's fields) are ignored."""
+        kw = _from_json(cls, data, skip=("links", "symbols"))
+        links = data.get("links")
+        if isinstance(links, list):
+            kw["links"] = tuple(
+                LinkStatus(**_from_json(LinkStatus, lk)) for lk in links
+                if isinstance(lk, dict) and isinstance(lk.get("index"), int)
+            )
+        symbols = data.get("symbols")
+        if isinstance(symbols, dict):
+            kw["symbols"] = tuple(
+                SymbolStatus(str(name), **_from_json(SymbolStatus, info, skip=("symbol",)))
+                for name, info in sorted(symbols.items()) if isinstance(info, dict)
+            )
+        return cls(**kw)
+
+
+# --- the generic part: each field's value to and from JSON, decided by its declared type ---------
+_PLAIN, _INSTANT, _TUPLE = 0, 1, 2
+_PLANS: dict[type, list[tuple[str, int]]] = {}
+
+
+def _plan(cls: type) -> list[tuple[str, int]]:
+    """How each field of `cls` goes to JSON, worked out once per class (9000 symbols a second)."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        plan = _PLANS[cls] = [
+            (f.name, _INSTANT if f.metadata.get("instant") else
+             _TUPLE if str(f.type).startswith("tuple") else _PLAIN)
+            for f in fields(cls)
+        ]
+    return plan
+
+
+def _to_json(obj: Any, skip: tuple[str, ...] = (), isos: dict[float, str] | None = None
+             ) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, how in _plan(type(obj)):
+        if name in skip:
+            continue
+        value = getattr(obj, name)
+        if value is not None and how:
+            if how == _INSTANT:
+                # One frame's ticks share a receive time: each instant is formatted once.
+                text = isos.get(value) if isos is not None else None
+                if text is None:
+                    text = iso(value)
+                    if isos is not None:
+                        isos[value] = text
+                value = text
+            else:
+                value = list(value)
+        out[name] = value
+    return out
+
+
+def _from_json(cls: type, data: dict[str, Any], skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    kw: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name in skip or f.name not in data:
+            continue
+        default = f.default if f.default is not MISSING else None
+        value = _coerce(str(f.type), data[f.name], bool(f.metadata.get("instant")))
+        if value is _BAD:
+            if f.default is MISSING:
+                continue  # a required field left out: the constructor reports it
+            value = default
+        kw[f.name] = value
+    return kw
+
+
+_BAD = object()
+
+
+def _coerce(kind: str, value: Any, instant: bool) -> Any:
+    """`value` as the field's type (`kind` is its annotation text), or _BAD."""
+    optional = kind.endswith("| None")
+    if value is None:
+        return None if optional else _BAD
+    base = kind.removesuffix("| None").strip()
+    if instant:
+        return _instant(value)
+    if base == "int":
+        return int(value) if _number(value) else _BAD
+    if base == "float":
+        return float(value) if _number(value) else _BAD
+    if base == "str":
+        return str(value)
+    if base.startswith("tuple[str"):
+        return tuple(str(v) for v in value) if isinstance(value, list | tuple) else _BAD
+    return _BAD
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _instant(value: Any) -> float | None:
+    """Epoch seconds from a number or ISO 8601 text (older stores wrote either)."""
+    if _number(value):
+        return float(value)
+    if isinstance(value, str) and value.strip():
+        try:
+            return parse_instant(value)
+        except ValueError:
+            return None
+    return None

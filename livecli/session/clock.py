@@ -1,0 +1,60 @@
+"""Whose time a session keeps: the wall clock for Kite, the market's own for the stand-in.
+
+A session needs "now" in three places: to stamp packets that carry no time (ltp and quote
+modes), to move the feed's clock on while the feed is quiet (CANDLES.md rule 8), and to show the
+time on the dashboard. With Kite that is the wall clock. The simulated market runs its own
+trading day at any hour and any speed, so there "now" is the market's clock and a quiet wall
+second is `speed` market seconds. The session is handed one `Clock` and never asks which source
+it is talking to.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """The time a session keeps. `rate` is clock seconds per wall second."""
+
+    @property
+    def rate(self) -> float: ...
+
+    def now(self) -> float:
+        """The clock's epoch seconds now."""
+        ...
+
+    def at(self, wall_s: float) -> float:
+        """The clock's time at wall-clock instant `wall_s` (a receive time)."""
+        ...
+
+
+class WallClock:
+    """The host's clock: Kite stamps and serves the real day."""
+
+    rate = 1.0
+
+    def now(self) -> float:
+        return time.time()
+
+    def at(self, wall_s: float) -> float:
+        return wall_s
+
+
+class MarketClock:
+    """A simulated market's clock, `market_time()`, running `rate` times the wall clock."""
+
+    def __init__(self, market_time: Callable[[], float], rate: float) -> None:
+        self._market_time = market_time
+        self.rate = float(rate)
+
+    def now(self) -> float:
+        return self._market_time()
+
+    def at(self, wall_s: float) -> float:
+        # The market's now, less the market time that passed since `wall_s`.
+        return self._market_time() - (time.time() - wall_s) * self.rate
+
+
+WALL_CLOCK = WallClock()

@@ -1,0 +1,62 @@
+"""The session's clock thread: candles close on time while the feed is quiet; status each second.
+
+An illiquid instrument's candle must close when its minute ends, not at its next tick
+(CANDLES.md rule 8), and a feed that goes quiet must still close the minute. So a thread wakes
+every CLOCK_EVERY_S, and once no tick has come for a while moves the feed's clock on by the
+session's clock (the receiver decides how far). About once a second it also publishes the
+status: to the store and to the status listeners (JSON lines). A listener that raises never
+stops the clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from livecli.core.status import LiveStatus
+    from livecli.session.receiver import Receiver
+
+log = logging.getLogger("livecli.session")
+
+STATUS_EVERY_S = 1.0
+CLOCK_EVERY_S = 0.25
+
+
+class ClockThread:
+    """Runs `receiver.advance_if_quiet` and `publish(status())` until `stop()`."""
+
+    def __init__(self, receiver: Receiver, status: Callable[[], LiveStatus],
+                 publish: Callable[[LiveStatus], None]) -> None:
+        self._receiver = receiver
+        self._status = status
+        self._publish = publish
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="livecli-clock", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        if self._thread is not threading.current_thread() and self._thread.is_alive():
+            self._thread.join(timeout)
+
+    @property
+    def thread(self) -> threading.Thread:
+        return self._thread
+
+    def _loop(self) -> None:
+        next_status = 0.0
+        while not self._stopping.wait(CLOCK_EVERY_S):
+            now = time.time()
+            self._receiver.advance_if_quiet(now)
+            if now >= next_status:
+                next_status = now + STATUS_EVERY_S
+                try:
+                    self._publish(self._status())
+                except Exception as exc:  # a broken listener must not stop the clock
+                    log.debug("status publish: %s", exc)

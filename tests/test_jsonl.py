@@ -1,0 +1,100 @@
+"""JSON lines' tick lines: written by a fast formatter, byte for byte what `json.dumps` writes.
+
+The oracle is the plain way (a dict per tick through json.dumps); frames of every packet kind,
+names that need escaping, and missing values must give identical lines.
+"""
+
+from __future__ import annotations
+
+import json
+from types import MappingProxyType
+from typing import Any
+
+from livecli.core.timeutil import iso
+from livecli.kite.codec import (
+    decode_frame,
+    encode_frame,
+    encode_full,
+    encode_index_full,
+    encode_index_quote,
+    encode_ltp,
+    encode_quote,
+)
+from livecli.kite.instruments import Instrument
+from livecli.session.jsonl import JsonLines
+
+T = 1_765_338_345  # 2025-12-10 09:15:45 IST
+RELIANCE, INFY, NIFTY, USDINR, ODD = 738561, 408065, 256265, 412675, 99_001
+
+
+class Names:
+    """Just what JsonLines reads of a session."""
+
+    def __init__(self, names: dict[int, Instrument]) -> None:
+        self.instruments = MappingProxyType(names)
+
+    def add_frame_listener(self, fn: Any) -> None: ...
+    def add_candle_listener(self, fn: Any) -> None: ...
+    def add_status_listener(self, fn: Any) -> None: ...
+    def add_drop_counter(self, fn: Any) -> None: ...
+
+
+def oracle(frame: Any, received_at: float, names: dict[int, Instrument]) -> list[str]:
+    out = []
+    for t in frame.ticks():
+        inst = names.get(t.instrument_token)
+        out.append(json.dumps({
+            "type": "tick",
+            "symbol": inst.tradingsymbol if inst else str(t.instrument_token),
+            "exchange": inst.exchange if inst else None,
+            "instrument_token": t.instrument_token,
+            "last_price": t.last_price,
+            "volume_traded": t.volume_traded,
+            "exchange_timestamp": iso(t.exchange_timestamp) if t.exchange_timestamp else None,
+            "received_at": iso(received_at),
+            "oi": t.oi,
+            "day_high": t.day_high,
+            "day_low": t.day_low,
+            "change_pct": None if t.change_pct is None else round(t.change_pct, 4),
+            "mode": t.mode,
+        }) + "\n")
+    return out
+
+
+def inst(token: int, symbol: str, exchange: str) -> Instrument:
+    return Instrument(instrument_token=token, exchange_token=token >> 8, tradingsymbol=symbol,
+                      name=symbol, expiry=None, strike=0.0, tick_size=0.05,
+                      lot_size=1, instrument_type="EQ", segment=exchange, exchange=exchange)
+
+
+def test_tick_lines_equal_json_dumps_for_every_packet_kind():
+    depth = [(10, 1500.0, 2)] * 5
+    packets = [
+        encode_full(RELIANCE, 1541.45, 5, 1540.1, 21_597, 10, 12, 1539.0, 1542.65, 1538.65,
+                    1547.45, T - 1, 0, 0, 0, T, depth, depth),
+        encode_quote(INFY, 1584.85, 3, 1584.0, 16_200, 7, 8, 1580.0, 1590.0, 1579.5, 1600.0),
+        encode_ltp(INFY, 1584.9),
+        encode_quote(ODD, 12.5, 1, 12.5, 0, 0, 0, 12.0, 13.0, 12.0, 0.0),  # no previous close
+        encode_index_quote(NIFTY, 26_798.25, 26_850.0, 26_700.0, 26_750.0, 26_700.5, 97.75),
+        encode_index_full(NIFTY, 26_799.0, 26_850.0, 26_700.0, 26_750.0, 26_700.5, 98.5, T),
+        encode_full(USDINR, 83.1225, 1, 83.12, 700, 1, 1, 83.1, 83.2, 83.0, 83.05, T, 5123, 0,
+                    0, T, [(1, 83.12, 1)] * 5, [(1, 83.13, 1)] * 5),
+        encode_full(RELIANCE, 1541.5, 5, 1540.1, 21_600, 10, 12, 1539.0, 1542.65, 1538.65,
+                    1547.45, T, 0, 0, 0, 0, depth, depth),  # no exchange time
+    ]
+    names = {
+        RELIANCE: inst(RELIANCE, "RELIANCE", "NSE"),
+        INFY: inst(INFY, 'IN"FY\\é', "NSE"),  # escaping and non-ASCII, as json.dumps does it
+        NIFTY: inst(NIFTY, "NIFTY 50", "NSE"),
+    }  # USDINR and ODD unnamed: symbol is the token, exchange null
+    received = T + 0.123456
+    frame = decode_frame(encode_frame(packets), received)
+    assert len(frame) == len(packets)
+    sink = JsonLines(Names(names))  # type: ignore[arg-type]
+    want = oracle(frame, received, names)
+    assert sink._ticks(frame, received) == want
+    assert sink._ticks(frame, received) == want  # the cached heads give the same lines
+    parsed = [json.loads(x) for x in want]
+    assert {p["mode"] for p in parsed} == {"full", "quote", "ltp"}
+    assert parsed[2]["day_high"] is None and parsed[3]["change_pct"] is None
+    assert parsed[-1]["exchange_timestamp"] is None and parsed[6]["exchange"] is None

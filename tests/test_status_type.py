@@ -1,0 +1,56 @@
+"""The typed status (livecli.core.status): one shape, serialised by its fields alone.
+
+A field added to `LiveStatus` must reach JSON lines and the store without touching them, and
+a store or line written by an older or newer livecli must still read.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+
+from livecli.core.status import STATUS_SCHEMA, LinkStatus, LiveStatus, SymbolStatus
+
+T0 = 1_765_338_300.0  # 2025-12-10 09:15:00 IST
+
+
+def sample() -> LiveStatus:
+    return LiveStatus(
+        source="SIMULATED", state="connected", mode="full", intervals=("1min", "5min"), pid=42,
+        started_at=T0, uptime_s=12.5, reconnects=1, last_error="reset", ticks_per_s=99.5,
+        ticks=1234, frames=50, late_ticks=2, bad_ticks=1, future_ticks=3, callback_errors=0,
+        tick_lines_dropped=7, feed_clock=T0 + 61.5, db="/tmp/s.db",
+        links=(LinkStatus(0, "connected", 2, 1, None, 0.25, None),),
+        symbols=(SymbolStatus("INFY", "NSE", 408065, 1523.4, T0 + 60.25, 0.5, 10),
+                 SymbolStatus("RELIANCE", "NSE", 738561, None, None, None, 0)),
+    )
+
+
+def test_json_round_trip_keeps_every_field():
+    st = sample()
+    d = json.loads(json.dumps(st.to_json_dict()))
+    assert d["schema"] == STATUS_SCHEMA and d["future_ticks"] == 3
+    assert d["started_at"] == "2025-12-10T09:15:00+05:30"
+    assert d["symbols"]["INFY"]["last_tick_at"] == "2025-12-10T09:16:00.250000+05:30"
+    assert d["links"][0]["state"] == "connected"
+    assert LiveStatus.from_json_dict(d) == st
+
+
+def test_every_field_is_serialised_without_naming_it():
+    d = sample().to_json_dict()
+    assert set(d) == {f.name for f in fields(LiveStatus)}
+    assert set(d["symbols"]["INFY"]) == {f.name for f in fields(SymbolStatus)} - {"symbol"}
+    assert set(d["links"][0]) == {f.name for f in fields(LinkStatus)}
+
+
+def test_older_and_newer_objects_read_with_defaults():
+    # An older line: no schema, no future_ticks, epoch numbers for instants, a junk value.
+    old = {"state": "stopped", "ticks": 5, "late_ticks": "x", "started_at": T0,
+           "symbols": {"INFY": {"last_price": 1.5, "last_tick_at": T0}},
+           "from_the_future": {"a": 1}}
+    st = LiveStatus.from_json_dict(old)
+    assert st.state == "stopped" and st.ticks == 5 and st.late_ticks == 0
+    assert st.future_ticks == 0 and st.started_at == T0 and st.schema == STATUS_SCHEMA
+    (sym,) = st.symbols
+    assert sym.symbol == "INFY" and sym.last_tick_at == T0 and sym.last_price == 1.5
+    assert LiveStatus.from_json_dict({}) == LiveStatus()
