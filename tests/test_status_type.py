@@ -54,3 +54,18 @@ def test_older_and_newer_objects_read_with_defaults():
     (sym,) = st.symbols
     assert sym.symbol == "INFY" and sym.last_tick_at == T0 and sym.last_price == 1.5
     assert LiveStatus.from_json_dict({}) == LiveStatus()
+
+
+def test_the_fast_constructor_makes_the_same_frozen_object():
+    import dataclasses
+
+    import pytest
+
+    from livecli.core.status import fast_constructor
+
+    make = fast_constructor(SymbolStatus)
+    args = ("INFY", "NSE", 408065, 1523.4, T0, 0.5, 10)
+    got = make(*args)
+    assert got == SymbolStatus(*args) and hash(got) == hash(SymbolStatus(*args))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        got.ticks = 11  # type: ignore[misc]
