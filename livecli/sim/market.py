@@ -129,8 +129,9 @@ class Market:
         self._chunks: OrderedDict[tuple[int, int, int], TickBlock] = OrderedDict()
         self._carries: OrderedDict[tuple[int, int, int], Carry] = OrderedDict()
         self._plans: OrderedDict[tuple[int, int], DayPlan] = OrderedDict()
-        # Every instrument's current chunk, plus room for a few instruments' whole days (history).
-        self._cache_chunks = cache_chunks or len(self.instruments) + 4000
+        # Every instrument's current and next chunk (the warm-up makes the next one early), plus
+        # room for a few instruments' whole days (history).
+        self._cache_chunks = cache_chunks or 2 * len(self.instruments) + 4000
         self._phase: dict[int, tuple[float, float]] = {}
         self._trading: dict[int, bool] = {}
         self._levels: dict[tuple[int, int], int] = {}
@@ -356,6 +357,23 @@ class Market:
         its bridge ends there), so this is closed form: no need to generate yesterday.
         """
         return self._level(self.instrument(token), self.prev_trading_day(day))
+
+    def prepare(self, token: int, t: float) -> bool:
+        """Generate (and cache) the chunk of `token` that holds market time `t`; True if it had
+        to. The chunks before it are generated too, as far as needed to know its starting state."""
+        day = ist_day(t)
+        if not self.is_trading_day(day):
+            return False
+        plan = self.plan(token, day)
+        t_ms = math.floor(t * 1000)
+        if t_ms < plan.open_ms:
+            return False
+        k = int(min((t_ms - plan.open_ms) // (CHUNK_S * 1000), plan.n_chunks - 1))
+        if (token, day, k) in self._chunks:
+            return False
+        with self._lock:
+            self._chunk(plan, k)
+        return True
 
     # --- queries ------------------------------------------------------------------------------
     def ticks_between(self, token: int, t0: float, t1: float) -> list[TickBlock]:
