@@ -6,7 +6,8 @@ instrument at 13:00 generates its whole day up to 13:00. With thousands of instr
 that made a client who subscribed a minute after `livecli sim` started wait for tens of seconds
 of generation, and every new chunk (every 5 real seconds at 60x) held up the link that met it.
 So a background thread keeps every instrument's current chunk, and the next one before the clock
-reaches it, generated: a subscription, a reconnect or a tape only ever reads what exists.
+reaches it, generated, many instruments in one vectorised pass (livecli.sim.chunkgen): a
+subscription, a reconnect or a tape only ever reads what exists.
 
 It works in passes per session (instruments of one exchange share one chunk grid) and only when
 the grid moves on, so an idle stand-in costs a few dictionary lookups a second.
@@ -28,6 +29,8 @@ log = logging.getLogger("livecli.sim.warmup")
 
 # How far ahead of the clock (market seconds) the next chunk is made ready.
 AHEAD_S: Final = 0.6 * CHUNK_S
+# Instruments generated in one vectorised pass (a few milliseconds of holding the market's lock).
+BATCH: Final = 128
 # How often (real seconds) the thread looks at the clock when there is nothing to do.
 POLL_S: Final = 0.25
 
@@ -82,11 +85,10 @@ class Warmup:
             if self._done.get((name, day), -1) >= k:
                 continue
             busy = True
-            for tok in tokens:
+            for lo in range(0, len(tokens), BATCH):
                 if self._stop.is_set():
                     return busy
-                if self.market.prepare(tok, t):
-                    self.generated += 1
-                    time.sleep(0)  # the GIL to the sending loop and the tape encoders first
+                self.generated += self.market.prepare(tokens[lo:lo + BATCH], t, BATCH)
+                time.sleep(0)  # the GIL to the sending loop and the tape encoders first
             self._done[(name, day)] = k
         return busy
