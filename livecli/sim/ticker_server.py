@@ -40,11 +40,16 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import fcntl
 import json
 import logging
 import math
 import re
+import socket
+import struct
+import termios
 import time
+from collections import deque
 from http import HTTPStatus
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
@@ -77,13 +82,16 @@ TAPE_MIN_S: Final = 5.0
 TAPE_MAX_S: Final = 300.0
 # How far (market seconds) a link may send ahead of the slowest other link of its api_key...
 LINK_LEAD_S: Final = 1.0
-# ...unless that one has fallen this many real seconds (of market time) behind: a link of a
-# client that stopped reading must not hold up every other client of the same api_key for ever.
+# ...unless that one has delivered nothing new for this many real seconds: a link of a client
+# that stopped reading must not hold up every other client of the same api_key for ever.
 LOCKSTEP_GIVE_UP_S: Final = 2.0
 # A link with a backlog that would run dry before its next tape is ready spreads what it has
 # over the wait, sending at least a frame this often (real seconds): a client takes a link
 # that sends nothing for a second as a quiet market and moves its clock on.
 DRIP_S: Final = 0.25
+# The kernel's send buffer of a link (it would otherwise grow to megabytes, tens of market
+# seconds at 60x, and differently per link: see `_Link.delivered`).
+SEND_BUFFER_BYTES: Final = 256 * 1024
 # Worker threads encoding tapes (more would only share the GIL more finely).
 TAPE_WORKERS: Final = 2
 # The value of STANDIN_HEADER: which stand-in, and the version of what its headers mean.
@@ -124,6 +132,16 @@ def _decimal(x: float) -> str:
     return text
 
 
+def _unsent(fd: int) -> int:
+    """Bytes in socket `fd`'s kernel send queue (0 where the system cannot tell)."""
+    if fd < 0:
+        return 0
+    try:
+        return struct.unpack("i", fcntl.ioctl(fd, termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+    except (OSError, AttributeError):
+        return 0
+
+
 def _frame(head: Packed, body: Packed, lo: int, hi: int) -> bytes:
     """One frame of `head`'s packets followed by `body`'s packets lo..hi-1."""
     n = len(head) + hi - lo
@@ -135,8 +153,9 @@ def _frame(head: Packed, body: Packed, lo: int, hi: int) -> bytes:
 class _Link:
     """One connection's sending state, kept on the loop thread."""
 
-    __slots__ = ("build_s", "build_started", "building", "conn", "cursor", "fresh", "group",
-                 "last_frame", "last_sent", "snapshot", "tapes", "wake", "ws")
+    __slots__ = ("build_s", "build_started", "building", "bytes_out", "conn", "cursor",
+                 "delivered_to", "fd", "fresh", "group", "last_frame", "last_sent", "moved_at",
+                 "rate", "rate_mark", "sent_log", "snapshot", "tapes", "wake", "ws")
 
     def __init__(self, conn: ConnInfo, ws: Any, cursor: float) -> None:
         self.conn = conn
@@ -159,6 +178,48 @@ class _Link:
         self.wake = asyncio.Event()
         # Every live link of the same api_key, this one included (shared list).
         self.group: list[_Link] = []
+        # Bytes handed to the transport, and (bytes so far, cursor) after each batch of frames.
+        self.bytes_out = 0
+        self.sent_log: deque[tuple[int, float]] = deque()
+        self.delivered_to = cursor
+        self.moved_at = time.monotonic()  # when delivered_to last moved on
+        # Market seconds delivered per real second, smoothed, and the last (time, position)
+        # it was measured from.
+        self.rate = 0.0
+        self.rate_mark = (self.moved_at, cursor)
+        sock = ws.transport.get_extra_info("socket")
+        self.fd = sock.fileno() if sock is not None else -1
+
+    def sent(self, nbytes: int, upto: float) -> None:
+        """Note that a frame of `nbytes` with the ticks up to `upto` went to the transport."""
+        self.bytes_out += nbytes
+        self.sent_log.append((self.bytes_out, upto))
+
+    def delivered(self) -> float:
+        """Market time up to which this link's frames have left the stand-in for the client.
+
+        A link's frames wait in the transport and in the kernel's send queue while the client
+        is slow to read; the queues of two links can differ by megabytes, tens of market seconds
+        at 60x, and the client reads its links in turn, so lockstep on what was merely sent
+        would still let one link reach the client that far ahead of another.
+        """
+        queued = self.ws.transport.get_write_buffer_size() + _unsent(self.fd)
+        done = self.bytes_out - queued
+        log = self.sent_log
+        before = self.delivered_to
+        while log and log[0][0] <= done:
+            self.delivered_to = log.popleft()[1]
+        if not log:
+            self.delivered_to = self.cursor  # nothing in flight (or only heartbeats)
+        if self.delivered_to > before:
+            now = time.monotonic()
+            self.moved_at = now
+            t0, d0 = self.rate_mark
+            if now - t0 >= 0.5:
+                r = (self.delivered_to - d0) / (now - t0)
+                self.rate = r if not self.rate else 0.5 * self.rate + 0.5 * r
+                self.rate_mark = (now, self.delivered_to)
+        return self.delivered_to
 
     def _current(self) -> list[Tape]:
         v = self.conn.version
@@ -166,9 +227,10 @@ class _Link:
             self.tapes = []  # the subscriptions changed: what was encoded for them is void
         return self.tapes
 
-    def take(self, upto: float, span: float) -> tuple[list[bytes], int]:
-        """Frames of every tick in (cursor, upto], cut at multiples of `span`; moves the cursor."""
-        frames: list[bytes] = []
+    def take(self, upto: float, span: float) -> tuple[list[tuple[bytes, float]], int]:
+        """Frames of every tick in (cursor, upto], cut at multiples of `span`, each with the
+        market time it runs to, and the number of packets; moves the cursor."""
+        frames: list[tuple[bytes, float]] = []
         count = 0
         if not self.conn.tokens:
             self.cursor = max(self.cursor, upto)
@@ -189,7 +251,7 @@ class _Link:
                 j = body.index_after(epoch_ms(edge))
                 while len(head) or j > i:
                     k = min(j, i + MAX_FRAME_PACKETS - len(head))
-                    frames.append(_frame(head, body, i, k))
+                    frames.append((_frame(head, body, i, k), edge))
                     count += len(head) + k - i
                     head, i = EMPTY, k
                 if edge >= hi:
@@ -251,12 +313,12 @@ class TickerServer:
         self.tape_span_s = min(max(clock.speed * TAPE_REAL_S, TAPE_MIN_S, 2 * self.frame_span_s),
                                max(TAPE_MAX_S, 2 * self.frame_span_s))
         self.max_tokens = max_tokens
-        self.lockstep_give_up_s = LOCKSTEP_GIVE_UP_S * clock.speed
         self._server: Any = None
         self._live: dict[int, _Link] = {}
         self._groups: dict[str, list[_Link]] = {}
         self._stopping = False
         self._encoder: concurrent.futures.ThreadPoolExecutor | None = None
+        self._build_s = 1.0  # how long (real seconds) a tape takes to build, over all links
 
     async def start(self) -> int:
         from websockets.asyncio.server import serve
@@ -310,6 +372,9 @@ class TickerServer:
         conn = self.state.add_conn(f"{peer[0]}:{peer[1]}" if peer else "?",
                                    (q.get("api_key") or [""])[0])
         link = _Link(conn, ws, self.clock.now())
+        with contextlib.suppress(OSError, AttributeError):
+            ws.transport.get_extra_info("socket").setsockopt(
+                socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
         self._live[conn.id] = link
         link.group = self._groups.setdefault(conn.api_key, [])
         link.group.append(link)
@@ -387,14 +452,20 @@ class TickerServer:
         """The latest frame edge at or before market time `t`."""
         return math.floor(t / self.frame_span_s) * self.frame_span_s
 
-    def _floor(self, link: _Link) -> float:
-        """The cursor of the slowest sibling that streams and keeps up (inf if none)."""
-        floor = math.inf
+    def _siblings(self, link: _Link) -> list[_Link]:
+        """The other links of the api_key that stream and keep up: the ones to wait for."""
+        mono = time.monotonic()
+        out = []
         for other in link.group:
-            if (other is not link and other.conn.tokens and not other.fresh
-                    and link.cursor - other.cursor < self.lockstep_give_up_s):
-                floor = min(floor, other.cursor)
-        return floor
+            if other is not link and other.conn.tokens and not other.fresh:
+                at = other.delivered()
+                if at >= link.cursor or mono - other.moved_at < LOCKSTEP_GIVE_UP_S:
+                    out.append(other)
+        return out
+
+    def _floor(self, link: _Link) -> float:
+        """How far the slowest sibling that streams and keeps up has delivered (inf if none)."""
+        return min((o.delivered_to for o in self._siblings(link)), default=math.inf)
 
     def _limit(self, link: _Link, upto: float) -> float:
         """`upto`, held back to LINK_LEAD_S past the slowest sibling that is keeping up."""
@@ -434,6 +505,19 @@ class TickerServer:
         tapes = link._current()
         if not tapes:
             start, snapshot = link.cursor, frozenset(link.snapshot)
+            if link.fresh:
+                # Its siblings stream on while this tape is built: start it where they will be
+                # by then, each instrument's state at that moment sent first (as Kite starts a
+                # subscription), rather than where this link stopped, or the ticks in between
+                # would reach the client after newer ones from the other links: late.
+                siblings = self._siblings(link)
+                if siblings:
+                    # As fast as they deliver (the client may read slower than the market).
+                    rate = min(max(o.rate for o in siblings) or self.clock.speed, self.clock.speed)
+                    floor = min(o.delivered_to for o in siblings)
+                    ahead = self._grid(floor + self._build_s * rate)
+                    if ahead > start:
+                        start, snapshot = ahead, frozenset(subs_tok for subs_tok, _ in subs)
         elif len(tapes) == 1:
             start, snapshot = tapes[0].end, frozenset()
         else:
@@ -452,6 +536,7 @@ class TickerServer:
         link.building = False
         took = time.monotonic() - link.build_started
         link.build_s = took if not link.build_s else 0.7 * link.build_s + 0.3 * took
+        self._build_s = 0.7 * self._build_s + 0.3 * took
         if fut.cancelled() or link.conn.closed:
             return
         exc = fut.exception()
@@ -462,17 +547,19 @@ class TickerServer:
         tapes = link._current()
         if tape is None or tape.version != link.conn.version:
             pass  # built for subscriptions that have changed since
+        elif not tapes and link.fresh:
+            # The first tape for new subscriptions: the link starts where its siblings are
+            # now (see _plan), or builds again if they have gone past all of this tape.
+            floor = self._floor(link)
+            if floor == math.inf or floor < tape.end:
+                link.fresh = False
+                link.cursor = max(link.cursor, tape.start)
+                tapes.append(tape)
+                if floor != math.inf and floor - link.cursor > LINK_LEAD_S:
+                    link.join_at(floor)
         elif not tapes:
             if tape.start <= link.cursor < tape.end:
                 tapes.append(tape)
-                if link.fresh:
-                    # Its siblings streamed on while this tape was built: start where they
-                    # are, not where this link stopped, or every tick in between would reach
-                    # the client after newer ones from the other links (late).
-                    link.fresh = False
-                    floor = self._floor(link)
-                    if floor != math.inf and floor - link.cursor > LINK_LEAD_S:
-                        link.join_at(floor)
         elif tape.start == tapes[-1].end:
             tapes.append(tape)
         link.wake.set()
@@ -507,15 +594,18 @@ class TickerServer:
                     malformed = conn.malformed_pending or state.is_malforming()
                     conn.malformed_pending = False
                 if malformed:
-                    frames = [_malformed(frames[0] if frames else None), *frames[1:]]
+                    first = (_malformed(frames[0][0] if frames else None),
+                             frames[0][1] if frames else link.cursor)
+                    frames = [first, *frames[1:]]
                 if frames:
-                    for f in frames:
+                    for f, upto in frames:
                         await ws.send(f)
+                        link.sent(len(f), upto)
                     link.last_sent = link.last_frame = time.monotonic()
                     with state.cond:
                         conn.frames += len(frames)
                         conn.packets += count
-                        conn.bytes_sent += sum(len(f) for f in frames)
+                        conn.bytes_sent += sum(len(f) for f, _ in frames)
                         conn.malformed_sent += int(malformed)
                     for other in link.group:
                         if other is not link:
