@@ -82,9 +82,12 @@ TAPE_MIN_S: Final = 5.0
 TAPE_MAX_S: Final = 300.0
 # How far (market seconds) a link may send ahead of the slowest other link of its api_key...
 LINK_LEAD_S: Final = 1.0
-# ...unless that one has delivered nothing new for this many real seconds: a link of a client
-# that stopped reading must not hold up every other client of the same api_key for ever.
+# ...unless that one has delivered nothing new for this many real seconds while it had frames
+# to deliver: a link of a client that stopped reading must not hold up every other client of
+# the same api_key for ever (one that waits for its encoding, or for a sibling, is waited for).
 LOCKSTEP_GIVE_UP_S: Final = 2.0
+# How long (real seconds) the first links of an api_key wait for each other's first tapes.
+STARTUP_WAIT_S: Final = 15.0
 # A link with a backlog that would run dry before its next tape is ready spreads what it has
 # over the wait, sending at least a frame this often (real seconds): a client takes a link
 # that sends nothing for a second as a quiet market and moves its clock on.
@@ -150,6 +153,19 @@ def _frame(head: Packed, body: Packed, lo: int, hi: int) -> bytes:
             + memoryview(body.data)[int(o[lo]):int(o[hi])])
 
 
+class _Group:
+    """The live links of one api_key: the links one client opens, kept in lockstep."""
+
+    __slots__ = ("links", "started", "waiting_since")
+
+    def __init__(self) -> None:
+        self.links: list[_Link] = []
+        # False until a link of the group has sent ticks: until then links that subscribed
+        # together wait for each other's first tape and start together (see TickerServer._limit).
+        self.started = False
+        self.waiting_since = time.monotonic()
+
+
 class _Link:
     """One connection's sending state, kept on the loop thread."""
 
@@ -176,8 +192,8 @@ class _Link:
         self.last_frame = self.last_sent  # ticks
         # Set when this link may be able to send more: its tape is ready, or a sibling moved on.
         self.wake = asyncio.Event()
-        # Every live link of the same api_key, this one included (shared list).
-        self.group: list[_Link] = []
+        # The live links of the same api_key, this one included.
+        self.group = _Group()
         # Bytes handed to the transport, and (bytes so far, cursor) after each batch of frames.
         self.bytes_out = 0
         self.sent_log: deque[tuple[int, float]] = deque()
@@ -198,10 +214,11 @@ class _Link:
     def delivered(self) -> float:
         """Market time up to which this link's frames have left the stand-in for the client.
 
-        A link's frames wait in the transport and in the kernel's send queue while the client
-        is slow to read; the queues of two links can differ by megabytes, tens of market seconds
-        at 60x, and the client reads its links in turn, so lockstep on what was merely sent
-        would still let one link reach the client that far ahead of another.
+        When the client is slow, a link's frames wait in the transport and in the kernel's send
+        queue; two links' queues can differ by megabytes, tens of market seconds at 60x, and
+        the client reads its links in turn, so lockstep on what was merely sent would still let
+        one link reach it that far ahead of another. (What waits in the client's own receive
+        buffer the stand-in cannot see; see the module docstring.)
         """
         queued = self.ws.transport.get_write_buffer_size() + _unsent(self.fd)
         done = self.bytes_out - queued
@@ -315,7 +332,7 @@ class TickerServer:
         self.max_tokens = max_tokens
         self._server: Any = None
         self._live: dict[int, _Link] = {}
-        self._groups: dict[str, list[_Link]] = {}
+        self._groups: dict[str, _Group] = {}
         self._stopping = False
         self._encoder: concurrent.futures.ThreadPoolExecutor | None = None
         self._build_s = 1.0  # how long (real seconds) a tape takes to build, over all links
@@ -376,8 +393,8 @@ class TickerServer:
             ws.transport.get_extra_info("socket").setsockopt(
                 socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
         self._live[conn.id] = link
-        link.group = self._groups.setdefault(conn.api_key, [])
-        link.group.append(link)
+        link.group = self._groups.setdefault(conn.api_key, _Group())
+        link.group.links.append(link)
         if self.state.is_dropping():
             ws.transport.abort()  # an outage: every link is cut as soon as it opens
         tasks = [asyncio.create_task(self._send_loop(link)),
@@ -395,10 +412,10 @@ class TickerServer:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await t
             self._live.pop(conn.id, None)
-            link.group.remove(link)
-            if not link.group:
+            link.group.links.remove(link)
+            if not link.group.links:
                 self._groups.pop(conn.api_key, None)
-            for other in link.group:
+            for other in link.group.links:
                 other.wake.set()
             self.state.remove_conn(conn)
 
@@ -456,10 +473,11 @@ class TickerServer:
         """The other links of the api_key that stream and keep up: the ones to wait for."""
         mono = time.monotonic()
         out = []
-        for other in link.group:
+        for other in link.group.links:
             if other is not link and other.conn.tokens and not other.fresh:
                 at = other.delivered()
-                if at >= link.cursor or mono - other.moved_at < LOCKSTEP_GIVE_UP_S:
+                stuck = other.sent_log and mono - other.moved_at >= LOCKSTEP_GIVE_UP_S
+                if at >= link.cursor or not stuck:
                     out.append(other)
         return out
 
@@ -468,7 +486,17 @@ class TickerServer:
         return min((o.delivered_to for o in self._siblings(link)), default=math.inf)
 
     def _limit(self, link: _Link, upto: float) -> float:
-        """`upto`, held back to LINK_LEAD_S past the slowest sibling that is keeping up."""
+        """`upto`, held back to LINK_LEAD_S past the slowest sibling that is keeping up.
+
+        Before the group has sent any tick, a link also waits (up to STARTUP_WAIT_S) for its
+        siblings' first tapes, so the links a client opens together start together: nothing is
+        lost by waiting then, while one that starts alone runs ahead of those that join it.
+        """
+        group = link.group
+        if (not group.started
+                and any(o.fresh and o.conn.tokens for o in group.links if o is not link)
+                and time.monotonic() - group.waiting_since < STARTUP_WAIT_S):
+            return link.cursor
         floor = self._floor(link)
         if floor == math.inf:
             return upto
@@ -512,10 +540,11 @@ class TickerServer:
                 # would reach the client after newer ones from the other links: late.
                 siblings = self._siblings(link)
                 if siblings:
-                    # As fast as they deliver (the client may read slower than the market).
-                    rate = min(max(o.rate for o in siblings) or self.clock.speed, self.clock.speed)
-                    floor = min(o.delivered_to for o in siblings)
-                    ahead = self._grid(floor + self._build_s * rate)
+                    # As fast as the slowest of them delivers (the client may read slower than
+                    # the market runs). Too far ahead costs a wait; too short, another build.
+                    slowest = min(siblings, key=lambda o: o.delivered_to)
+                    rate = min(slowest.rate or self.clock.speed, self.clock.speed)
+                    ahead = self._grid(slowest.delivered_to + self._build_s * rate)
                     if ahead > start:
                         start, snapshot = ahead, frozenset(subs_tok for subs_tok, _ in subs)
         elif len(tapes) == 1:
@@ -607,7 +636,8 @@ class TickerServer:
                         conn.packets += count
                         conn.bytes_sent += sum(len(f) for f, _ in frames)
                         conn.malformed_sent += int(malformed)
-                    for other in link.group:
+                    link.group.started = True
+                    for other in link.group.links:
                         if other is not link:
                             other.wake.set()
             # Sleep until the market passes the next frame edge; a link held back (its tape
