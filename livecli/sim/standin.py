@@ -19,6 +19,7 @@ from datetime import date
 from typing import Any
 
 from livecli.errors import UsageError
+from livecli.kite.protocol import MAX_PER_CONNECTION
 from livecli.sim.api_server import ApiHandlers, ApiServer
 from livecli.sim.clock import SimClock, parse_sim_date, parse_start
 from livecli.sim.faults import Fault, FaultSchedule
@@ -35,8 +36,9 @@ class StandIn:
     `seed` fixes the market; `speed` is simulated seconds per real second; `date` the simulated
     trading day (YYYY-MM-DD or a date; default today, or Friday on a weekend), starting at
     `start_time` (default the 09:15 open). `extra_instruments` adds that many synthetic NSE
-    equities for load tests. `history_rate_limit` (e.g. 3) makes the historical endpoint answer
-    HTTP 429 beyond that many requests a second, as Kite does; off by default.
+    equities for load tests. `history_rate_limit` (e.g. HISTORICAL_REQUESTS_PER_S, Kite's own)
+    makes the historical endpoint answer HTTP 429 beyond that many requests a second, as Kite
+    does; off by default.
     """
 
     def __init__(
@@ -55,7 +57,7 @@ class StandIn:
         start_time: str | None = None,
         cycle_s: float = 0.25,
         history_days: int = 30,
-        max_tokens_per_connection: int = 3000,
+        max_tokens_per_connection: int = MAX_PER_CONNECTION,
         history_rate_limit: float | None = None,
     ) -> None:
         if not (isinstance(speed, int | float) and math.isfinite(speed) and speed > 0):

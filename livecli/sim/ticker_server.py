@@ -71,7 +71,6 @@ from livecli.sim.packets import EMPTY, MAX_FRAME_PACKETS, Packed
 from livecli.sim.state import ConnInfo, SimState
 from livecli.sim.tape import Tape, build_tape, epoch_ms
 
-MAX_TOKENS_PER_CONNECTION = MAX_PER_CONNECTION
 # Market seconds one frame covers at most; see the module docstring for why.
 FRAME_SPAN_S: Final = 1.0
 # The shortest real time between two frames of a link (beyond 200x a frame spans over 1 s).
@@ -317,7 +316,7 @@ class TickerServer:
 
     def __init__(self, market: Market, clock: SimClock, state: SimState, host: str = "127.0.0.1",
                  port: int = 0, heartbeat_s: float = 1.0, cycle_s: float = 0.25,
-                 max_tokens: int = MAX_TOKENS_PER_CONNECTION) -> None:
+                 max_tokens: int = MAX_PER_CONNECTION) -> None:
         self.market = market
         self.clock = clock
         self.state = state
