@@ -3,8 +3,10 @@
 Both servers run on ONE background daemon thread with its own asyncio event loop, so a test
 can start a stand-in, point the real kiteconnect client (or livecli) at `ws_url`/`api_url`, and
 break things on purpose from its own thread: drop every connection, go silent with TCP open,
-refuse credentials, send a malformed frame, push text messages. Waiting is by condition
-variable (`wait_for_subscription`, `wait_for_clients`), never by sleeping.
+refuse credentials, send a malformed frame, push text messages, now or on a timetable
+(`schedule_faults`, what `livecli sim --fault` uses). Waiting is by condition variable
+(`wait_for_subscription`, `wait_for_clients`), never by sleeping. A background thread generates
+the market ahead of its clock (livecli.sim.warmup).
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ one is being sent) on a worker thread, and sending is only cutting slices out of
 already exist: two binary searches and a copy.
 
 A tape is built for one version of the link's subscriptions (`ConnInfo.version`); when the
-subscriptions change, the link drops its tapes and builds anew from where it stopped sending,
-so an unsubscribed instrument is never sent again and a new one starts at the right tick.
+subscriptions change, the link drops its tapes and builds anew (from where it stopped, or from
+where its sibling links will be by then, see livecli.sim.ticker_server), so an unsubscribed
+instrument is never sent again and a new one starts with its current state.
 """
 
 from __future__ import annotations

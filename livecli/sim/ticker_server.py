@@ -15,24 +15,37 @@ Three schedules, none waiting on another:
 
 * encoding: a link's packets are built ahead, about a real second of market time at once, on a
   worker thread (`livecli.sim.tape`), the next stretch while the current one is being sent;
+  the market itself is generated ahead of its clock by `livecli.sim.warmup`;
 * frames: every link cuts its frames at the same market instants, multiples of `frame_span_s`
-  (at most `FRAME_SPAN_S`, one market second: a frame every 0.25 s at 1x, every sixtieth of a
-  second at 60x), and sends each slice once the market clock has passed its end, but never more
-  than `LINK_LEAD_S` ahead of the other links of its api_key (lockstep: when one link waits for
-  its packets, or for a slow socket, the others wait with it rather than run ahead);
+  (at most FRAME_SPAN_S, one market second: a frame every 0.25 s at 1x, every sixtieth of a
+  second at 60x), and sends each slice once the market clock has passed its end;
 * heartbeats: a link that sent nothing for `heartbeat_s` real seconds gets one, whatever the
   encoder is doing, so a big subscription can never starve the client's watchdog.
 
-Why frames are cut so fine at high speed: livecli's candle engine closes a minute once the
-newest tick it has seen, from any link, is `grace_s` (2 s by default) past the minute's end; a
-tick of that minute arriving later on another link is late. The grace is meant as real seconds
-of arrival skew between links, and at 60x a real second is 60 market seconds. Rather than ask
-the client to scale its grace by the speed, the stand-in keeps the skew small in market time: a
-frame carries at most one market second, every link cuts at the same instants and no link runs
-more than a market second ahead of its siblings, so the skew stays near a market second, plus
-whatever the client itself lags in reading one socket behind another (it reads them in turn). That holds up to FRAME_SPAN_S / MIN_CYCLE_S = 200x; beyond it a frame
-spans `speed * MIN_CYCLE_S` market seconds, and a client should set its grace to at least about
-twice that (`[stream] grace_s`).
+The grace, and why the links of one api_key move in lockstep. livecli's candle engine closes a
+minute once the newest tick it has seen, from any link, is `grace_s` (2 s by default) past the
+minute's end; a tick of that minute arriving later on another link is late. The grace is meant
+as real seconds of arrival skew between links, and at 60x a real second is 60 market seconds.
+The stand-in does not ask the client to scale its grace; it keeps the skew between the links of
+one api_key (the links of one client) small in market time, on its side of the sockets:
+
+* a frame carries at most one market second, and every link cuts at the same instants;
+* no link sends more than LINK_LEAD_S (one market second) beyond what its slowest sibling has
+  delivered, that is, what has left the stand-in (its transport and kernel send buffer, kept
+  small: SEND_BUFFER_BYTES); a sibling waiting for its own tape is waited for, one whose client
+  stopped reading is given up after LOCKSTEP_GIVE_UP_S;
+* links that subscribe together start together (STARTUP_WAIT_S), and a link that subscribes
+  while its siblings stream (a reconnect) starts where they are, with each instrument's current
+  state as its snapshot, as Kite starts a subscription, rather than replaying the ticks between;
+* when the stand-in cannot keep up with its own clock (a loaded machine), every link of the
+  group falls behind together, and a backlog is spread out (DRIP_S) rather than sent in one
+  burst and followed by silence, which a client would take for a quiet market.
+
+What the stand-in cannot see is the client's own receive buffer: a client that reads slower
+than the market runs lets megabytes pile up there, and if it reads one link's socket less often
+than another's, that skew is its own. Up to FRAME_SPAN_S / MIN_CYCLE_S = 200x the skew on the
+stand-in's side stays near a market second; beyond, a frame spans `speed * MIN_CYCLE_S` market
+seconds, and a client should set its grace to at least about twice that (`[stream] grace_s`).
 """
 
 from __future__ import annotations
