@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time
@@ -269,3 +270,55 @@ def test_a_refused_upgrade_names_the_standin_too(standin):
         client(standin, access_token="wrong")
     assert e.value.response.status_code == 403
     assert STANDIN_HEADER in e.value.response.headers
+
+
+def test_an_outage_cuts_every_link_opened_while_it_lasts(standin):
+    from websockets.exceptions import ConnectionClosed
+
+    with client(standin) as a:
+        assert standin.wait_for_clients(1, 3)
+        assert standin.drop_connections(keep_down_s=1.5) == 1
+        with pytest.raises(ConnectionClosed):
+            for _ in range(100):
+                a.ws.recv(timeout=3)
+    with client(standin) as b, pytest.raises(ConnectionClosed):  # opened during the outage
+        for _ in range(100):
+            b.ws.recv(timeout=3)
+    time.sleep(max(0.0, standin.state.drop_until - time.monotonic()))  # its known end
+    with client(standin) as c:  # after it, links stay up
+        c.subscribe([RELIANCE], "full")
+        assert c.until(lambda g: len(g.frames()) >= 3, 5)
+
+
+def test_malformed_frames_for_a_while_then_whole_again(standin):
+    with client(standin) as c:
+        c.subscribe([RELIANCE, INFY, SBIN], "full")
+        assert c.until(lambda g: g.frames(), 3)
+        standin.malform_frames(0.6)
+
+        def bad(f):
+            try:
+                codec.decode_frame(f, 0.0)
+            except codec.MalformedFrame:
+                return True
+            return False
+
+        assert c.until(lambda g: sum(bad(f) for f in g.frames()) >= 3, 3)  # every one, a while
+        time.sleep(max(0.0, standin.state.malformed_until - time.monotonic()))  # its known end
+        c.collect(0.2)
+        assert not any(bad(f) for f in c.collect(0.6).frames())
+
+
+def test_heartbeats_keep_their_schedule_while_a_big_subscription_is_encoded():
+    # 3000 instruments subscribed 45 market minutes into the day: making their ticks takes
+    # seconds (the day so far, then the packets). Heartbeats once waited behind that work, and
+    # the client's 5 s watchdog dropped the link; they must come on their own schedule.
+    with StandIn(speed=60, date=DATE, start_time="10:00", extra_instruments=3000,
+                 heartbeat_s=0.5) as s, client(s) as c:
+        toks = [i.instrument_token for i in s.instruments if i.tradingsymbol.startswith("SIM")]
+        c.subscribe(toks, "full")
+        got = c.collect(5.0)
+    times = [t for t, _ in got.binary]
+    assert len(times) >= 5
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert max(gaps) < 1.5, max(gaps)
