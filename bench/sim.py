@@ -1,11 +1,16 @@
-"""How fast the stand-in turns simulated ticks into Kite frames, beside per-packet encoding.
+"""How fast the stand-in makes its market and turns it into Kite frames.
 
 The stand-in must feed many instruments at high speed (60x and more) without becoming the
-bottleneck of the client it tests. It encodes a whole block of ticks per instrument with numpy
-(`livecli.sim.packets.FrameBuilder`); the baseline encodes the same ticks packet by packet with
-`livecli.kite.codec` (struct calls) and joins them with `encode_frame`. Both produce the same
-bytes (checked here and in tests/test_sim_packets.py). Also prints the market model's cost of
-generating a trading day of ticks.
+bottleneck of the client it tests. Three costs, per real second at 60x for N instruments:
+
+* the market: a chunk (5 market minutes) per instrument every 5 real seconds; made many
+  instruments at a time in one vectorised pass (`Market.prepare`, what the warm-up does), beside
+  one at a time (what a lone lookup does), the two bit for bit equal;
+* a tape: a link's packets for a stretch of market time (`livecli.sim.tape.build_tape`), 60
+  market seconds, which at 60x is one real second of a link;
+* encoding: a whole block of ticks per instrument with numpy (`FrameBuilder`), beside the
+  baseline that encodes the same ticks packet by packet with `livecli.kite.codec` (struct
+  calls); both produce the same bytes (checked here and in tests/test_sim_packets.py).
 
 Run: .venv/bin/python bench/sim.py [instruments]
 """
@@ -23,6 +28,7 @@ from livecli.core.timeutil import day_of, ist_day
 from livecli.kite import codec
 from livecli.sim import packets as P
 from livecli.sim.market import Market
+from livecli.sim.tape import build_tape
 from livecli.sim.universe import builtin_universe, synthetic_universe
 
 DAY = date(2025, 12, 10)
@@ -63,8 +69,32 @@ def main() -> None:
     print(f"market: a full day of {ticks:,} ticks for 50 instruments generated in {gen:.2f} s "
           f"({ticks / gen:,.0f} ticks/s)")
 
+    # The market at 60x: every instrument's next chunk, batched and one at a time.
+    start = m.plan(ins[0].instrument_token, d).open_ms / 1000
+    toks = [i.instrument_token for i in ins]
+    for tok in toks:
+        m.plan(tok, d)
+    t0 = time.process_time()
+    made = m.prepare(toks, start + 3 * 300 + 1)  # chunks 0..3: 1..3 only for their end state
+    t_batch = (time.process_time() - t0) / max(made, 1)
+    alone = Market(ins, seed=1)
+    for tok in toks:
+        alone.plan(tok, d)
+    t0 = time.process_time()
+    for tok in toks:
+        alone._chunk(alone.plan(tok, d), 0)
+    t_alone = (time.process_time() - t0) / len(toks)
+    print(f"market chunks: {t_batch * 1e6:,.0f} us each batched, {t_alone * 1e6:,.0f} us one at a "
+          f"time; at 60x {len(ins)} instruments cost {len(ins) * t_batch / 5:.2f} CPU s per second")
+    subs = [(tok, "full") for tok in toks]
+    t0 = time.process_time()
+    tape = build_tape(m, subs, set(), start + 3 * 300 + 10, start + 3 * 300 + 70, 0)
+    t_tape = time.process_time() - t0
+    print(f"a tape of 60 market s (a real second at 60x): {len(tape):,} full packets in "
+          f"{t_tape * 1e3:.0f} ms CPU")
+
     # One send cycle at 60x speed: 15 simulated seconds of every instrument, in full mode.
-    start = m.plan(ins[0].instrument_token, d).open_ms / 1000 + 3600
+    start = start + 3600
     assert ist_day(start) == d
     blocks = [b for i in ins for b in m.ticks_between(i.instrument_token, start, start + 15)]
     count = sum(len(b) for b in blocks)

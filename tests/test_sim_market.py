@@ -117,6 +117,28 @@ def test_same_seed_same_ticks_regardless_of_query_order(universe, market):
     assert _sig(fresh.day_ticks(RELIANCE, D)) == _sig(full)
 
 
+def test_chunks_made_many_at_once_equal_chunks_made_one_by_one(universe):
+    # The warm-up makes many instruments' chunks in one vectorised pass, a subscription one at
+    # a time: which of them made a chunk must never change what it holds.
+    ins = universe + synthetic_universe(30, seed=4)
+    alone, together = Market(ins, seed=3), Market(ins, seed=3)
+    plan = together.plan(RELIANCE, D)
+    toks = [i.instrument_token for i in ins]
+    assert together.prepare(toks, plan.open_ms / 1000 + 5, batch=16) >= len(toks)
+    assert together.prepare(toks, plan.open_ms / 1000 + 1900, batch=16) >= 6 * len(toks)
+    # The day's last chunk of quiet names (it must end on the close target) and of futures (OI).
+    last = [GANGOTRI, 5001473, 4419329, 1707521, *(i.instrument_token for i in universe
+                                                   if i.has_oi and i.exchange == "NFO")]
+    assert together.prepare(last, plan.close_ms / 1000 - 1, batch=4) > 0
+    fields = ("time_ms", "price", "ltq", "volume", "turnover", "high", "low", "ltt_ms", "oi",
+              "oi_high", "oi_low", "seq")
+    for tok, ks in [*((t, (0, 3, 6)) for t in toks), *((t, (plan.n_chunks - 1,)) for t in last)]:
+        for k in ks:  # 3: made only on the way, for its end state
+            a, b = alone._chunk(alone.plan(tok, D), k), together._chunk(together.plan(tok, D), k)
+            for f in fields:
+                assert np.array_equal(getattr(a, f), getattr(b, f)), (tok, k, f)
+
+
 def test_different_seed_different_ticks(universe, market):
     other = Market(universe, seed=2)
     a, b = market.day_ticks(RELIANCE, D), other.day_ticks(RELIANCE, D)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import time
 
 import pytest
@@ -78,16 +80,19 @@ def test_subscriptions_and_modes_are_tracked_and_honoured(standin):
         assert {t.instrument_token for t in c.collect(1.0).ticks()} <= {INFY}
 
 
-def test_one_frame_per_cycle_in_exchange_time_order(standin):
-    with client(standin) as c:
+@pytest.mark.parametrize(("speed", "low", "high"), [(1, 3, 8), (60, 60, 100)])
+def test_frames_hold_one_slice_of_market_time_in_exchange_time_order(speed, low, high):
+    # 0.25 s cycles at 1x; at 60x a frame per market second (a sixtieth of a real second).
+    with StandIn(speed=speed, date=DATE) as s, client(s) as c:
         c.subscribe([RELIANCE, SBIN, INFY, NIFTY], "full")
         got = c.collect(1.5)
     frames = got.frames()
-    assert 3 <= len(frames) <= 8  # cycles of 0.25 s, one frame each
-    for f in frames:
-        ts = codec.decode_frame(f, 0.0).exchange_timestamp.tolist()
+    assert low <= len(frames) <= high
+    stamps = [codec.decode_frame(f, 0.0).exchange_timestamp.tolist() for f in frames]
+    for ts in stamps:
         assert ts == sorted(ts)
-    last = [codec.decode_frame(f, 0.0).exchange_timestamp.max() for f in frames]
+        assert ts[-1] - ts[0] <= 1  # whole seconds: a frame never spans more than one
+    last = [ts[-1] for ts in stamps]
     assert last == sorted(last)
 
 
@@ -235,3 +240,85 @@ def test_same_seed_same_ticks_over_the_wire_different_seed_different():
     assert all(a[k] == b[k] for k in common)
     assert len(set(a) & set(other)) < len(common) / 4 or any(
         a[k] != other[k] for k in set(a) & set(other))
+
+
+@pytest.mark.parametrize("speed", [1, 60, 0.5])
+def test_the_upgrade_names_the_standin_its_clock_and_speed(speed):
+    from websockets.sync.client import connect
+
+    from livecli.kite.protocol import STANDIN_CLOCK_HEADER, STANDIN_HEADER, STANDIN_SPEED_HEADER
+
+    with StandIn(speed=speed, date=DATE, start_time="13:00") as s:
+        before = s.now()
+        with connect(f"{s.ws_url}?api_key={s.api_key}&access_token={s.access_token}",
+                     open_timeout=5) as ws:
+            after = s.now()
+            h = ws.response.headers
+        assert h[STANDIN_HEADER] and float(h[STANDIN_SPEED_HEADER]) == speed
+        clock = h[STANDIN_CLOCK_HEADER]
+        assert re.fullmatch(r"\d+(\.\d+)?", clock), clock  # a plain decimal
+        assert before - 1e-3 <= float(clock) <= after + 1e-3  # the market's time at the upgrade
+        assert float(clock) - s.clock.start_epoch < 600  # the market's 13:00, not the wall clock
+
+
+def test_a_refused_upgrade_names_the_standin_too(standin):
+    from websockets.exceptions import InvalidStatus
+
+    from livecli.kite.protocol import STANDIN_HEADER
+
+    with pytest.raises(InvalidStatus) as e:
+        client(standin, access_token="wrong")
+    assert e.value.response.status_code == 403
+    assert STANDIN_HEADER in e.value.response.headers
+
+
+def test_an_outage_cuts_every_link_opened_while_it_lasts(standin):
+    from websockets.exceptions import ConnectionClosed
+
+    with client(standin) as a:
+        assert standin.wait_for_clients(1, 3)
+        assert standin.drop_connections(keep_down_s=1.5) == 1
+        with pytest.raises(ConnectionClosed):
+            for _ in range(100):
+                a.ws.recv(timeout=3)
+    with client(standin) as b, pytest.raises(ConnectionClosed):  # opened during the outage
+        for _ in range(100):
+            b.ws.recv(timeout=3)
+    time.sleep(max(0.0, standin.state.drop_until - time.monotonic()))  # its known end
+    with client(standin) as c:  # after it, links stay up
+        c.subscribe([RELIANCE], "full")
+        assert c.until(lambda g: len(g.frames()) >= 3, 5)
+
+
+def test_malformed_frames_for_a_while_then_whole_again(standin):
+    with client(standin) as c:
+        c.subscribe([RELIANCE, INFY, SBIN], "full")
+        assert c.until(lambda g: g.frames(), 3)
+        standin.malform_frames(0.6)
+
+        def bad(f):
+            try:
+                codec.decode_frame(f, 0.0)
+            except codec.MalformedFrame:
+                return True
+            return False
+
+        assert c.until(lambda g: sum(bad(f) for f in g.frames()) >= 3, 3)  # every one, a while
+        time.sleep(max(0.0, standin.state.malformed_until - time.monotonic()))  # its known end
+        c.collect(0.2)
+        assert not any(bad(f) for f in c.collect(0.6).frames())
+
+
+def test_heartbeats_keep_their_schedule_while_a_big_subscription_is_encoded():
+    # 3000 instruments subscribed 45 market minutes into the day: making their ticks takes
+    # seconds (the day so far, then the packets). Heartbeats once waited behind that work, and
+    # the client's 5 s watchdog dropped the link; they must come on their own schedule.
+    with StandIn(speed=60, date=DATE, start_time="10:00", extra_instruments=3000,
+                 heartbeat_s=0.5) as s, client(s) as c:
+        toks = [i.instrument_token for i in s.instruments if i.tradingsymbol.startswith("SIM")]
+        c.subscribe(toks, "full")
+        got = c.collect(5.0)
+    times = [t for t, _ in got.binary]
+    assert len(times) >= 5
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert max(gaps) < 1.5, max(gaps)

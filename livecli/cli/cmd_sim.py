@@ -3,19 +3,27 @@
 So anyone can try livecli (dashboard, candles, store) without a Kite subscription or market
 hours: it serves Kite's ticker and REST protocols on loopback from a simulated market, prints
 where it listens and how to point livecli at it, and stops cleanly on Ctrl-C or SIGTERM.
+`--fault KIND@SECONDS[+DURATION]` rehearses a bad day on a timetable (livecli.sim.faults).
 """
 
 from __future__ import annotations
 
 import signal
 import threading
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 _DEFAULT_KEY = "livecli-sim"
 _DEFAULT_TOKEN = "sim-access-token"
 _DEFAULT_SECRET = "sim-secret"
+_FAULT_HELP = (
+    "Schedule a fault, KIND@SECONDS[+DURATION] in real seconds from the start (repeatable). "
+    "drop: cut every ticker link (+D: and every new one for D s); silent: send nothing, not even "
+    "heartbeats (+D: for D s); reject: refuse the credentials (+D: for D s); malformed: cut the "
+    "next frame short (+D: every frame for D s); text: send an error text message (+D: one a "
+    "second). E.g. --fault drop@30 --fault silent@60+10."
+)
 
 
 def _shown(value: str, default: str) -> str:
@@ -43,13 +51,17 @@ def sim(
     extra_instruments: int = typer.Option(
         0, "--extra-instruments", help="Add this many synthetic NSE stocks (load tests)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    fault: Annotated[list[str] | None, typer.Option(
+        "--fault", metavar="KIND@SECONDS[+DURATION]", help=_FAULT_HELP)] = None,
 ) -> None:
     """Run a local stand-in for Kite (ticker + REST) with a simulated market, until Ctrl-C."""
     from livecli.errors import UsageError
     from livecli.sim.clock import parse_sim_date, parse_start
+    from livecli.sim.faults import parse_faults
 
     parse_sim_date(date)  # bad input fails before anything listens
     parse_start(start)
+    faults = parse_faults(fault or [])
     if not 0 <= port <= 65535 or not 0 <= api_port <= 65535:
         raise UsageError("ports must be 0..65535 (0 picks a free port)")
     if port and port == api_port:
@@ -84,9 +96,13 @@ def sim(
             f"  export LIVECLI_KITE_API_URL={standin.api_url}",
             f"  export KITE_API_KEY={_shown(api_key, _DEFAULT_KEY)}",
             f"  export KITE_ACCESS_TOKEN={_shown(access_token, _DEFAULT_TOKEN)}",
-            "Press Ctrl-C to stop.",
         ]
+        if faults:
+            lines.append(f"Faults scheduled: {', '.join(str(f) for f in faults)}")
+        lines.append("Press Ctrl-C to stop.")
         typer.echo("\n".join(lines))
+        if faults:
+            standin.schedule_faults(faults, lambda line: typer.echo(f"livecli sim: fault {line}"))
         while not stop.wait(0.5):
             if not standin.running:
                 raise UsageError("the stand-in stopped unexpectedly; rerun with LIVECLI_DEBUG=1")

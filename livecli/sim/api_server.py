@@ -138,7 +138,8 @@ class ApiHandlers:
         return kite_error(403, "Incorrect `api_key` or `access_token`.", "TokenException")
 
     def _throttle(self) -> Response | None:
-        """Kite allows 3 historical requests a second; beyond, HTTP 429 (when a limit is set)."""
+        """Kite allows HISTORICAL_REQUESTS_PER_S historical requests a second; beyond, HTTP 429
+        (when a limit is set)."""
         if not self.history_rate_limit:
             return None
         now = time.monotonic()

@@ -30,11 +30,10 @@ import numpy as np
 from livecli.core.sessions import Session, is_trading_day, session_for
 from livecli.core.ticks import TickColumns
 from livecli.core.timeutil import DAY_S, IST_OFFSET_S, date_of, ist_day
+from livecli.sim import chunkgen
+from livecli.sim.chunkgen import CHUNK_S, ChunkSpec
 from livecli.sim.universe import Instrument
 
-CHUNK_S = 300
-_TRADE_P = 0.85  # share of tradable ticks that carry a trade (the rest only move the book)
-_SLOT_FILL = 0.9  # share of 1/rate slots that hold a tick
 _AUCTION_FACTOR = 150  # opening auction volume, in average trade sizes
 
 
@@ -129,8 +128,9 @@ class Market:
         self._chunks: OrderedDict[tuple[int, int, int], TickBlock] = OrderedDict()
         self._carries: OrderedDict[tuple[int, int, int], Carry] = OrderedDict()
         self._plans: OrderedDict[tuple[int, int], DayPlan] = OrderedDict()
-        # Every instrument's current chunk, plus room for a few instruments' whole days (history).
-        self._cache_chunks = cache_chunks or len(self.instruments) + 4000
+        # Every instrument's current and next chunk (the warm-up makes the next one early), plus
+        # room for a few instruments' whole days (history).
+        self._cache_chunks = cache_chunks or 2 * len(self.instruments) + 4000
         self._phase: dict[int, tuple[float, float]] = {}
         self._trading: dict[int, bool] = {}
         self._levels: dict[tuple[int, int], int] = {}
@@ -224,56 +224,6 @@ class Market:
         return max(1.0, 40_000.0 / ins.base_price)
 
     # --- chunks -------------------------------------------------------------------------------
-    def _raw_chunk(self, plan: DayPlan, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(time_ms, is_trade, trade price ticks, qty) of chunk k: its own stream, no carry."""
-        ins = self.instrument(plan.token)
-        rng = np.random.default_rng([self.seed, plan.token, plan.day, k + 1])
-        c0 = plan.open_ms + k * CHUNK_S * 1000
-        c1 = min(c0 + CHUNK_S * 1000, plan.close_ms)
-        slot_ms = 1000.0 / ins.rate
-        n_slots = math.ceil((c1 - c0) / slot_ms)
-        filled = rng.uniform(0, 1, n_slots) < _SLOT_FILL
-        offs = rng.uniform(0, 1, n_slots)
-        t = np.floor(c0 + (np.arange(n_slots) + offs) * slot_ms).astype(np.int64)[filled]
-        t = t[t < c1]
-        if k == 0:
-            # The opening auction's trade prints at the open.
-            t = np.concatenate([[plan.open_ms], t[t > plan.open_ms]])
-        n = len(t)
-        trade = np.ones(n, np.bool_) if ins.is_index else rng.uniform(0, 1, n) < _TRADE_P
-        if k == 0 and n:
-            trade[0] = True
-        m = int(trade.sum())
-        a0, a1 = int(plan.anchors[k]), int(plan.anchors[k + 1])
-        if m:
-            s = self.session(plan.token)
-            sd_chunk = ins.base_price * ins.volatility * math.sqrt(CHUNK_S / s.length_s) / ins.tick_size
-            w = np.cumsum(rng.normal(0, max(sd_chunk, 0.3) / math.sqrt(m), m))
-            frac = np.arange(1, m + 1) / m
-            tp = np.rint(a0 + w - frac * w[-1] + frac * (a1 - a0)).astype(np.int64)
-            tp = np.maximum(tp, 1)
-            if k == 0:
-                tp[0] = a0
-        else:
-            tp = np.zeros(0, np.int64)
-        avg = self._avg_qty(ins)
-        if k == plan.n_chunks - 1 and m == 0:
-            # The day's last trade must land on the close target: give a quiet last chunk one.
-            if n == 0:
-                t = np.array([c1 - 1000], np.int64)
-                trade = np.ones(1, np.bool_)
-            trade[-1] = True
-            m, tp = 1, np.array([a1], np.int64)
-        if avg > 0:
-            q = np.maximum(1, np.rint(rng.lognormal(math.log(avg), 0.9, m))).astype(np.int64)
-            if ins.lot_size > 1:
-                q = np.maximum(1, q // ins.lot_size) * ins.lot_size
-            if k == 0 and m:
-                q[0] = plan.auction_qty
-        else:
-            q = np.zeros(m, np.int64)
-        return t, trade, tp, q
-
     def _start_carry(self, plan: DayPlan) -> Carry:
         pc = self.prev_close_ticks(plan.token, plan.day)
         return Carry(pc, 0, 0.0, 0, 0, 0, 0, plan.open_oi, plan.open_oi, plan.open_oi, 0)
@@ -293,60 +243,31 @@ class Market:
             self._chunk(plan, i)
         return self._carries[key]
 
-    def _chunk(self, plan: DayPlan, k: int) -> TickBlock:
-        key = (plan.token, plan.day, k)
-        blk = self._chunks.get(key)
-        if blk is not None:
-            self._chunks.move_to_end(key)
-            return blk
+    def _spec(self, plan: DayPlan, k: int, carry: Carry) -> ChunkSpec:
         ins = self.instrument(plan.token)
-        carry = self._carry_before(plan, k)
-        t, trade, tp, q = self._raw_chunk(plan, k)
-        n = len(t)
-        idx = np.arange(n)
-        last_trade = np.maximum.accumulate(np.where(trade, idx, -1)) if n else idx
-        has = last_trade >= 0
-        tpos = np.cumsum(trade) - 1  # index into tp/q of the latest trade at or before each tick
-        price = np.where(has, tp[np.maximum(tpos, 0)] if len(tp) else carry.price, carry.price)
-        qty = np.zeros(n, np.int64)
-        qty[trade] = q
-        volume = carry.volume + np.cumsum(qty)
-        turnover = carry.turnover + np.cumsum(qty * price.astype(np.float64))
-        big = np.iinfo(np.int64).max
-        hi0 = carry.high if carry.volume or carry.high else -1
-        lo0 = carry.low if carry.volume or carry.low else big
-        high = np.maximum(hi0, np.maximum.accumulate(np.where(trade, price, -1))) if n else price
-        low = np.minimum(lo0, np.minimum.accumulate(np.where(trade, price, big))) if n else price
-        high = np.where(high < 0, price, high)
-        low = np.where(low == big, price, low)
-        ltt = np.where(has, t[np.maximum(last_trade, 0)], carry.ltt_ms)
-        ltq = np.where(has, qty[np.maximum(last_trade, 0)], carry.ltq)
-        if ins.has_oi and n:
-            orng = np.random.default_rng([self.seed, plan.token, plan.day, k + 1, 0x01])
-            step = np.where(trade, orng.integers(-1, 2, n) * qty, 0)
-            oi = np.maximum(carry.oi + np.cumsum(step), ins.lot_size)
-            oi_high = np.maximum(carry.oi_high, np.maximum.accumulate(oi))
-            oi_low = np.minimum(carry.oi_low, np.minimum.accumulate(oi))
-        else:  # constant: views of one value, no memory per tick
-            oi = np.broadcast_to(np.int64(carry.oi), (n,))
-            oi_high = np.broadcast_to(np.int64(carry.oi_high), (n,))
-            oi_low = np.broadcast_to(np.int64(carry.oi_low), (n,))
-        seq = carry.seq + idx
-        blk = TickBlock(ins, plan.day, t, price, ltq, volume, turnover, high, low, ltt, oi,
-                        oi_high, oi_low, seq, int(plan.anchors[0]), self.prev_close_ticks(
-                            plan.token, plan.day))
-        if n:
-            end = Carry(int(price[-1]), int(volume[-1]), float(turnover[-1]), int(high[-1]),
-                        int(low[-1]), int(ltt[-1]), int(ltq[-1]), int(oi[-1]), int(oi_high[-1]),
-                        int(oi_low[-1]), carry.seq + n)
-        else:
-            end = carry
+        s = self.session(plan.token)
+        sd = ins.base_price * ins.volatility * math.sqrt(CHUNK_S / s.length_s) / ins.tick_size
+        return ChunkSpec(ins, plan, k, carry, sd, self._avg_qty(ins),
+                         self.prev_close_ticks(plan.token, plan.day))
+
+    def _store(self, plan: DayPlan, k: int, blk: TickBlock, end: Carry) -> None:
+        key = (plan.token, plan.day, k)
         self._carries[key] = end
         if len(self._carries) > 20 * self._cache_chunks:
             self._carries.popitem(last=False)
         self._chunks[key] = blk
         if len(self._chunks) > self._cache_chunks:
             self._chunks.popitem(last=False)
+
+    def _chunk(self, plan: DayPlan, k: int) -> TickBlock:
+        key = (plan.token, plan.day, k)
+        blk = self._chunks.get(key)
+        if blk is not None:
+            self._chunks.move_to_end(key)
+            return blk
+        carry = self._carry_before(plan, k)
+        ((blk, end),) = chunkgen.generate(self.seed, [self._spec(plan, k, carry)])
+        self._store(plan, k, blk, end)
         return blk
 
     def prev_close_ticks(self, token: int, day: int) -> int:
@@ -356,6 +277,41 @@ class Market:
         its bridge ends there), so this is closed form: no need to generate yesterday.
         """
         return self._level(self.instrument(token), self.prev_trading_day(day))
+
+    def prepare(self, tokens: list[int], t: float, batch: int = 256) -> int:
+        """Generate (and cache) the chunk of each of `tokens` that holds market time `t`, with
+        the chunks before it as far as needed to know its starting state, `batch` instruments
+        at a time in one vectorised pass (livecli.sim.chunkgen). Returns how many it made."""
+        day = ist_day(t)
+        if not self.is_trading_day(day):
+            return 0
+        t_ms = math.floor(t * 1000)
+        todo: list[tuple[DayPlan, int, int]] = []  # (plan, next chunk to make, target chunk)
+        for tok in tokens:
+            plan = self.plan(tok, day)
+            if t_ms < plan.open_ms:
+                continue
+            k = int(min((t_ms - plan.open_ms) // (CHUNK_S * 1000), plan.n_chunks - 1))
+            if (tok, day, k) in self._chunks:
+                continue
+            j = k
+            while j > 0 and (tok, day, j - 1) not in self._carries:
+                j -= 1
+            todo.append((plan, j, k))
+        made = 0
+        while todo:  # one chunk number deeper per round, in batches
+            nxt = []
+            for lo in range(0, len(todo), batch):
+                part = todo[lo:lo + batch]
+                with self._lock:
+                    specs = [self._spec(p, j, self._carry_before(p, j)) for p, j, _ in part]
+                    for (p, j, _), (blk, end) in zip(part, chunkgen.generate(self.seed, specs),
+                                                     strict=True):
+                        self._store(p, j, blk, end)
+                made += len(part)
+                nxt.extend((p, j + 1, k) for p, j, k in part if j < k)
+            todo = nxt
+        return made
 
     # --- queries ------------------------------------------------------------------------------
     def ticks_between(self, token: int, t0: float, t1: float) -> list[TickBlock]:

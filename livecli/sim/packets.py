@@ -17,8 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from livecli.kite.codec import price_divisor
+from livecli.kite.protocol import MODE_FULL, MODE_LTP
 from livecli.sim.market import TickBlock
 from livecli.sim.universe import Instrument
+
+# A frame's packet count is a uint16.
+MAX_FRAME_PACKETS = 65_535
 
 _U4 = ">u4"
 LTP_ROW = np.dtype([("len", ">u2"), ("token", _U4), ("last", _U4)])
@@ -160,14 +164,14 @@ def encode_cols(c: Cols, mode: str, index: bool) -> tuple[np.ndarray, int]:
     """Rows for concatenated blocks of one kind (indices, or tradables) in one mode."""
     n = len(c.seq)
     f = c.factor
-    if mode == "ltp":
+    if mode == MODE_LTP:
         rows = np.zeros(n, LTP_ROW)
         rows["len"] = 8
         rows["token"] = c.token
         rows["last"] = c.price * f
         return rows, LTP_ROW.itemsize
     if index:
-        dt = INDEX_FULL_ROW if mode == "full" else INDEX_QUOTE_ROW
+        dt = INDEX_FULL_ROW if mode == MODE_FULL else INDEX_QUOTE_ROW
         rows = np.zeros(n, dt)
         rows["len"] = dt.itemsize - 2
         rows["token"] = c.token
@@ -177,10 +181,10 @@ def encode_cols(c: Cols, mode: str, index: bool) -> tuple[np.ndarray, int]:
         rows["open"] = c.open * f
         rows["close"] = c.prev * f
         rows["change"] = (c.price - c.prev) * f
-        if mode == "full":
+        if mode == MODE_FULL:
             rows["ts"] = c.time_ms // 1000
         return rows, dt.itemsize
-    dt = FULL_ROW if mode == "full" else QUOTE_ROW
+    dt = FULL_ROW if mode == MODE_FULL else QUOTE_ROW
     rows = np.zeros(n, dt)
     rows["len"] = dt.itemsize - 2
     rows["token"] = c.token
@@ -195,7 +199,7 @@ def encode_cols(c: Cols, mode: str, index: bool) -> tuple[np.ndarray, int]:
     rows["high"] = c.high * f
     rows["low"] = c.low * f
     rows["close"] = c.prev * f
-    if mode == "full":
+    if mode == MODE_FULL:
         rows["ltt"] = c.ltt_ms // 1000
         rows["oi"] = c.oi
         rows["oi_high"] = c.oi_high
@@ -211,6 +215,65 @@ def encode_cols(c: Cols, mode: str, index: bool) -> tuple[np.ndarray, int]:
     return rows, dt.itemsize
 
 
+@dataclass(slots=True)
+class Packed:
+    """Length-prefixed packets in exchange-time order, one bytes object, cut anywhere cheaply.
+
+    Packet k is `data[offsets[k]:offsets[k + 1]]` (its uint16 length included) and was stamped
+    `time_ms[k]` (sorted). A frame is the 2-byte count followed by a run of consecutive packets,
+    so cutting the ticks of any time span out of it is two binary searches and one slice.
+    """
+
+    time_ms: np.ndarray  # int64, sorted
+    token: np.ndarray  # int64, each packet's instrument
+    offsets: np.ndarray  # int64, len(time_ms) + 1
+    data: bytes
+
+    def __len__(self) -> int:
+        return len(self.time_ms)
+
+    def pick(self, rows: np.ndarray) -> Packed:
+        """The packets at indices `rows` (ascending), as a Packed of their own."""
+        o = self.offsets
+        starts, ends = o[rows].tolist(), o[rows + 1].tolist()
+        view = memoryview(self.data)
+        sizes = o[rows + 1] - o[rows]
+        return Packed(self.time_ms[rows], self.token[rows],
+                      np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+                      b"".join(view[a:b] for a, b in zip(starts, ends, strict=True)))
+
+    @staticmethod
+    def join(first: Packed, then: Packed) -> Packed:
+        """`first`'s packets followed by `then`'s (the caller keeps the time order)."""
+        if not len(first):
+            return then
+        if not len(then):
+            return first
+        return Packed(np.concatenate([first.time_ms, then.time_ms]),
+                      np.concatenate([first.token, then.token]),
+                      np.concatenate([first.offsets, then.offsets[1:] + first.offsets[-1]]),
+                      first.data + then.data)
+
+    def index_after(self, t_ms: int) -> int:
+        """The first packet stamped later than `t_ms`."""
+        return int(self.time_ms.searchsorted(t_ms, side="right"))
+
+    def frames(self, lo: int = 0, hi: int | None = None,
+               max_packets: int = MAX_FRAME_PACKETS) -> list[bytes]:
+        """Packets lo..hi-1 as Kite frames of at most `max_packets` each."""
+        hi = len(self) if hi is None else hi
+        out = []
+        offs = self.offsets
+        view = memoryview(self.data)
+        for start in range(lo, hi, max_packets):
+            end = min(start + max_packets, hi)
+            out.append((end - start).to_bytes(2, "big") + view[int(offs[start]):int(offs[end])])
+        return out
+
+
+EMPTY = Packed(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(1, np.int64), b"")
+
+
 class FrameBuilder:
     """Collects blocks of ticks and emits Kite frames with packets in exchange-time order.
 
@@ -218,7 +281,7 @@ class FrameBuilder:
     so a cycle over thousands of instruments costs a few numpy calls per group, not per block.
     """
 
-    MAX_PACKETS = 65_535
+    MAX_PACKETS = MAX_FRAME_PACKETS
 
     def __init__(self) -> None:
         self._groups: dict[tuple[str, bool], list[TickBlock]] = {}
@@ -227,38 +290,44 @@ class FrameBuilder:
     def add(self, b: TickBlock, mode: str) -> None:
         if not len(b):
             return
-        index = b.instrument.is_index and mode != "ltp"
+        index = b.instrument.is_index and mode != MODE_LTP
         self._groups.setdefault((mode, index), []).append(b)
         self.count += len(b)
 
-    def frames(self, max_packets: int = MAX_PACKETS) -> list[bytes]:
-        """The collected packets as one frame (several when there are over `max_packets`)."""
+    def packed(self) -> Packed:
+        """Every collected packet, encoded and merged into exchange-time order."""
         if not self.count:
-            return []
-        encoded = []
+            return EMPTY
+        groups = []
         for (mode, index), blocks in self._groups.items():
             c = columns(blocks)
             rows, size = encode_cols(c, mode, index)
-            encoded.append((c.time_ms, rows, size))
-        if len(encoded) == 1:
-            times, rows, size = encoded[0]
-            order = np.argsort(times, kind="stable")
-            flat = rows[order].tobytes()
-            out = []
-            for start in range(0, self.count, max_packets):
-                k = min(max_packets, self.count - start)
-                out.append(k.to_bytes(2, "big") + flat[start * size:(start + k) * size])
-            return out
-        times = np.concatenate([t for t, _, _ in encoded])
-        sizes = np.concatenate([np.full(len(t), s) for t, _, s in encoded])
-        offsets = (np.cumsum(sizes) - sizes).tolist()
-        size_l = sizes.tolist()
-        order = np.argsort(times, kind="stable").tolist()
-        mv = memoryview(b"".join(r.tobytes() for _, r, _ in encoded))
-        out = []
-        for start in range(0, self.count, max_packets):
-            chunk = order[start:start + max_packets]
-            parts: list[bytes | memoryview] = [len(chunk).to_bytes(2, "big")]
-            parts.extend(mv[offsets[i]:offsets[i] + size_l[i]] for i in chunk)
-            out.append(b"".join(parts))
-        return out
+            order = np.argsort(c.time_ms, kind="stable")
+            groups.append((c.time_ms[order], rows[order].tobytes(), size, c.token[order]))
+        if len(groups) == 1:
+            times, flat, size, tokens = groups[0]
+            return Packed(times, tokens, np.arange(len(times) + 1, dtype=np.int64) * size, flat)
+        # Each group is sorted already: merge them (stable, so equal times keep group order),
+        # then copy whole runs of one group's consecutive packets, not packet by packet.
+        times = np.concatenate([g[0] for g in groups])
+        tokens = np.concatenate([g[3] for g in groups])
+        gid = np.repeat(np.arange(len(groups)), [len(g[0]) for g in groups])
+        order = np.argsort(times, kind="stable")
+        sg = gid[order]
+        cuts = np.flatnonzero(np.diff(sg)) + 1
+        starts = np.concatenate([[0], cuts])
+        ends = np.concatenate([cuts, [len(sg)]])
+        first_row = np.concatenate([[0], np.cumsum([len(g[0]) for g in groups])])
+        parts = []
+        for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+            g = int(sg[a])
+            _, flat, size, _ = groups[g]
+            r0 = int(order[a]) - int(first_row[g])
+            parts.append(flat[r0 * size:(r0 + b - a) * size])
+        sizes = np.asarray([g[2] for g in groups], np.int64)[sg]
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        return Packed(times[order], tokens[order], offsets, b"".join(parts))
+
+    def frames(self, max_packets: int = MAX_PACKETS) -> list[bytes]:
+        """The collected packets as one frame (several when there are over `max_packets`)."""
+        return self.packed().frames(max_packets=max_packets)

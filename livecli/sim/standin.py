@@ -3,8 +3,10 @@
 Both servers run on ONE background daemon thread with its own asyncio event loop, so a test
 can start a stand-in, point the real kiteconnect client (or livecli) at `ws_url`/`api_url`, and
 break things on purpose from its own thread: drop every connection, go silent with TCP open,
-refuse credentials, send a malformed frame, push text messages. Waiting is by condition
-variable (`wait_for_subscription`, `wait_for_clients`), never by sleeping.
+refuse credentials, send a malformed frame, push text messages, now or on a timetable
+(`schedule_faults`, what `livecli sim --fault` uses). Waiting is by condition variable
+(`wait_for_subscription`, `wait_for_clients`), never by sleeping. A background thread generates
+the market ahead of its clock (livecli.sim.warmup).
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ from datetime import date
 from typing import Any
 
 from livecli.errors import UsageError
+from livecli.kite.protocol import MAX_PER_CONNECTION
 from livecli.sim.api_server import ApiHandlers, ApiServer
 from livecli.sim.clock import SimClock, parse_sim_date, parse_start
+from livecli.sim.faults import Fault, FaultSchedule
 from livecli.sim.market import Market
 from livecli.sim.state import SimState
 from livecli.sim.ticker_server import TickerServer, abort_all, broadcast_text
 from livecli.sim.universe import Instrument, builtin_universe, synthetic_universe
+from livecli.sim.warmup import Warmup
 
 
 class StandIn:
@@ -33,8 +38,9 @@ class StandIn:
     `seed` fixes the market; `speed` is simulated seconds per real second; `date` the simulated
     trading day (YYYY-MM-DD or a date; default today, or Friday on a weekend), starting at
     `start_time` (default the 09:15 open). `extra_instruments` adds that many synthetic NSE
-    equities for load tests. `history_rate_limit` (e.g. 3) makes the historical endpoint answer
-    HTTP 429 beyond that many requests a second, as Kite does; off by default.
+    equities for load tests. `history_rate_limit` (e.g. HISTORICAL_REQUESTS_PER_S, Kite's own)
+    makes the historical endpoint answer HTTP 429 beyond that many requests a second, as Kite
+    does; off by default.
     """
 
     def __init__(
@@ -53,7 +59,7 @@ class StandIn:
         start_time: str | None = None,
         cycle_s: float = 0.25,
         history_days: int = 30,
-        max_tokens_per_connection: int = 3000,
+        max_tokens_per_connection: int = MAX_PER_CONNECTION,
         history_rate_limit: float | None = None,
     ) -> None:
         if not (isinstance(speed, int | float) and math.isfinite(speed) and speed > 0):
@@ -84,6 +90,8 @@ class StandIn:
         self._start_error: BaseException | None = None
         self._ticker: TickerServer | None = None
         self._api: ApiServer | None = None
+        self._warmup: Warmup | None = None
+        self._schedules: list[FaultSchedule] = []
         self.handlers: ApiHandlers | None = None
         self.ws_port = 0
         self.api_port = 0
@@ -116,6 +124,7 @@ class StandIn:
         if self._thread is not None:
             return self
         self.clock = SimClock(self.sim_date, self.speed, self.start_time)
+        self._warmup = Warmup(self.market, self.clock).start()
         self._ready.clear()
         self._start_error = None
         self._thread = threading.Thread(target=self._run, name="livecli-sim", daemon=True)
@@ -125,6 +134,7 @@ class StandIn:
         if self._start_error is not None:
             self._thread.join(5)
             self._thread = None
+            self._warmup.stop()
             err = self._start_error
             if isinstance(err, OSError):
                 raise UsageError(
@@ -175,6 +185,11 @@ class StandIn:
         t, loop = self._thread, self._loop
         if t is None or loop is None:
             return
+        for sched in self._schedules:
+            sched.stop()
+        self._schedules.clear()
+        if self._warmup is not None:
+            self._warmup.stop()
         if not loop.is_closed():
             loop.call_soon_threadsafe(loop.stop)
         t.join(15)
@@ -263,10 +278,16 @@ class StandIn:
         return self.state.wait_for(predicate, timeout)
 
     # --- faults ---------------------------------------------------------------------------------
-    def drop_connections(self) -> int:
-        """Abort the TCP connection of every ticker client (no close frame). Returns how many."""
+    def drop_connections(self, keep_down_s: float | None = None) -> int:
+        """Abort the TCP connection of every ticker client (no close frame). Returns how many.
+
+        With `keep_down_s`, every connection opened in that many seconds after is cut as soon
+        as it opens too: an outage rather than a blip.
+        """
         assert self._ticker is not None
         ticker = self._ticker
+        with self.state.cond:
+            self.state.drop_until = 0.0 if keep_down_s is None else time.monotonic() + keep_down_s
         return int(self._call(lambda: abort_all(ticker)))
 
     def go_silent(self, seconds: float | None = None) -> None:
@@ -289,6 +310,22 @@ class StandIn:
             for c in self.state.conns.values():
                 c.malformed_pending = True
             return len(self.state.conns)
+
+    def malform_frames(self, seconds: float) -> None:
+        """Cut every binary frame to every client short for `seconds` (heartbeats stay whole)."""
+        with self.state.cond:
+            self.state.malformed_until = time.monotonic() + seconds
+
+    def schedule_faults(self, faults: Iterable[Fault],
+                        report: Callable[[str], None] | None = None) -> FaultSchedule:
+        """Apply `faults` at their times (real seconds from now) on a background thread.
+
+        `report(line)` hears what each step did. The schedule ends with `stop()` of the stand-in.
+        Parse `KIND@SECONDS[+DURATION]` texts with `livecli.sim.faults.parse_fault`.
+        """
+        sched = FaultSchedule(self, faults, report)
+        self._schedules.append(sched)
+        return sched
 
     def send_text(self, kind: str, data: Any) -> int:
         """Send `{"type": kind, "data": data}` as a text message to every client."""

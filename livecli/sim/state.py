@@ -30,6 +30,9 @@ class ConnInfo:
     malformed_pending: bool = False
     malformed_sent: int = 0
     closed: bool = False
+    # Bumped whenever `tokens` changes (subscribe, unsubscribe, mode): packets encoded ahead for
+    # an older version are thrown away, never sent.
+    version: int = 0
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -54,6 +57,8 @@ class SimState:
         self.cond = threading.Condition()
         self.reject_auth = False
         self.silent_until = 0.0  # time.monotonic() until which nothing is sent
+        self.drop_until = 0.0  # time.monotonic() until which every new connection is cut at once
+        self.malformed_until = 0.0  # time.monotonic() until which every frame is malformed
         self.conns: dict[int, ConnInfo] = {}
         self.total_connections = 0
         self.rejected_upgrades = 0
@@ -67,6 +72,12 @@ class SimState:
 
     def is_silent(self) -> bool:
         return time.monotonic() < self.silent_until
+
+    def is_dropping(self) -> bool:
+        return time.monotonic() < self.drop_until
+
+    def is_malforming(self) -> bool:
+        return time.monotonic() < self.malformed_until
 
     def add_conn(self, remote: str, api_key: str) -> ConnInfo:
         with self.cond:

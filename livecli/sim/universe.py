@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from livecli.kite.protocol import SEGMENT_INDICES
+
 CSV_COLUMNS = (
     "instrument_token", "exchange_token", "tradingsymbol", "name", "last_price", "expiry",
     "strike", "tick_size", "lot_size", "instrument_type", "segment", "exchange",
@@ -63,7 +65,7 @@ class Instrument:
 
     @property
     def is_index(self) -> bool:
-        return self.segment_id == 9
+        return self.segment_id == SEGMENT_INDICES
 
     @property
     def has_oi(self) -> bool:
