@@ -43,6 +43,7 @@ def _register() -> None:
     from livecli.cli import cmd_ticks
 
     app.command("ticks", help=cmd_ticks.HELP)(cmd_ticks.ticks)
+    from livecli.cli import cmd_serve; app.command("serve", help=cmd_serve.HELP)(cmd_serve.serve)  # noqa: E702, I001
 
 
 _register()

@@ -82,7 +82,24 @@ class StoreSettings:
     record_ticks: bool = _f(False, "bool", "also keep every tick in a tick file next to the store")
 
 
-SECTIONS: dict[str, type] = {"kite": KiteSettings, "stream": StreamSettings, "store": StoreSettings}
+@dataclass
+class ServeSettings:
+    """[serve]: the Live Data API of `livecli serve`."""
+
+    host: str | None = _f("127.0.0.1", "opt_str", "address to bind; any but loopback needs the API key")
+    port: int = _f(8000, "int", "TCP port to listen on (0: any free port)", min_incl=0, max_incl=65535)
+    cors_origins: list[str] = field(
+        default_factory=list,
+        metadata=_m("str_list", 'browser origins allowed to call the API, e.g. ["http://localhost:3000"]'),
+    )
+    client_queue: int = _f(
+        256, "int", "messages queued per WebSocket client before it is dropped as too slow",
+        min_incl=1, max_incl=1_000_000,
+    )
+
+
+SECTIONS: dict[str, type] = {"kite": KiteSettings, "stream": StreamSettings, "store": StoreSettings,
+                             "serve": ServeSettings}
 SESSIONS_SECTION = "sessions"
 ALL_SECTIONS = (*SECTIONS, SESSIONS_SECTION)
 
@@ -157,6 +174,11 @@ def coerce(spec: FieldSpec, value: Any, *, from_text: bool) -> Any:
         return _number(kind, value, meta, from_text)
     if kind == "intervals":
         return _intervals(value)
+    if kind == "str_list":
+        items = [v.strip() for v in value.split(",")] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise BadValue('must be a list of strings such as ["http://localhost:3000"]')
+        return [i.strip() for i in items if i.strip()]
     if kind == "path":
         if not isinstance(value, (str, Path)) or not str(value).strip():
             raise BadValue("must be a file path string")
@@ -182,6 +204,8 @@ def _number(kind: str, value: Any, meta: dict[str, Any], from_text: bool) -> int
         raise BadValue(f"must be greater than {meta['min_excl']:g}")
     if "min_incl" in meta and not num >= meta["min_incl"]:
         raise BadValue(f"must be at least {meta['min_incl']:g}")
+    if "max_incl" in meta and not num <= meta["max_incl"]:
+        raise BadValue(f"must be at most {meta['max_incl']:g}")
     return num
 
 
