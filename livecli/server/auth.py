@@ -112,6 +112,9 @@ def load_or_create_key(path: Path) -> tuple[str, bool]:
 def _read_key(path: Path) -> str:
     try:
         st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(f"cannot read the API key file {path}: it is not a file; delete "
+                              "it, and a new key is made at the next start")
         if os.name == "posix" and st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise ConfigError(
                 f"the API key file {path} is readable by other users: run `chmod 600 {path}`, "

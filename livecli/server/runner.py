@@ -50,6 +50,7 @@ def bind(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(addr)
+        sock.listen(2048)  # connections made from now on wait for uvicorn to accept them
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
@@ -137,6 +138,12 @@ class ServeRunner:
             sock.close()
             self.session.stop(self.reason)
         return self.reason
+
+    def shutdown(self, reason: str = "stopped") -> None:
+        """Ask a running server to stop (from any thread); `run()` then returns."""
+        self.reason = reason
+        if self._server is not None:
+            self._server.should_exit = True
 
     def _timeout(self) -> None:
         self.reason = f"stopped after {self.opts.duration:g} s (--duration)"
