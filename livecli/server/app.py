@@ -119,7 +119,11 @@ def create_app(ctx: ServerContext) -> FastAPI:
                            "(or ?token=KEY); the key is in the server's data folder",
                            headers={"WWW-Authenticate": "Bearer"})
 
-    auth = [Depends(authorized)]
+    # The document describes this server: security schemes (and 401) only when it needs the key.
+    auth = [Depends(authorized)] if ctx.auth.required else []
+
+    def errs(*codes: int) -> dict[int | str, dict[str, Any]]:
+        return m.errors(*codes, *((401,) if ctx.auth.required else ()))
 
     @app.exception_handler(ApiError)
     async def _api_error(_r: Request, exc: ApiError) -> JSONResponse:
@@ -135,6 +139,8 @@ def create_app(ctx: ServerContext) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_r: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # a body that is not even text: bad input, as the rest
+            return _err(ApiError(422, "invalid_request", f"the request body: {exc.detail}"))
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http")
         return _err(ApiError(exc.status_code, code, str(exc.detail),
                              headers=dict(exc.headers or {})))
@@ -146,27 +152,27 @@ def create_app(ctx: ServerContext) -> FastAPI:
 
     # --- control ---------------------------------------------------------------------------------
     @app.post(f"{PREFIX}/start", dependencies=auth, response_model=m.StartAnswer,
-              responses=m.errors(401, 404, 409, 422, 502, 503), tags=["control"])
+              responses=errs(404, 409, 422, 502, 503), tags=["control"])
     async def start(body: m.StartRequest) -> JSONResponse:
         """Start streaming these symbols, or add them to what streams."""
         out = await run_in_threadpool(control.start, body.symbols, body.exchange, body.mode)
         return JSONResponse(out)
 
     @app.post(f"{PREFIX}/stop", dependencies=auth, response_model=m.StopAnswer,
-              responses=m.errors(401, 409), tags=["control"])
+              responses=errs(409), tags=["control"])
     async def stop() -> JSONResponse:
         """Stop streaming (every closed candle stored); the server stays up."""
         return JSONResponse(await run_in_threadpool(control.stop))
 
     @app.post(f"{PREFIX}/subscribe", dependencies=auth, response_model=m.SubscribeAnswer,
-              responses=m.errors(401, 404, 409, 422, 502, 503), tags=["control"])
+              responses=errs(404, 409, 422, 502, 503), tags=["control"])
     async def subscribe(body: m.SubscribeRequest) -> JSONResponse:
         """Add one instrument to the running session (in the session's mode)."""
         return JSONResponse(await run_in_threadpool(control.subscribe, body.symbol,
                                                     body.exchange, body.mode))
 
     @app.delete(f"{PREFIX}/unsubscribe/{{symbol}}", dependencies=auth,
-                response_model=m.UnsubscribeAnswer, responses=m.errors(401, 404, 409, 503),
+                response_model=m.UnsubscribeAnswer, responses=errs(404, 409, 503),
                 tags=["control"])
     async def unsubscribe(symbol: PathSymbol) -> JSONResponse:
         """Stop receiving one instrument."""
@@ -190,7 +196,7 @@ def create_app(ctx: ServerContext) -> FastAPI:
             return str(tok), None
 
     @app.get(f"{PREFIX}/candle/current/{{symbol}}", dependencies=auth,
-             response_model=m.CandleAnswer, responses=m.errors(401, 404, 409, 422, 503),
+             response_model=m.CandleAnswer, responses=errs(404, 409, 422, 503),
              tags=["read"])
     async def current_candle(symbol: PathSymbol, interval: IntervalQuery = "1min") -> JSONResponse:
         """The forming candle of one of the streamed intervals."""
@@ -204,7 +210,7 @@ def create_app(ctx: ServerContext) -> FastAPI:
                              "candle": candle_obj(candle) if candle is not None else None})
 
     @app.get(f"{PREFIX}/candles/{{symbol}}", dependencies=auth, response_model=m.CandlesAnswer,
-             responses=m.errors(401, 404, 409, 422), tags=["read"])
+             responses=errs(404, 409, 422), tags=["read"])
     async def candles(
         symbol: PathSymbol, interval: IntervalQuery = "5min",
         count: Annotated[int, Query(ge=0, le=MAX_COUNT)] = 100,
@@ -241,7 +247,7 @@ def create_app(ctx: ServerContext) -> FastAPI:
                              "candles": [candle_obj(r) for r in rows]})
 
     @app.get(f"{PREFIX}/tick/latest/{{symbol}}", dependencies=auth, response_model=m.TickAnswer,
-             responses=m.errors(401, 404, 409, 503), tags=["read"])
+             responses=errs(404, 409, 503), tags=["read"])
     async def latest_tick(symbol: PathSymbol) -> JSONResponse:
         """The instrument's newest tick."""
         tok = control.token(symbol)
@@ -251,7 +257,7 @@ def create_app(ctx: ServerContext) -> FastAPI:
                              "tick": hub.latest_tick(tok)})
 
     @app.get(f"{PREFIX}/status", dependencies=auth, response_model=m.StatusAnswer,
-             responses=m.errors(401), tags=["read"])
+             responses=errs(), tags=["read"])
     async def status() -> JSONResponse:
         """The session's status (as `livecli stream --jsonl` writes it) and the server's."""
         stats = {**hub.stats(), "auth": ctx.auth.required}
