@@ -29,7 +29,7 @@ from livecli.core.intervals import parse_interval
 from livecli.errors import LivecliError
 from livecli.server import shapes
 from livecli.server.status import status_json
-from livecli.server.tap import CANDLE, FRAME, Inbox, frame_ticks, frame_tokens
+from livecli.server.tap import CANDLE, FRAME, Inbox, frame_columns, frame_ticks, frame_tokens
 
 log = logging.getLogger("livecli.server")
 
@@ -158,6 +158,7 @@ class Hub:
         self.flush_every_s = flush_every_s
         self.forming_every_s = forming_every_s
         self.names = NameBook(lambda: session.instruments)
+        self.encoder = shapes.TickEncoder(self.names)
         self.clients: set[Client] = set()
         self.clients_dropped = 0
         self.clients_total = 0
@@ -333,19 +334,22 @@ class Hub:
 
     def _route_frame(self, frame: Any, received_at: float,
                      segs: dict[Audience, list[tuple[str, list[str]]]]) -> None:
-        toks = frame_tokens(frame)
+        if self._ticks_wanted:
+            cols = frame_columns(frame)
+            toks = cols.token
+        else:
+            cols, toks = None, frame_tokens(frame)
         latest = self.latest
         for i, tok in enumerate(toks):
             latest[tok] = (frame, i, received_at)
         if self._candles_wanted:
             self._dirty.update(toks)
-        if not self._ticks_wanted:
+        if cols is None:
             return
-        ticks = frame_ticks(frame)
         by_token = self._tick_by_token
+        enc = self.encoder.encode(cols, received_at)
         if not self._tick_all:
-            ticks = [t for t in ticks if t.instrument_token in by_token]
-        enc = shapes.encode_ticks(ticks, self.names, received_at)
+            enc = [e for e in enc if e[0] in by_token]
         if self._tick_all:
             texts = [text for _, text in enc]
             for aud in self._tick_all:

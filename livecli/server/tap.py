@@ -11,7 +11,7 @@ If the loop falls so far behind that `max_frames` frames wait, further frames ar
 queued without bound; the hub then drops the tick subscribers (they would miss ticks) with a
 close code saying so. Candles and status are never shed.
 
-`frame_tokens` and `frame_ticks` are the only code in the server that reads a decoded frame.
+`frame_columns`, `frame_tokens` and `frame_ticks` are the only code in the server that reads a decoded frame.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -26,6 +27,36 @@ if TYPE_CHECKING:
 
 FRAME, CANDLE, STATUS = 0, 1, 2
 MAX_FRAMES = 4096  # about 10 s of a busy feed (Kite sends one frame a second per link)
+
+
+@dataclass(frozen=True, slots=True)
+class FrameColumns:
+    """A frame's packets column-wise, as plain lists: what the tick encoder reads.
+
+    The codec's conventions: volume and oi are -1 where the packet has none, prices NaN
+    (day high/low and the previous close are absent from ltp packets), exchange_timestamp
+    is 0 or less where absent; mode is Kite's name per packet.
+    """
+
+    token: list[int]
+    price: list[float]
+    volume: list[int]
+    exchange_timestamp: list[int]
+    oi: list[int]
+    day_high: list[float]
+    day_low: list[float]
+    prev_close: list[float]
+    mode: list[str]
+
+
+def frame_columns(frame: Any) -> FrameColumns:
+    """Every packet of a decoded frame, column-wise (see FrameColumns)."""
+    return FrameColumns(
+        frame.token.tolist(), frame.last_price.tolist(), frame.column("volume_traded").tolist(),
+        frame.exchange_timestamp.tolist(), frame.column("oi").tolist(),
+        frame.column("high").tolist(), frame.column("low").tolist(),
+        frame.column("close").tolist(), frame.mode,
+    )
 
 
 def frame_tokens(frame: Any) -> list[int]:
