@@ -95,7 +95,12 @@ def _clients(url: str, n: int, subscribe: bool, ready: Any, window: Any, results
         tasks = [asyncio.create_task(one(i, go, t, out)) for i in range(n)]
         t[0], t[1] = await asyncio.get_running_loop().run_in_executor(None, window.get)
         go.set()
-        await asyncio.wait(tasks, timeout=t[1] - time.time() + 30)
+        await asyncio.sleep(max(0.0, t[0] - time.time()))
+        c0 = os.times()
+        await asyncio.sleep(max(0.0, t[1] - time.time()))
+        c1 = os.times()
+        await asyncio.wait(tasks, timeout=30)
+        out.append(("cpu", c1.user + c1.system - c0.user - c0.system))
         return out
 
     results.put(asyncio.run(main()))
@@ -125,12 +130,13 @@ def run_clients(ctx: Any, url: str, n: int, procs: int, measure_s: float, subscr
     for p in ps:
         p.join(10)
     closed = [o for o in outs if o[0] == "closed"]
-    done = [o for o in outs if o[0] != "closed"]
+    cpu = sum(o[1] for o in outs if o[0] == "cpu") / measure_s
+    done = [o for o in outs if o[0] not in ("closed", "cpu")]
     lat = sorted(x for _, lt, _ in done for x in lt)
     rates = [c / measure_s for c, _, _ in done]
     recorded = [m for _, _, rec in done for m in rec]
     return {"rates": rates, "lat": lat, "closed": closed, "recorded": recorded,
-            "during": extra}
+            "during": extra, "client_cpu": cpu}
 
 
 # --------------------------------------------------------------------------- the baseline
@@ -301,15 +307,18 @@ def main() -> None:
         idle = served.frames(args.measure)
         recorded: list[bytes] = []
         for n in counts:
-            def frames_in(t0: float, t1: float, n: int = n) -> dict | None:
-                if n != max(counts):
-                    return None
+            def frames_in(t0: float, t1: float, n: int = n) -> dict:
                 time.sleep(max(0.0, t0 - time.time()))
-                return served.frames((t1 - t0) * 0.9)
+                c0 = os.times()
+                frames = served.frames((t1 - t0) * 0.9) if n == max(counts) else None
+                time.sleep(max(0.0, t1 - time.time()))
+                c1 = os.times()
+                return {"frames": frames,
+                        "cpu": (c1.user + c1.system - c0.user - c0.system) / (t1 - t0)}
 
             r = run_clients(ctx, served.ws, n, min(n, args.client_procs), args.measure, True,
                             record=0 if recorded else 400, during=frames_in)
-            r["frames"] = r["during"]
+            r["frames"], r["server_cpu"] = r["during"]["frames"], r["during"]["cpu"]
             r["server"] = served.stats()["server"]
             recorded = recorded or r["recorded"]
             results[n] = r
@@ -345,7 +354,9 @@ def main() -> None:
         print("  baseline bare websockets broadcast  " + line("", b).lstrip(": "))
         srv = r["server"]
         print(f"  server: clients dropped {srv['clients_dropped']}, frames shed "
-              f"{srv['frames_shed']}")
+              f"{srv['frames_shed']}; CPU in cores: livecli server process (session + API) "
+              f"{r['server_cpu']:.2f}, its clients {r['client_cpu']:.2f}; baseline clients "
+              f"{b['client_cpu']:.2f}")
         lo = min(r["rates"]) if r["rates"] else 0.0
         ok = lo >= 20_000 and pct(r["lat"], 0.99) < 0.050
         if n == 100:

@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,40 +101,63 @@ class Audience:
     clients: set[Client] = field(default_factory=set)
 
 
+# A client that fell behind gets its queued batches merged into one message, up to this size:
+# fewer, larger sends cost less per tick, so a lagging client catches up instead of sinking.
+MAX_MERGED_CHARS = 1 << 20
+
+
 class Client:
-    """One WebSocket client: a bounded queue and the task that sends from it."""
+    """One WebSocket client: a bounded queue and the task that sends from it.
+
+    Queue items are `(kind, body, text)`: for a batch, `kind` ("ticks", "candles") and `body`
+    (its objects, comma-joined) beside the whole message `text`, shared with every client of
+    the audience; for anything else `kind` is "" and only `text` counts.
+    """
 
     def __init__(self, hub: Hub, send: Callable[[str], Awaitable[Any]],
                  close: Callable[[int, str], Awaitable[Any]], queue_size: int) -> None:
         self.hub = hub
         self._send = send
         self._close = close
-        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=queue_size)
+        self.maxsize = queue_size
+        self.queue: deque[tuple[str, str, str]] = deque()
+        self._ready = asyncio.Event()
         self.sub = Subscription()
         self.dropped = False
         self.gone = False
         self.sent = 0
         self.task = asyncio.get_running_loop().create_task(self._pump())
 
-    def offer(self, msg: str) -> bool:
-        """Queue `msg`; a full queue drops the client (it cannot keep up). Never waits."""
+    def offer(self, msg: str, kind: str = "", body: str = "") -> bool:
+        """Queue a message; a full queue drops the client (it cannot keep up). Never waits."""
         if self.dropped or self.gone:
             return False
-        try:
-            self.queue.put_nowait(msg)
-        except asyncio.QueueFull:
+        if len(self.queue) >= self.maxsize:
             self.hub.drop(self, shapes.CLOSE_TOO_SLOW,
-                          f"too slow: {self.queue.maxsize} messages waiting; read faster or "
+                          f"too slow: {self.maxsize} messages waiting; read faster or "
                           "subscribe to fewer streams")
             return False
+        self.queue.append((kind, body, msg))
+        self._ready.set()
         return True
 
     async def _pump(self) -> None:
-        get, send = self.queue.get, self._send
+        q, send, ready = self.queue, self._send, self._ready
         try:
             while True:
-                msg = await get()
-                await send(msg)
+                if not q:
+                    ready.clear()
+                    await ready.wait()
+                    continue
+                kind, body, text = q.popleft()
+                if kind and q and q[0][0] == kind:
+                    parts, size = [body], len(body)
+                    while q and q[0][0] == kind and size < MAX_MERGED_CHARS:
+                        nxt = q.popleft()[1]
+                        parts.append(nxt)
+                        size += len(nxt)
+                    text = shapes.batch(kind, parts)
+                await send(text)
                 self.sent += 1
         except asyncio.CancelledError:
             raise
@@ -314,11 +338,16 @@ class Hub:
         for iv, tok, candle in forming:
             self._route_candle(iv, tok, shapes.dumps(shapes.candle_obj(candle)), segs)
         for aud, parts in segs.items():
-            msgs = [text for kind, texts in parts
-                    for text in ([shapes.batch(kind, texts)] if kind else texts)]
+            msgs = []
+            for kind, texts in parts:
+                if kind:
+                    body = ",".join(texts)
+                    msgs.append((shapes.batch_of(kind, body), kind, body))
+                else:
+                    msgs += [(t, "", "") for t in texts]
             for c in list(aud.clients):
-                for m in msgs:
-                    if not c.offer(m):
+                for text, kind, body in msgs:
+                    if not c.offer(text, kind, body):
                         break
 
     @staticmethod

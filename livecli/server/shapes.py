@@ -139,7 +139,12 @@ def encode_candle(c: Candle) -> str:
 
 def batch(kind: str, items: list[str]) -> str:
     """A WebSocket message carrying already-encoded objects: `{"type": kind, ..., "data": [...]}`."""
-    return f'{{"type":"{kind}","schema":{API_SCHEMA},"data":[{",".join(items)}]}}'
+    return batch_of(kind, ",".join(items))
+
+
+def batch_of(kind: str, body: str) -> str:
+    """`batch` from the objects already comma-joined."""
+    return f'{{"type":"{kind}","schema":{API_SCHEMA},"data":[{body}]}}'
 
 
 def message(kind: str, **fields: Any) -> str:
