@@ -302,6 +302,7 @@ def main() -> None:
     port = parent.recv()
     served = Served(work, f"ws://127.0.0.1:{port}", rest.api_url, symbols)
     results: dict[int, dict] = {}
+    base: dict[int, dict] = {}
     try:
         time.sleep(WARMUP_S)
         idle = served.frames(args.measure)
@@ -322,27 +323,27 @@ def main() -> None:
             r["server"] = served.stats()["server"]
             recorded = recorded or r["recorded"]
             results[n] = r
+        # The baseline runs while the feed and the session go on, so that both share the
+        # machine with the same Kite-side work; only the fan-out differs.
+        msgs = [m for m in recorded if TICK_MARK in m]
+        for n in counts:
+            bparent, bchild = ctx.Pipe()
+            bstop = ctx.Event()
+            bp = ctx.Process(target=_baseline, args=(bchild, bstop, msgs, args.rate), daemon=True)
+            bp.start()
+            bport = bparent.recv()
+            try:
+                base[n] = run_clients(ctx, f"ws://127.0.0.1:{bport}", n,
+                                      min(n, args.client_procs), args.measure, False)
+            finally:
+                bstop.set()
+                bp.join(10)
         st = served.stats()
     finally:
         served.stop()
         stop.set()
         replay.join(10)
         rest.stop()
-
-    base: dict[int, dict] = {}
-    msgs = [m for m in recorded if TICK_MARK in m]
-    for n in counts:
-        bparent, bchild = ctx.Pipe()
-        bstop = ctx.Event()
-        bp = ctx.Process(target=_baseline, args=(bchild, bstop, msgs, args.rate), daemon=True)
-        bp.start()
-        bport = bparent.recv()
-        try:
-            base[n] = run_clients(ctx, f"ws://127.0.0.1:{bport}", n, min(n, args.client_procs),
-                                  args.measure, False)
-        finally:
-            bstop.set()
-            bp.join(10)
 
     print(f"feed: {st['ticks_per_s']:,.0f} ticks/s at the end, late {st['late_ticks']}, "
           f"handler errors {st['handler_errors']}; messages recorded for the baseline "

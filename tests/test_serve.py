@@ -324,6 +324,9 @@ def test_websocket_streams_and_actions(tmp_path):
     srv = ServeProcess(tmp_path, "RELIANCE", "INFY", "NSE:NIFTY 50")
 
     async def main() -> None:
+        with pytest.raises(InvalidStatus) as foreign:  # a web page elsewhere cannot listen in
+            await ws_connect(f"{srv.ws}/ws", origin="https://evil.example")
+        assert foreign.value.response.status_code == 403
         async with ws_connect(f"{srv.ws}/ws/ticks/INFY") as ws:
             msg = await _recv_json(ws)
             assert msg["type"] == "ticks" and msg["schema"] == 1

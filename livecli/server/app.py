@@ -77,7 +77,8 @@ class OriginGuard:
             origin = headers.get(b"origin", b"").decode("latin-1").rstrip("/").lower()
             host = headers.get(b"host", b"").decode("latin-1").lower()
             own = origin.split("://", 1)[-1] == host
-            if origin and origin != "null" and not own and origin not in self.allowed:
+            # "null" (sandboxed frames, file: pages) is foreign too unless listed.
+            if origin and not own and origin not in self.allowed:
                 if scope["type"] == "websocket":
                     await send({"type": "websocket.close", "code": 1008})
                     return
@@ -155,7 +156,11 @@ def create_app(ctx: ServerContext) -> FastAPI:
               responses=errs(404, 409, 422, 502, 503), tags=["control"])
     async def start(body: m.StartRequest) -> JSONResponse:
         """Start streaming these symbols, or add them to what streams."""
-        out = await run_in_threadpool(control.start, body.symbols, body.exchange, body.mode)
+        settings = ctx.settings
+        exchange = body.exchange or (settings.stream.exchange if settings else "NSE")
+        mode = body.mode or (settings.stream.mode if settings else "full")
+        out = await run_in_threadpool(control.start, body.symbols, exchange, mode,
+                                      body.mode is not None)
         return JSONResponse(out)
 
     @app.post(f"{PREFIX}/stop", dependencies=auth, response_model=m.StopAnswer,
@@ -168,8 +173,9 @@ def create_app(ctx: ServerContext) -> FastAPI:
               responses=errs(404, 409, 422, 502, 503), tags=["control"])
     async def subscribe(body: m.SubscribeRequest) -> JSONResponse:
         """Add one instrument to the running session (in the session's mode)."""
+        exchange = body.exchange or (ctx.settings.stream.exchange if ctx.settings else "NSE")
         return JSONResponse(await run_in_threadpool(control.subscribe, body.symbol,
-                                                    body.exchange, body.mode))
+                                                    exchange, body.mode))
 
     @app.delete(f"{PREFIX}/unsubscribe/{{symbol}}", dependencies=auth,
                 response_model=m.UnsubscribeAnswer, responses=errs(404, 409, 503),

@@ -102,7 +102,7 @@ class RemoteSession:
         self._candle_listeners: list[Callable[[Candle], None]] = []
         self._want_ticks: set[str] = set()
         self._want_candles: dict[str, set[str]] = {}
-        self._started: tuple[list[str], str, str] | None = None
+        self._started: tuple[list[str], str, str | None] | None = None
         self._ws: Any = None
         self._reader: threading.Thread | None = None
         self._dispatcher: threading.Thread | None = None
@@ -141,15 +141,24 @@ class RemoteSession:
         return quote(symbol.strip(), safe="")
 
     # --- lifecycle ---------------------------------------------------------------------------------
-    def start(self, symbols: Iterable[str], exchange: str = "NSE", mode: str = "full"
+    def start(self, symbols: Iterable[str], exchange: str = "NSE", mode: str | None = None
               ) -> RemoteSession:
-        """Stream `symbols` on the server (added to what it streams) and attach. Returns self."""
+        """Stream `symbols` on the server (added to what it streams) and attach. Returns self.
+
+        `mode` None: the served session's (a new one: the server's [stream] mode)."""
         syms = [s for s in symbols if s.strip()]
-        self._call("POST", "/start", json={"symbols": syms, "exchange": exchange, "mode": mode})
+        self._call("POST", "/start", json=self._start_body(syms, exchange, mode))
         with self._lock:
             self._started = (syms, exchange, mode)
         self.attach()
         return self
+
+    @staticmethod
+    def _start_body(syms: list[str], exchange: str, mode: str | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"symbols": syms, "exchange": exchange}
+        if mode is not None:
+            body["mode"] = mode
+        return body
 
     def attach(self) -> RemoteSession:
         """Open the push socket (start() does it): callbacks and listeners get events."""
@@ -353,8 +362,7 @@ class RemoteSession:
         assert self._started is not None
         syms, exchange, mode = self._started
         try:
-            self._call("POST", "/start", json={"symbols": syms, "exchange": exchange,
-                                               "mode": mode})
+            self._call("POST", "/start", json=self._start_body(syms, exchange, mode))
         except e.LivecliError as exc:
             self.last_error = str(exc)
             log.warning("could not start %s again on the restarted server: %s",

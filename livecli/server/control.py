@@ -143,7 +143,10 @@ class SessionControl:
                       for i in list(self.session.instruments.values()))
 
     # --- control (blocking: call from a worker thread) -------------------------------------------
-    def start(self, symbols: Iterable[str], exchange: str, mode: str) -> dict[str, Any]:
+    def start(self, symbols: Iterable[str], exchange: str, mode: str,
+              mode_given: bool = True) -> dict[str, Any]:
+        """Start streaming, or add to what streams (in its mode; a different mode given
+        explicitly is a 409)."""
         symbols = [s.strip() for s in symbols if s.strip()]
         if not symbols:
             raise ApiError(422, "bad_request", "no symbols given: name at least one, e.g. "
@@ -155,7 +158,8 @@ class SessionControl:
                     self.hub.last_status = None
                     self.watch()
                     return self._started(True, self.subscribed())
-                self._same_mode(mode)
+                if mode_given:
+                    self._same_mode(mode)
                 added = []
                 for sym in symbols:
                     if self._known(sym, exchange):

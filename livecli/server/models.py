@@ -34,15 +34,18 @@ class StartRequest(BaseModel):
 
     symbols: list[Symbol] = Field(min_length=1, max_length=MAX_INSTRUMENTS,
                                   examples=[["RELIANCE", "INFY"]])
-    exchange: Exchange = Field("NSE", description="exchange of symbols written without one")
-    mode: Mode = Field("full", description="tick mode; one for the whole session")
+    exchange: Exchange | None = Field(
+        None, description="exchange of symbols written without one (default: [stream] exchange)")
+    mode: Mode | None = Field(
+        None, description="tick mode, one for the whole session (default: the running "
+                          "session's, else [stream] mode)")
 
 
 class SubscribeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     symbol: Symbol
-    exchange: Exchange = "NSE"
+    exchange: Exchange | None = None
     mode: Mode | None = Field(None, description="must equal the session's mode when given")
 
 

@@ -27,9 +27,9 @@ log = logging.getLogger("livecli.server")
 # Each client's kernel send buffer (accepted sockets inherit it from the listening one). Left to
 # autotuning, a client that stops reading hides up to 4 MB in the kernel before its queue even
 # starts to fill: bounded, a stalled client is noticed within about a second of a busy feed and
-# costs bounded memory. 256 KiB (Linux doubles it) still carries hundreds of MB/s on loopback
-# and ~25 MB/s to a client 20 ms away.
-SEND_BUFFER_BYTES = 256 * 1024
+# costs bounded memory. 512 KiB (Linux doubles it) still carries hundreds of MB/s on loopback
+# and ~50 MB/s to a client 20 ms away.
+SEND_BUFFER_BYTES = 512 * 1024
 
 
 @dataclass
