@@ -416,8 +416,8 @@ class RemoteSession:
                 self._run(fn, tick)
 
     def _closed(self, c: Candle) -> None:
-        for fn in list(self._candle_listeners):
-            self._run(fn, c)
+        for listener in list(self._candle_listeners):
+            self._run(listener, c)
         for fn in list(self._candle_cbs.get(c.interval_min, ())):
             self._run(fn, c.instrument_token, c)
 

@@ -64,8 +64,9 @@ def api_error(exc: BaseException) -> ApiError:
         return exc
     for cls, status, code in _STATUS:
         if isinstance(exc, cls):
-            extra = {"matches": closest_in_message(str(exc))} if cls is e.SymbolError else {}
-            return ApiError(status, code, str(exc), **extra)
+            if cls is e.SymbolError:
+                return ApiError(status, code, str(exc), matches=closest_in_message(str(exc)))
+            return ApiError(status, code, str(exc))
     return ApiError(500, "internal", f"unexpected {type(exc).__name__}: {exc}")
 
 

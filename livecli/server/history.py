@@ -69,7 +69,7 @@ def history(session: Any, symbol: str, iv: Interval, count: int, include_current
     derived = arr.to_candles(iv.minutes, {tok: (sym, ex)})
     open_minutes = [c.start for c in m1 if not c.closed]
     newest = max(c.start for c in m1)
-    ses = session_for(ex, sessions)
+    ses = session_for(ex, dict(sessions))
     out = []
     for c in derived:
         midnight = c.start - (c.start + IST_OFFSET_S) % DAY_S
