@@ -155,6 +155,11 @@ COMMANDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
         "livecli instruments RELI",
         "livecli instruments --exchange NFO NIFTY --limit 0",
     )),
+    ("serve", "cmd_serve", "Serve one session to many clients: REST + WebSocket.", (
+        "livecli serve RELIANCE INFY",
+        "livecli serve --sim --port 8001",
+        "livecli serve --host 0.0.0.0 --require-key",
+    )),
     ("sim", "cmd_sim", "Run the local Kite stand-in with a simulated market.", (
         "livecli sim --speed 60",
         "livecli sim --port 0 --api-port 0 --seed 7 --date 2025-12-10",

@@ -154,7 +154,35 @@ class StoreSettings:
     )
 
 
-SECTIONS: dict[str, type] = {"kite": KiteSettings, "stream": StreamSettings, "store": StoreSettings}
+@dataclass
+class ServeSettings:
+    """[serve]: the Live Data API of `livecli serve`."""
+
+    host: str | None = _f(
+        "127.0.0.1", "opt_str",
+        "Address `livecli serve` binds. Loopback (127.0.0.1, ::1) needs no key; any other address "
+        "requires the API key, made on first use and kept (0600) as serve-api-key in the user "
+        "data folder.",
+    )
+    port: int = _f(
+        8000, "int", "TCP port of the Live Data API (0: any free port, printed at start). 0-65535",
+        min_incl=0, max_incl=65535,
+    )
+    cors_origins: list[str] = field(
+        default_factory=list,
+        metadata=_m("str_list", "Browser origins allowed to call the API (CORS), e.g. "
+                                '["http://localhost:3000"]. None by default.'),
+    )
+    client_queue: int = _f(
+        256, "int",
+        "Messages queued per WebSocket client before the client is dropped as too slow (close "
+        "code 1008). >= 1",
+        min_incl=1, max_incl=1_000_000,
+    )
+
+
+SECTIONS: dict[str, type] = {"kite": KiteSettings, "stream": StreamSettings, "store": StoreSettings,
+                             "serve": ServeSettings}
 SESSIONS_SECTION = "sessions"
 ALL_SECTIONS = (*SECTIONS, SESSIONS_SECTION)
 
@@ -229,6 +257,11 @@ def coerce(spec: FieldSpec, value: Any, *, from_text: bool) -> Any:
         return _number(kind, value, meta, from_text)
     if kind == "intervals":
         return _intervals(value)
+    if kind == "str_list":
+        items = [v.strip() for v in value.split(",")] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise BadValue('must be a list of strings such as ["http://localhost:3000"]')
+        return [i.strip() for i in items if i.strip()]
     if kind == "path":
         if not isinstance(value, (str, Path)) or not str(value).strip():
             raise BadValue("must be a file path string")

@@ -15,6 +15,7 @@ from livecli.config import paths
 from livecli.config.schema import (
     SECRET_KEYS,
     KiteSettings,
+    ServeSettings,
     StoreSettings,
     StreamSettings,
     field_specs,
@@ -33,6 +34,7 @@ class Settings:
     kite: KiteSettings = field(default_factory=KiteSettings)
     stream: StreamSettings = field(default_factory=StreamSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
     # Per-exchange session overrides, "HH:MM-HH:MM" IST, keyed by upper-case exchange.
     sessions: dict[str, str] = field(default_factory=dict)
     config_dir: Path = Path(".")

@@ -1,0 +1,130 @@
+"""`livecli serve`: one live session shared over the Live Data API (REST + WebSocket push)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from livecli.errors import UsageError
+
+HELP = """Serve one live session over HTTP: REST under /api/live, WebSocket push, docs at /docs.
+
+Every terminal, notebook and strategy can then share one Kite connection, one store and one
+candle engine (Kite allows 3 connections per api_key). With SYMBOLs it starts streaming at
+once; without, it waits for POST /api/live/start. Binds 127.0.0.1 by default; any other
+address requires the API key (made on first use, kept 0600 in the user data folder).
+
+Example: livecli serve RELIANCE INFY --interval 5min --port 8000
+"""
+
+
+def serve(
+    symbols: Annotated[
+        list[str] | None,
+        typer.Argument(help="RELIANCE, NSE:INFY, 'NSE:NIFTY 50' (none: start idle)",
+                       metavar="SYMBOL"),
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address to bind [default: 127.0.0.1].",
+                                 metavar="ADDRESS")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", help="TCP port; 0 for any free port [default: 8000].",
+                                 metavar="PORT")
+    ] = None,
+    require_key: Annotated[
+        bool, typer.Option("--require-key", help="Require the API key even on loopback.")
+    ] = False,
+    exchange: Annotated[
+        str | None, typer.Option("--exchange", "-e", help="Exchange for bare symbols [default: NSE].")
+    ] = None,
+    mode: Annotated[
+        str | None, typer.Option("--mode", "-m", help="full (exchange time), quote or ltp [default: full].")
+    ] = None,
+    interval: Annotated[
+        list[str] | None,
+        typer.Option("--interval", "-i", help="Candle interval to build (repeatable)."),
+    ] = None,
+    sim: Annotated[bool, typer.Option("--sim", help="Use the built-in simulated market.")] = False,
+    speed: Annotated[
+        float | None, typer.Option("--speed", help="Simulated market speed (60: a minute a second).")
+    ] = None,
+    record: Annotated[bool, typer.Option("--record", help="Also store every raw tick.")] = False,
+    duration: Annotated[
+        float | None, typer.Option("--duration", min=0.1, help="Stop cleanly after SECONDS.",
+                                   metavar="SECONDS")
+    ] = None,
+    db: Annotated[Path | None, typer.Option("--db", help="Candle store (SQLite) to write.",
+                                            metavar="FILE")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Config file to use.",
+                                                metavar="FILE")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Simulated market seed.", hidden=True)] = 1,
+    sim_date: Annotated[
+        str | None, typer.Option("--sim-date", help="Simulated trading day (YYYY-MM-DD).", hidden=True)
+    ] = None,
+) -> None:
+    from livecli.core.intervals import parse_interval
+    from livecli.server.runner import ServeOptions, ServeRunner
+    from livecli.session.live import LiveSession
+
+    intervals = [parse_interval(i) for i in (interval or [])]
+    if speed is not None and speed <= 0:
+        raise UsageError(f"--speed {speed} must be above 0, e.g. 1 or 60")
+    if mode is not None and mode.strip().lower() not in ("full", "quote", "ltp"):
+        raise UsageError(f"unknown --mode {mode!r}: use full, quote or ltp")
+    if port is not None and not 0 <= port <= 65535:
+        raise UsageError(f"--port {port} is not a TCP port: use 1-65535, or 0 for any free port")
+    overrides = {"stream.exchange": exchange, "stream.mode": mode,
+                 "stream.intervals": [i.name for i in intervals] or None,
+                 "serve.host": host, "serve.port": port}
+    session = LiveSession(source="sim" if sim else "auto", intervals=None, db=db, config=config,
+                          record=record, speed=speed, seed=seed, sim_date=sim_date,
+                          overrides=overrides)
+    settings = session.settings
+    sv = settings.serve
+    opts = ServeOptions(
+        host=sv.host or "127.0.0.1", port=sv.port, symbols=tuple(symbols or ()),
+        exchange=settings.stream.exchange, mode=settings.stream.mode, duration=duration,
+        require_key=require_key, cors_origins=tuple(sv.cors_origins),
+        client_queue=sv.client_queue,
+    )
+    _quiet_uvicorn()
+    runner = ServeRunner(session, settings, opts)
+    reason = runner.run(announce=_announce)
+    if session.failure is not None:  # the last streaming run ended in failure (as `stream`)
+        raise session.failure
+    final = session.status()
+    stored = _get(final, "candles_stored") or 0
+    where = f" in {session.db_path}" if session.db_path else ""
+    sys.stderr.write(f"livecli: {reason}; {stored:,} candles stored{where}\n")
+
+
+def _get(status: object, key: str) -> object:
+    from livecli.server.status import status_json
+
+    return status_json(status).get(key)
+
+
+def _announce(runner: object) -> None:
+    from livecli.server.runner import ServeRunner
+
+    assert isinstance(runner, ServeRunner)
+    auth = runner.auth
+    key = (f"; API key required ({auth.masked}, in {auth.path}"
+           f"{', made now' if auth.created else ''})") if auth.required else ""
+    sys.stderr.write(f"livecli: serving {runner.url}/api/live (docs {runner.url}/docs){key}\n")
+    sys.stderr.flush()
+
+
+def _quiet_uvicorn() -> None:
+    """uvicorn's own log lines go through livecli's one-line stderr handler, warnings only."""
+    ours = logging.getLogger("livecli")
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        lg = logging.getLogger(name)
+        lg.handlers = list(ours.handlers)
+        lg.propagate = False
+        lg.setLevel(logging.WARNING)
