@@ -6,7 +6,7 @@ import itertools
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from livecli.core.timeutil import iso
 
@@ -52,9 +52,10 @@ def print_candle_table(result: CandleResult, limit: int) -> None:
     market = f" ({result.market})" if result.market else ""
     table = Table(title=f"{result.interval.name} candles from {result.source}{market}",
                   title_justify="left")
-    for col, just in (("symbol", "left"), ("start (IST)", "left"), ("open", "right"),
+    columns: tuple[tuple[str, Literal["left", "right"]], ...] = (("symbol", "left"), ("start (IST)", "left"), ("open", "right"),
                       ("high", "right"), ("low", "right"), ("close", "right"),
-                      ("volume", "right"), ("oi", "right"), ("ticks", "right"), ("flags", "left")):
+                      ("volume", "right"), ("oi", "right"), ("ticks", "right"), ("flags", "left"))
+    for col, just in columns:
         table.add_column(col, justify=just, no_wrap=True)
     tokens = arrays.token
     bounds = np.flatnonzero(np.r_[True, tokens[1:] != tokens[:-1], True])

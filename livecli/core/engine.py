@@ -294,7 +294,8 @@ class CandleEngine:
             else:
                 dv = 0
             st.lp = p
-            b = st.cur
+            # Never None here (the minute was opened above); annotated, not asserted: hot loop.
+            b: Candle = st.cur  # type: ignore[assignment]
             if p > b.high:
                 b.high = p
             elif p < b.low:

@@ -7,6 +7,7 @@ the session of the instrument's exchange. The defaults follow KITE.md and can be
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, time
 
@@ -91,7 +92,7 @@ def exchange_of_token(token: int) -> str:
     return SEGMENT_EXCHANGES.get(token & 0xFF, "NSE")
 
 
-def session_for(exchange: str, sessions: dict[str, Session] | None = None) -> Session:
+def session_for(exchange: str, sessions: Mapping[str, Session] | None = None) -> Session:
     """The session of `exchange`; unknown exchanges get the equity session."""
     table = sessions or DEFAULT_SESSIONS
     return table.get(exchange.upper(), table.get("NSE", EQUITY))

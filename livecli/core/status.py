@@ -167,7 +167,7 @@ def fast_constructor(cls: type) -> Callable[..., Any]:
     namespace: dict[str, Any] = {}
     exec(f"def make({', '.join(names)}):\n" + "\n".join(body) + "\n    return o", env,
          namespace)
-    return namespace["make"]  # type: ignore[no-any-return]
+    return namespace["make"]
 
 
 def _iso_text(t: float | None, isos: dict[float, str]) -> str | None:

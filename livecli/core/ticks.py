@@ -14,7 +14,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 NO_VOLUME = -1
 NO_OI = -1
@@ -50,13 +53,14 @@ class Tick:
 class TickColumns:
     """Ticks in arrival order, one list per field; see the module docstring for sentinels."""
 
-    token: Sequence[int]
-    time: Sequence[float]
-    price: Sequence[float]
-    volume: Sequence[int]
-    day_high: Sequence[float]
-    day_low: Sequence[float]
-    oi: Sequence[int]
+    # Lists, or numpy arrays straight from the decoder (both index and iterate alike).
+    token: Sequence[int] | NDArray[Any]
+    time: Sequence[float] | NDArray[Any]
+    price: Sequence[float] | NDArray[Any]
+    volume: Sequence[int] | NDArray[Any]
+    day_high: Sequence[float] | NDArray[Any]
+    day_low: Sequence[float] | NDArray[Any]
+    oi: Sequence[int] | NDArray[Any]
 
     def __len__(self) -> int:
         return len(self.token)
@@ -83,7 +87,7 @@ class TickColumns:
     def as_lists(self) -> TickColumns:
         """The same columns as Python lists (numpy arrays converted), the engine's fast input."""
 
-        def lst(seq: Sequence[Any]) -> list[Any]:
+        def lst(seq: Sequence[Any] | NDArray[Any]) -> list[Any]:
             return seq.tolist() if hasattr(seq, "tolist") else list(seq)
 
         return TickColumns(

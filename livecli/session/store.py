@@ -20,7 +20,8 @@ class Store(Protocol):
     candles_stored: int
     error: str | None
     # Set by the writer when writes kept failing (a full disk): the run then ends as failed.
-    failure: BaseException | None
+    @property
+    def failure(self) -> BaseException | None: ...
 
     def put_candles(self, candles: Iterable[Candle]) -> None: ...
     def put_ticks(self, rows: Iterable[tuple[Any, ...]]) -> None: ...

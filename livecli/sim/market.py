@@ -23,7 +23,7 @@ import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -300,7 +300,7 @@ class Market:
             todo.append((plan, j, k))
         made = 0
         while todo:  # one chunk number deeper per round, in batches
-            nxt = []
+            nxt: list[Any] = []
             for lo in range(0, len(todo), batch):
                 part = todo[lo:lo + batch]
                 with self._lock:

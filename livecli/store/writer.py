@@ -78,11 +78,12 @@ def _register_numpy_adapters() -> None:
     """Let numpy scalars (what decoded tick columns hold) be bound like Python numbers."""
     import numpy as np
 
-    for t in (np.int64, np.int32, np.int16, np.int8, np.uint64, np.uint32, np.uint16, np.uint8):
-        sqlite3.register_adapter(t, int)
+    ints: tuple[type, ...] = (np.int64, np.int32, np.int16, np.int8,
+                              np.uint64, np.uint32, np.uint16, np.uint8, np.bool_)
+    for t in ints:
+        sqlite3.register_adapter(t, int)  # numpy ints take int()
     for t in (np.float64, np.float32):
-        sqlite3.register_adapter(t, float)
-    sqlite3.register_adapter(np.bool_, int)
+        sqlite3.register_adapter(t, float)  # type: ignore[arg-type]
 
 
 _register_numpy_adapters()
@@ -243,7 +244,7 @@ class StoreWriter:
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    claim_source(conn, self.path, row["source"])
+                    claim_source(conn, self.path, str(row["source"]))
                     cur = conn.execute(
                         f"INSERT INTO sessions ({cols}) VALUES ({marks})", tuple(row.values())
                     )
@@ -257,6 +258,7 @@ class StoreWriter:
                 raise
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot write the store {self.path}: {exc}") from None
+            assert cur.lastrowid is not None  # an INSERT always has one
             self.session_id = int(cur.lastrowid)
         return self.session_id
 
