@@ -130,13 +130,15 @@ def query(interval: str, symbols=(), start=None, end=None) -> CandleQuery:
     return CandleQuery(parse_interval(interval), list(symbols), TimeRange.parse(start, end))
 
 
-def run_cli(args: list[str], cwd: Path, **kw) -> subprocess.CompletedProcess[str]:
+def run_cli(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None,
+            **kw) -> subprocess.CompletedProcess[str]:
     env = {
         "PATH": os.environ.get("PATH", ""), "HOME": str(cwd),
         "LIVECLI_CONFIG_DIR": str(cwd / "cfg"), "LIVECLI_DATA_DIR": str(cwd / "data"),
     }
     if "PYTHONPATH" in os.environ:
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    env.update(extra_env or {})
     return subprocess.run([sys.executable, "-m", "livecli", *args], env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=60, **kw)
 
@@ -296,8 +298,18 @@ def test_cli_export_never_leaves_a_partial_file(store, tmp_path):
 def test_cli_default_store_and_config_store(store, tmp_path):
     db, _ = store
     (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "livecli.db").write_bytes(db.read_bytes())
+    # With no Kite credentials a plain `stream` writes the simulated market's own store, so
+    # that is what `candles` reads by default; with any Kite credential, Kite's store.
+    (tmp_path / "data" / "livecli-sim.db").write_bytes(db.read_bytes())
     res = run_cli(["candles", "-i", "60min", "NIFTY 50", "-n", "3"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert str(tmp_path / "data" / "livecli-sim.db") in res.stdout.replace("\n", "")
+    res = run_cli(["candles", "-i", "60min", "NIFTY 50", "-n", "3"], tmp_path,
+                  extra_env={"KITE_API_KEY": "somekey"})
+    assert res.returncode == 11 and str(tmp_path / "data" / "livecli.db") in res.stderr, res.stderr
+    (tmp_path / "data" / "livecli.db").write_bytes(db.read_bytes())
+    res = run_cli(["candles", "-i", "60min", "NIFTY 50", "-n", "3"], tmp_path,
+                  extra_env={"KITE_API_KEY": "somekey"})
     assert res.returncode == 0, res.stderr
     assert str(tmp_path / "data" / "livecli.db") in res.stdout.replace("\n", "")
     cfg = tmp_path / "elsewhere.toml"

@@ -127,8 +127,9 @@ def test_no_session_and_no_store(tmp_path):
     assert res.returncode == 11 and "no stream session recorded" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and res.stdout == ""
     res = run_cli(["status"], tmp_path)  # the default store in LIVECLI_DATA_DIR: none yet
-    assert res.returncode == 11 and str(tmp_path / "data" / "livecli.db") in res.stderr
-    assert not (tmp_path / "data" / "livecli.db").exists()
+    # No Kite credentials: the default store is the simulated market's own.
+    assert res.returncode == 11 and str(tmp_path / "data" / "livecli-sim.db") in res.stderr
+    assert not (tmp_path / "data" / "livecli-sim.db").exists()
 
 
 def test_follow_json_and_plain_lines(tmp_path):

@@ -33,6 +33,7 @@ from typing import Any
 
 import pytest
 
+from livecli.store.meta import store_source
 from tests.cli import hermetic_env
 
 pytestmark = pytest.mark.slow
@@ -268,3 +269,30 @@ def test_a_store_that_cannot_be_written_stops_the_stream_within_seconds(tmp_path
     # What did reach the store is what was announced.
     got, want = stored(db), announced(s.lines)
     assert got and all(want.get(k) == v for k, v in got.items())
+
+
+def test_the_simulated_market_and_kite_have_default_stores_of_their_own(tmp_path, kite_env):
+    """Without --db, a simulated stream writes livecli-sim.db and a Kite one livecli.db: the
+    issue's defect was `stream --sim` overwriting the day's real candles in the one default."""
+    data = tmp_path / "data"
+    sim_args = ["RELIANCE", "--sim", "--jsonl", "--speed", "60", "--sim-date", SIM_DATE,
+                "--duration", "3"]
+    r = run_cli(tmp_path, "stream", *sim_args)
+    assert r.returncode == 0, r.stderr
+    assert (data / "livecli-sim.db").exists() and not (data / "livecli.db").exists()
+    # Kite (here the stand-in posing as Kite, credentials in the environment) gets its own.
+    r = run_cli(tmp_path, "stream", "RELIANCE", "--jsonl", "--duration", "3", env=kite_env)
+    assert r.returncode == 0, r.stderr
+    assert (data / "livecli.db").exists()
+    assert store_source(data / "livecli.db") == "KITE"
+    assert store_source(data / "livecli-sim.db") == "SIMULATED"
+    # With Kite credentials configured, --sim still writes the simulated store, never Kite's.
+    before = stored(data / "livecli.db")
+    r = run_cli(tmp_path, "stream", *sim_args, env=kite_env)
+    assert r.returncode == 0, r.stderr
+    assert stored(data / "livecli.db") == before
+    # And `candles` without --db reads the store of the source a stream would use now.
+    r = run_cli(tmp_path, "candles")
+    assert r.returncode == 0 and "(SIMULATED)" in " ".join(r.stdout.split()), r.stderr
+    r = run_cli(tmp_path, "candles", env=kite_env)
+    assert r.returncode == 0 and "(KITE)" in " ".join(r.stdout.split()), r.stderr

@@ -87,10 +87,10 @@ def candles(
 
             result = candles_from_ticks(ticks, query, sessions=settings.session_table())
         else:
-            from livecli.store.query import candles_from_store
+            from livecli.store.query import candles_from_store, store_path
 
-            path = db.expanduser() if db is not None else settings.store.path
-            result = candles_from_store(Path(path), query, sessions=settings.session_table())
+            path = store_path(db, settings)
+            result = candles_from_store(path, query, sessions=settings.session_table())
     except SymbolError as exc:
         raise with_export_hint(exc, target, symbols or []) from None
     if len(result.arrays) == 0:

@@ -88,7 +88,12 @@ class LiveSession:
         elif db:
             self.db_path = Path(str(db))
         else:
-            self.db_path = Path(self.settings.store.path)
+            # The simulated market has a store of its own (livecli-sim.db): its candles, made
+            # under Kite's real tokens, must never mix with Kite's.
+            from livecli.session.source import SIMULATED, choose_source
+
+            simulated = choose_source(source, self.settings).name == SIMULATED
+            self.db_path = self.settings.store_path_for(simulated)
         self.record = record or bool(self.settings.store.record_ticks)
         self._speed = speed
         self._seed = seed

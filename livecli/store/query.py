@@ -188,19 +188,25 @@ def candles_from_ticks(
     return CandleResult(arrays, query.interval, tf.names, str(path), tf.skipped, tf.skipped_reasons)
 
 
-def store_location(db: Path | None, settings: Settings, *, simulated: bool = False) -> tuple[Path, bool]:
+def store_location(
+    db: Path | None, settings: Settings, *, simulated: bool | None = None
+) -> tuple[Path, bool]:
     """The store to use and whether it is the default one (whose folder may be created).
 
     `db` (the CLI's --db) wins; otherwise the settings' store for the source
-    (`Settings.store_path_for`: flags > env > files > default).
+    (`Settings.store_path_for`: flags > env > files > default). `simulated=None` means the
+    source a stream would use now: Kite when any Kite credential is configured, else the
+    simulated market, so that `candles` after a plain `stream` reads what that stream wrote.
     """
     if db is not None:
         return Path(db).expanduser(), False
+    if simulated is None:
+        simulated = not settings.kite_configured
     path = settings.store_path_for(simulated)
     return Path(path).expanduser(), settings.sources.get("store.path", "default") == "default"
 
 
-def store_path(db: Path | None, settings: Settings, *, simulated: bool = False) -> Path:
+def store_path(db: Path | None, settings: Settings, *, simulated: bool | None = None) -> Path:
     """The candle store a read command should open (see `store_location`)."""
     return store_location(db, settings, simulated=simulated)[0]
 
