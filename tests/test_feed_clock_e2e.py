@@ -239,7 +239,7 @@ def test_cli_stream_a_packet_stamped_2100_loses_no_candle(tmp_path, kite):
     with err_path.open("w") as err_file:
         proc = subprocess.Popen(
             [sys.executable, "-m", "livecli", "stream", *SYMBOLS, "--jsonl", "--interval", "1min",
-             "--interval", "5min", "--db", str(tmp_path / "s.db")],
+             "--interval", "5min", "--db", str(tmp_path / "s.db"), "--record"],
             cwd=tmp_path, env=cli_env(tmp_path, kite), stdout=subprocess.PIPE, stderr=err_file,
             text=True,
         )
@@ -283,6 +283,18 @@ def test_cli_stream_a_packet_stamped_2100_loses_no_candle(tmp_path, kite):
         rest.append(lines.get())
     status = [x for x in rest if x["type"] == "status"][-1]
     assert status["source"] == "KITE" and status["late_ticks"] == 0 and status["bad_ticks"] == 0
+    assert status["future_ticks"] == 1
+    # The refused tick is not recorded either: a rebuild from the recording sees what the
+    # session saw (before, the recording kept it and its rebuild lost the same candles).
+    import sqlite3
+
+    con = sqlite3.connect(tmp_path / "s.db")
+    try:
+        (recorded, poisoned), = con.execute(
+            "SELECT COUNT(*), SUM(exchange_timestamp >= ?) FROM ticks", (POISON,)).fetchall()
+    finally:
+        con.close()
+    assert recorded > 0 and poisoned == 0
     # Every announced candle is the oracle's over the ticks sent, the poisoned one left out.
     for key, vals in got.items():
         w = want[key]

@@ -92,6 +92,18 @@ class Receiver:
             self.engine.update_columns(cols)
             self.flush_closed()
             times = cols.time
+            limit = self.engine.last_limit
+            if max(times) > limit:
+                # Ticks the feed-clock guard refused (stamped too far ahead): counted by the
+                # engine, and never recorded, shown as the latest price or handed to callbacks,
+                # so the store's recording rebuilds the same candles the session built.
+                keep = [i for i, t in enumerate(times) if t <= limit]
+                frame = frame.take(keep)
+                n = len(frame)
+                if not n:
+                    return
+                cols = frame.columns()
+                tokens, times = cols.token, cols.time
             tmax = self.engine.tick_clock  # not max(times): a tick from the future is not one
             if tmax > self.feed_max:
                 self.feed_max = tmax
