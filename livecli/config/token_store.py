@@ -12,16 +12,15 @@ dead token before it connects.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from livecli.config import paths
+from livecli.config.files import atomic_path
 from livecli.core.timeutil import DAY_S, day_start, iso, ist_day, parse_instant, to_ist
 from livecli.errors import ConfigError
 from livecli.kite.protocol import LOGIN_ADVICE
@@ -74,28 +73,18 @@ def save_token(
         "login_at": iso(round(token.login_at)),
         "expires_at": iso(token.expires_at),
     }
-    tmp: str | None = None
     try:
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(prefix=".token-", suffix=".tmp", dir=data_dir)
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o600)  # before the secret is written, whatever the umask
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with atomic_path(path, mode=0o600) as tmp, tmp.open("w", encoding="utf-8") as fh:
             json.dump(payload, fh, indent=2)
             fh.write("\n")
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        tmp = None
     except OSError as exc:
         raise ConfigError(
             f"cannot write the login token to {path}: {exc.strerror}; make the folder writable "
             f"or point LIVECLI_DATA_DIR elsewhere"
         ) from None
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
     return token
 
 

@@ -10,13 +10,10 @@ tradingsymbol and the dump is re-fetched once per trading day: a copy fetched be
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import json
 import logging
-import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -24,6 +21,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from livecli.config.files import atomic_path
 from livecli.config.schema import EXCHANGES
 from livecli.core.text import printable
 from livecli.core.timeutil import DAY_S, day_start, ist_day
@@ -240,21 +238,13 @@ class InstrumentMaster:
             "rows": [i.to_row() for i in instruments],
         }
         path = self.cache_path(exchange)
-        tmp: str | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{exchange}-", suffix=".tmp", dir=path.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as fh:
                 json.dump(doc, fh, separators=(",", ":"))
-            os.replace(tmp, path)
-            tmp = None
         except OSError as exc:
             # The cache only saves a download; failing to write it must not fail the command.
             log.warning("cannot cache instruments at %s: %s", path, exc.strerror)
-        finally:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
 
     # --- lookups -----------------------------------------------------------------------------
     def _table(self, exchange: str) -> _Table:

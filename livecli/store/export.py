@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from livecli.config.files import atomic_path
 from livecli.core.candles import CANDLE_COLUMNS
 from livecli.errors import ExportError, OutputExistsError, UsageError
 
@@ -183,12 +184,8 @@ def atomic_file(path: Path) -> Iterator[Path]:
 
     On any failure (or Ctrl-C) the temporary file is removed: no partial file is ever left.
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
-        raise
+        with atomic_path(path) as tmp:
+            yield tmp
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
