@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from livecli.cli.options import (
+    ConfigOption,
+    DbOption,
+    DurationOption,
+    ExchangeOption,
+    IntervalsOption,
+    ModeOption,
+    RecordOption,
+    SeedOption,
+    SimDateOption,
+    SimOption,
+    SpeedOption,
+)
 from livecli.errors import UsageError
 
 HELP = """Serve one live session over HTTP: REST under /api/live, WebSocket push, docs at /docs.
@@ -39,33 +51,17 @@ def serve(
     require_key: Annotated[
         bool, typer.Option("--require-key", help="Require the API key even on loopback.")
     ] = False,
-    exchange: Annotated[
-        str | None, typer.Option("--exchange", "-e", help="Exchange for bare symbols [default: NSE].")
-    ] = None,
-    mode: Annotated[
-        str | None, typer.Option("--mode", "-m", help="full (exchange time), quote or ltp [default: full].")
-    ] = None,
-    interval: Annotated[
-        list[str] | None,
-        typer.Option("--interval", "-i", help="Candle interval to build (repeatable)."),
-    ] = None,
-    sim: Annotated[bool, typer.Option("--sim", help="Use the built-in simulated market.")] = False,
-    speed: Annotated[
-        float | None, typer.Option("--speed", help="Simulated market speed (60: a minute a second).")
-    ] = None,
-    record: Annotated[bool, typer.Option("--record", help="Also store every raw tick.")] = False,
-    duration: Annotated[
-        float | None, typer.Option("--duration", min=0.1, help="Stop cleanly after SECONDS.",
-                                   metavar="SECONDS")
-    ] = None,
-    db: Annotated[Path | None, typer.Option("--db", help="Candle store (SQLite) to write.",
-                                            metavar="FILE")] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="Config file to use.",
-                                                metavar="FILE")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Simulated market seed.", hidden=True)] = 1,
-    sim_date: Annotated[
-        str | None, typer.Option("--sim-date", help="Simulated trading day (YYYY-MM-DD).", hidden=True)
-    ] = None,
+    exchange: ExchangeOption = None,
+    mode: ModeOption = None,
+    interval: IntervalsOption = None,
+    sim: SimOption = False,
+    speed: SpeedOption = None,
+    record: RecordOption = False,
+    duration: DurationOption = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    seed: SeedOption = 1,
+    sim_date: SimDateOption = None,
 ) -> None:
     from livecli.core.intervals import parse_interval
     from livecli.server.runner import ServeOptions, ServeRunner

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from livecli.cli.options import ConfigOption, DbOption
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -116,10 +117,8 @@ def status(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print JSON (with --follow: one object per line).")
     ] = False,
-    db: Annotated[
-        Path | None, typer.Option("--db", help="Candle store to read (default: the user store).")
-    ] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="Config file to use.")] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
     every: Annotated[
         float, typer.Option("--every", min=0.05, hidden=True, help="Seconds between updates.")
     ] = 1.0,

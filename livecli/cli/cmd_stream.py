@@ -5,11 +5,24 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from livecli.cli.options import (
+    ConfigOption,
+    DbOption,
+    DurationOption,
+    ExchangeOption,
+    IntervalsOption,
+    ModeOption,
+    RecordOption,
+    SeedOption,
+    SimDateOption,
+    SimOption,
+    SpeedOption,
+    SymbolsArgument,
+)
 from livecli.errors import UsageError
 
 if TYPE_CHECKING:
@@ -29,32 +42,19 @@ and SIGHUP stop it cleanly; so does its reader closing the pipe (`| head`).
 
 
 def stream(
-    symbols: Annotated[list[str], typer.Argument(help="RELIANCE, NSE:INFY, NFO:NIFTY25DECFUT, 'NSE:NIFTY 50'")],
-    exchange: Annotated[
-        str | None, typer.Option("--exchange", "-e", help="Exchange for bare symbols [default: NSE].")
-    ] = None,
-    mode: Annotated[
-        str | None, typer.Option("--mode", "-m", help="full (exchange time), quote or ltp [default: full].")
-    ] = None,
-    interval: Annotated[
-        list[str] | None,
-        typer.Option("--interval", "-i", help="Candle interval to build and show (repeatable)."),
-    ] = None,
-    sim: Annotated[bool, typer.Option("--sim", help="Use the built-in simulated market.")] = False,
-    speed: Annotated[
-        float | None, typer.Option("--speed", help="Simulated market speed (60: a minute a second).")
-    ] = None,
-    record: Annotated[bool, typer.Option("--record", help="Also store every raw tick.")] = False,
-    duration: Annotated[
-        float | None, typer.Option("--duration", min=0.1, help="Stop cleanly after SECONDS.")
-    ] = None,
+    symbols: SymbolsArgument,
+    exchange: ExchangeOption = None,
+    mode: ModeOption = None,
+    interval: IntervalsOption = None,
+    sim: SimOption = False,
+    speed: SpeedOption = None,
+    record: RecordOption = False,
+    duration: DurationOption = None,
     jsonl: Annotated[bool, typer.Option("--jsonl", help="JSON lines on stdout, no dashboard.")] = False,
-    db: Annotated[Path | None, typer.Option("--db", help="Candle store (SQLite) to write.")] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="Config file to use.")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Simulated market seed.", hidden=True)] = 1,
-    sim_date: Annotated[
-        str | None, typer.Option("--sim-date", help="Simulated trading day (YYYY-MM-DD).", hidden=True)
-    ] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    seed: SeedOption = 1,
+    sim_date: SimDateOption = None,
 ) -> None:
     from livecli.core.intervals import parse_interval
     from livecli.session.live import LiveSession

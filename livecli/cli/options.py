@@ -81,6 +81,39 @@ IntervalsOption = Annotated[
 ]
 """Several intervals (`stream`): each `-i` adds one."""
 
+# --- a live session: `stream` and `serve` ---------------------------------------------------------
+SYMBOLS_HELP = "RELIANCE, NSE:INFY, NFO:NIFTY25DECFUT, 'NSE:NIFTY 50'."
+SymbolsArgument = Annotated[
+    list[str], typer.Argument(metavar="SYMBOL", show_default=False, help=SYMBOLS_HELP),
+]
+"""At least one symbol (`stream`); give it no default."""
+ModeOption = Annotated[
+    str | None,
+    typer.Option("--mode", "-m", metavar="MODE",
+                 help="Tick mode: full (exchange time, depth), quote or ltp.",
+                 show_default="[stream] mode, full"),
+]
+SimOption = Annotated[
+    bool, typer.Option("--sim", help="Use the built-in simulated market, even with Kite credentials."),
+]
+SpeedOption = Annotated[
+    float | None,
+    typer.Option("--speed", metavar="FACTOR", min=0.01,
+                 help="Simulated market speed: 60 runs a minute a second.", show_default="1"),
+]
+RecordOption = Annotated[bool, typer.Option("--record", help="Also store every raw tick.")]
+DurationOption = Annotated[
+    float | None,
+    typer.Option("--duration", metavar="SECONDS", min=0.1, help="Stop cleanly after SECONDS.",
+                 show_default="until Ctrl-C"),
+]
+SeedOption = Annotated[int, typer.Option("--seed", help="Simulated market seed.", hidden=True)]
+SimDateOption = Annotated[
+    str | None,
+    typer.Option("--sim-date", metavar="DATE", help="Simulated trading day (YYYY-MM-DD).",
+                 hidden=True),
+]
+
 # --- writing files ---------------------------------------------------------------------------
 ExportOption = Annotated[
     bool,
