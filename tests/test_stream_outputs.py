@@ -45,7 +45,8 @@ def test_a_reader_that_goes_away_ends_the_stream_quietly(tmp_path):
     assert len(out.decode().splitlines()) == 3 and head.returncode == 0
     assert rc == 0, err
     assert elapsed < 20, f"ran on for {elapsed:.0f} s after head exited"  # --duration is 40
-    assert err == "", err  # quietly: no traceback, no broken-pipe noise
+    # Quietly: no traceback, no broken-pipe noise; only the one note that the market is simulated.
+    assert [ln for ln in err.splitlines() if not ln.startswith("livecli: note: ")] == [], err
     with sqlite3.connect(db) as con:  # and the store was closed properly
         assert con.execute("SELECT state, clean_stop FROM sessions").fetchone() == ("stopped", 1)
 
@@ -80,13 +81,19 @@ def test_under_pressure_only_tick_lines_are_shed_counted_and_nothing_else_lost(
         while time.monotonic() < deadline:
             peak = max(peak, _rss_mb(proc.pid))
             time.sleep(0.25)
-        rest, err = proc.communicate(timeout=120)
+        # Not communicate(): it reads the raw pipe and would lose what readline() buffered.
+        rest = proc.stdout.read()
+        err = proc.stderr.read() if proc.stderr else b""
+        proc.wait(120)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
     assert proc.returncode == 0, err.decode()
-    lines = [json.loads(x) for x in [first, *rest.splitlines()]]
+    raw = [first, *rest.splitlines()]
+    bad = [x for x in raw if not x.startswith(b"{") or not x.rstrip().endswith(b"}")]
+    assert not bad, bad[:3]
+    lines = [json.loads(x) for x in raw]
     final = lines[-1]
     assert final["type"] == "status" and final["state"] == "stopped" and final["schema"] >= 1
     ticks = sum(1 for x in lines if x["type"] == "tick")
