@@ -85,6 +85,7 @@ def test_frames_hold_one_slice_of_market_time_in_exchange_time_order(speed, low,
     # 0.25 s cycles at 1x; at 60x a frame per market second (a sixtieth of a real second).
     with StandIn(speed=speed, date=DATE) as s, client(s) as c:
         c.subscribe([RELIANCE, SBIN, INFY, NIFTY], "full")
+        assert c.until(lambda g: g.frames(), 3)  # the first links start on the minute
         got = c.collect(1.5)
     frames = got.frames()
     assert low <= len(frames) <= high

@@ -34,7 +34,9 @@ one api_key (the links of one client) small in market time, on its side of the s
   delivered, that is, what has left the stand-in (its transport and kernel send buffer, kept
   small: SEND_BUFFER_BYTES); a sibling waiting for its own tape is waited for, one whose client
   stopped reading is given up after LOCKSTEP_GIVE_UP_S;
-* links that subscribe together start together (STARTUP_WAIT_S), and a link that subscribes
+* links that subscribe together start together (STARTUP_WAIT_S), on the next minute when that
+  is near (a subscription's snapshot of a quiet instrument is a tick of an earlier minute, late
+  on every link but the first unless they start on the minute), and a link that subscribes
   while its siblings stream (a reconnect) starts where they are, with each instrument's current
   state as its snapshot, as Kite starts a subscription, rather than replaying the ticks between;
 * when the stand-in cannot keep up with its own clock (a loaded machine), every link of the
@@ -69,6 +71,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
+from livecli.core.timeutil import ist_day
 from livecli.kite.protocol import (
     HEARTBEAT,
     MAX_PER_CONNECTION,
@@ -98,8 +101,12 @@ LINK_LEAD_S: Final = 1.0
 # to deliver: a link of a client that stopped reading must not hold up every other client of
 # the same api_key for ever (one that waits for its encoding, or for a sibling, is waited for).
 LOCKSTEP_GIVE_UP_S: Final = 2.0
-# How long (real seconds) the first links of an api_key wait for each other's first tapes.
+# The first links of an api_key start on the next minute if that is this near (real seconds).
+MINUTE_ALIGN_S: Final = 1.5
+# How long (real seconds) the first links of an api_key wait for each other's first tapes, and
+# for the subscription of one that has just opened.
 STARTUP_WAIT_S: Final = 15.0
+STARTUP_SUBSCRIBE_S: Final = 2.0
 # A link with a backlog that would run dry before its next tape is ready spreads what it has
 # over the wait, sending at least a frame this often (real seconds): a client takes a link
 # that sends nothing for a second as a quiet market and moves its clock on.
@@ -185,7 +192,7 @@ class _Link:
 
     __slots__ = ("build_s", "build_started", "building", "bytes_out", "conn", "cursor",
                  "delivered_to", "fd", "fresh", "group", "last_frame", "last_sent", "moved_at",
-                 "rate", "rate_mark", "sent_log", "snapshot", "tapes", "wake", "ws")
+                 "opened", "rate", "rate_mark", "sent_log", "snapshot", "tapes", "wake", "ws")
 
     def __init__(self, conn: ConnInfo, ws: Any, cursor: float) -> None:
         self.conn = conn
@@ -202,7 +209,7 @@ class _Link:
         self.fresh = False
         # Instruments owed a snapshot (freshly subscribed, or their mode changed).
         self.snapshot: set[int] = set()
-        self.last_sent = time.monotonic()  # anything, heartbeats included
+        self.opened = self.last_sent = time.monotonic()  # anything sent, heartbeats included
         self.last_frame = self.last_sent  # ticks
         # Set when this link may be able to send more: its tape is ready, or a sibling moved on.
         self.wake = asyncio.Event()
@@ -503,13 +510,15 @@ class TickerServer:
         """`upto`, held back to LINK_LEAD_S past the slowest sibling that is keeping up.
 
         Before the group has sent any tick, a link also waits (up to STARTUP_WAIT_S) for its
-        siblings' first tapes, so the links a client opens together start together: nothing is
-        lost by waiting then, while one that starts alone runs ahead of those that join it.
+        siblings' first tapes (and a sibling that has just opened, for its subscription), so the
+        links a client opens together start together: nothing is lost by waiting then, while
+        one that starts alone runs ahead of those that join it.
         """
         group = link.group
-        if (not group.started
-                and any(o.fresh and o.conn.tokens for o in group.links if o is not link)
-                and time.monotonic() - group.waiting_since < STARTUP_WAIT_S):
+        mono = time.monotonic()
+        if (not group.started and mono - group.waiting_since < STARTUP_WAIT_S
+                and any(o.fresh if o.conn.tokens else mono - o.opened < STARTUP_SUBSCRIBE_S
+                        for o in group.links if o is not link)):
             return link.cursor
         floor = self._floor(link)
         if floor == math.inf:
@@ -534,6 +543,38 @@ class TickerServer:
             step = self.frame_span_s
         return min(upto, max(self._grid(link.cursor + step), link.cursor))
 
+    def _fresh_start(self, link: _Link) -> float:
+        """Where the first tape for a link's new subscriptions should start (each instrument's
+        state at that moment sent first, as Kite starts a subscription), if not at its cursor.
+
+        While its siblings stream, where they will be once the tape is built: starting where
+        the link stopped would send the ticks in between after newer ones from the other links
+        (late). When the group starts, at the next minute if that is near (MINUTE_ALIGN_S): a
+        subscription's snapshot of a quiet instrument is a tick from an earlier minute, late
+        at once on every link after the first unless the links start on the minute.
+        """
+        siblings = self._siblings(link)
+        if siblings:
+            # As fast as the slowest of them delivers (the client may read slower than the
+            # market runs). Too far ahead costs a wait; too short, another build.
+            slowest = min(siblings, key=lambda o: o.delivered_to)
+            rate = min(slowest.rate or self.clock.speed, self.clock.speed)
+            return self._grid(slowest.delivered_to + self._build_s * rate)
+        if not link.group.started and self._minutes_before(link):
+            minute = math.ceil(link.cursor / 60) * 60
+            if minute - link.cursor <= MINUTE_ALIGN_S * self.clock.speed:
+                return minute
+        return link.cursor
+
+    def _minutes_before(self, link: _Link) -> bool:
+        """Whether the link's session had a whole minute before its cursor (only then can a
+        snapshot hold a tick of an earlier minute)."""
+        tok = next(iter(link.conn.tokens), None)
+        if tok is None or tok not in self.market:
+            return False
+        plan = self.market.plan(tok, ist_day(link.cursor))
+        return link.cursor * 1000 >= plan.open_ms + 60_000
+
     def _plan(self, link: _Link) -> None:
         """Start encoding the link's next tape on a worker thread, if it needs one."""
         if link.building or link.conn.closed or self._stopping:
@@ -548,19 +589,9 @@ class TickerServer:
         if not tapes:
             start, snapshot = link.cursor, frozenset(link.snapshot)
             if link.fresh:
-                # Its siblings stream on while this tape is built: start it where they will be
-                # by then, each instrument's state at that moment sent first (as Kite starts a
-                # subscription), rather than where this link stopped, or the ticks in between
-                # would reach the client after newer ones from the other links: late.
-                siblings = self._siblings(link)
-                if siblings:
-                    # As fast as the slowest of them delivers (the client may read slower than
-                    # the market runs). Too far ahead costs a wait; too short, another build.
-                    slowest = min(siblings, key=lambda o: o.delivered_to)
-                    rate = min(slowest.rate or self.clock.speed, self.clock.speed)
-                    ahead = self._grid(slowest.delivered_to + self._build_s * rate)
-                    if ahead > start:
-                        start, snapshot = ahead, frozenset(subs_tok for subs_tok, _ in subs)
+                ahead = self._fresh_start(link)
+                if ahead > start:
+                    start, snapshot = ahead, frozenset(tok for tok, _ in subs)
         elif len(tapes) == 1:
             start, snapshot = tapes[0].end, frozenset()
         else:
