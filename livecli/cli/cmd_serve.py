@@ -63,23 +63,16 @@ def serve(
     seed: SeedOption = 1,
     sim_date: SimDateOption = None,
 ) -> None:
-    from livecli.core.intervals import parse_interval
+    from livecli.cli.live_flags import live_session
     from livecli.server.runner import ServeOptions, ServeRunner
-    from livecli.session.live import LiveSession
 
-    intervals = [parse_interval(i) for i in (interval or [])]
-    if speed is not None and speed <= 0:
-        raise UsageError(f"--speed {speed} must be above 0, e.g. 1 or 60")
-    if mode is not None and mode.strip().lower() not in ("full", "quote", "ltp"):
-        raise UsageError(f"unknown --mode {mode!r}: use full, quote or ltp")
     if port is not None and not 0 <= port <= 65535:
         raise UsageError(f"--port {port} is not a TCP port: use 1-65535, or 0 for any free port")
-    overrides = {"stream.exchange": exchange, "stream.mode": mode,
-                 "stream.intervals": [i.name for i in intervals] or None,
-                 "serve.host": host, "serve.port": port}
-    session = LiveSession(source="sim" if sim else "auto", intervals=None, db=db, config=config,
-                          record=record, speed=speed, seed=seed, sim_date=sim_date,
-                          overrides=overrides)
+    session, _ = live_session(
+        exchange=exchange, mode=mode, interval=interval, sim=sim, speed=speed, record=record,
+        db=db, config=config, seed=seed, sim_date=sim_date,
+        extra={"serve.host": host, "serve.port": port},
+    )
     settings = session.settings
     sv = settings.serve
     opts = ServeOptions(

@@ -23,7 +23,6 @@ from livecli.cli.options import (
     SpeedOption,
     SymbolsArgument,
 )
-from livecli.errors import UsageError
 
 if TYPE_CHECKING:
     from livecli.core.intervals import Interval
@@ -56,28 +55,12 @@ def stream(
     seed: SeedOption = 1,
     sim_date: SimDateOption = None,
 ) -> None:
+    from livecli.cli.live_flags import live_session
     from livecli.core.intervals import parse_interval
-    from livecli.session.live import LiveSession
 
-    intervals = [parse_interval(i) for i in (interval or [])]
-    if speed is not None and speed <= 0:
-        raise UsageError(f"--speed {speed} must be above 0, e.g. 1 or 60")
-    # Checked here so a bad flag reads as a usage error naming --mode, not as a config error.
-    if mode is not None and mode.strip().lower() not in ("full", "quote", "ltp"):
-        raise UsageError(f"unknown --mode {mode!r}: use full, quote or ltp")
-    # Only flags actually given override the config ([stream] exchange, mode, intervals).
-    overrides = {"stream.exchange": exchange, "stream.mode": mode,
-                 "stream.intervals": [i.name for i in intervals] or None}
-    session = LiveSession(
-        source="sim" if sim else "auto",
-        intervals=None,
-        db=db,
-        config=config,
-        record=record,
-        speed=speed,
-        seed=seed,
-        sim_date=sim_date,
-        overrides=overrides,
+    session, intervals = live_session(
+        exchange=exchange, mode=mode, interval=interval, sim=sim, speed=speed, record=record,
+        db=db, config=config, seed=seed, sim_date=sim_date,
     )
     st = session.settings.stream
     shown = parse_interval(intervals[0] if intervals else st.intervals[0])

@@ -89,11 +89,13 @@ class Receiver:
         cols = frame.columns()
         tokens = cols.token
         with self.lock:
+            counters = self.engine.counters
+            refused = counters.future
             self.engine.update_columns(cols)
             self.flush_closed()
             times = cols.time
-            limit = self.engine.last_limit
-            if max(times) > limit:
+            if counters.future != refused:  # the engine says so: no scan of a good frame
+                limit = self.engine.last_limit
                 # Ticks the feed-clock guard refused (stamped too far ahead): counted by the
                 # engine, and never recorded, shown as the latest price or handed to callbacks,
                 # so the store's recording rebuilds the same candles the session built.
