@@ -130,9 +130,9 @@ class ServeRunner:
                 timeout_graceful_shutdown=3, server_header=False, proxy_headers=False,
             )
             self._server = server = uvicorn.Server(config)
+            self._signals(server)  # before the announcement: a signal right after it counts
             if announce is not None:
                 announce(self)
-            self._signals(server)
             timer = None
             if self.opts.duration is not None:
                 timer = threading.Timer(self.opts.duration, self._timeout)
@@ -199,6 +199,7 @@ class ServeRunner:
 
         def noted(_signum: int, _frame: Any) -> None:
             self.reason = "stopped by signal"
+            server.should_exit = True  # came before uvicorn took the signals: it stops at once
 
         def hangup(_signum: int, frame: Any) -> None:
             self.reason = "stopped by signal"
