@@ -515,6 +515,8 @@ def test_remote_session_reconnects_and_its_closes_equal_the_store(tmp_path):
 
         first.kill()  # SIGKILL: the server is gone without a word
         wait_for(lambda: not remote.connected.is_set(), 30)
+        away = remote.live_status()  # what a dashboard shows meanwhile: no request, why
+        assert away.state == "reconnecting" and remote.url in away.last_error
         with lock:
             ticks.clear()
             closes.clear()

@@ -132,12 +132,12 @@ def _run(remote: RemoteSession, req: AttachRequest, refresh_per_s: float) -> Non
             reason = "detached by signal"
     finally:
         final = remote.live_status()
+        if runner is not None:  # its last frame still reads the attached session
+            runner.stop(final_message=f"{reason}; {final.candles_stored:,} candles stored by "
+                                      "the server")
         remote.stop()
         if sink is not None:
             sink.close(final, give_up=give_up)
-        if runner is not None:
-            runner.stop(final_message=f"{reason}; {final.candles_stored:,} candles stored by "
-                                      "the server")
     if sink is not None and sink.reader_gone.is_set():
         return
     try:

@@ -141,6 +141,9 @@ class RemoteSession:
 
         try:
             r = self._http.request(method, path, **kw)
+        except RuntimeError:  # httpx's client is closed: stop() was called
+            raise e.UsageError(f"this session is detached from {self.url} (stop() was "
+                               "called): attach a new one") from None
         except httpx.HTTPError as exc:
             raise e.ConnectionFailedError(
                 f"cannot reach the livecli server at {self.url}: {exc}; is `livecli serve` "
@@ -247,7 +250,12 @@ class RemoteSession:
         socket is up (no request), else asked for."""
         if self.connected.is_set() and self.last_status is not None:
             return self._mirror.instruments
-        st = self.status()
+        try:
+            st = self.status()
+        except e.LivecliError:
+            if self.last_status is None:
+                raise
+            return self._mirror.instruments  # the server is away: what it last said
         self._mirror.status(st)
         return instruments_of(st)
 
@@ -356,15 +364,17 @@ class RemoteSession:
         """The served session's status, typed, as last pushed (asked for before the first push).
 
         While the server cannot be reached the state is `reconnecting`, with why."""
-        raw = self.last_status if self.connected.is_set() and self.last_status else None
-        if raw is None:
-            try:
-                raw = self.status()
-            except e.LivecliError as exc:
-                last = self.last_status or {}
-                st = LiveStatus.from_json_dict(last)
-                return dataclasses.replace(st, state="reconnecting", last_error=str(exc),
-                                           symbols=st.symbols if symbols else ())
+        raw = self.last_status
+        if raw is not None and not self.connected.is_set() and self.connects:
+            # Attached before, away now: what it last said, no request (a dashboard frame
+            # must not wait on an unreachable host).
+            st = LiveStatus.from_json_dict(raw if symbols else {**raw, "symbols": {}})
+            why = self.last_error or "no answer"
+            return dataclasses.replace(
+                st, state="reconnecting",
+                last_error=f"the server at {self.url} cannot be reached ({why})")
+        if raw is None or not self.connected.is_set():
+            raw = self.status()
         st = LiveStatus.from_json_dict(raw if symbols else {**raw, "symbols": {}})
         dropped = sum(fn() for fn in self._drop_counters)
         if dropped:
