@@ -229,6 +229,13 @@ def test_a_served_store_is_attached_to_and_a_stale_record_is_not(tmp_path):
         # The same closes as the store (the writer's last batch may take a moment to land).
         wait_for(lambda: all(store_rows(db).get(key(c)) == c for c in got), 15)
 
+        # --attach with no symbols: what the server streams, nothing added.
+        plain = run_cli(tmp_path, "stream", "--attach", srv.url, "--jsonl", "--duration", "2")
+        assert plain.returncode == 0, plain.stderr
+        assert {json.loads(x)["symbol"] for x in plain.stdout.splitlines()
+                if '"tick"' in x} == {"RELIANCE", "INFY"}
+        assert_one_line_error(run_cli(tmp_path, "stream", "--attach", srv.url, "-i", "5min"), 2,
+                              "5min candles are not built by the server", "built: 1min")
         # status, by the store's record: over the API, the server part beside the session's.
         st = run_cli(tmp_path, "status", "--db", str(db), "--json")
         assert st.returncode == 0, st.stderr
@@ -320,6 +327,11 @@ def test_an_attached_live_session_reads_like_a_local_one(tmp_path):
             wait_for(lambda: len(s.forming_candles([408065], one, 24)[408065].closes) >= 3, 30)
             recent = s.recent_ticks(5)
             assert len(recent) == 5 and {r.symbol for r in recent} <= {"RELIANCE", "INFY"}
+            tok = s.subscribe_symbol("HDFCBANK")
+            wait_for(lambda: tok in s.instruments, 30)  # the pushed status names it
+            assert s.token_of("NSE:HDFCBANK") == tok
+            s.unsubscribe_symbol("HDFCBANK")
+            wait_for(lambda: tok not in s.instruments, 30)
             st = s.live_status(symbols=False)
             assert st.state == "connected" and st.intervals == ("1min", "5min")
             snap = builder()  # the dashboard's own builder, over the attached session
