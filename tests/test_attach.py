@@ -349,3 +349,24 @@ def test_an_attached_live_session_reads_like_a_local_one(tmp_path):
     for c in got:
         d = {"type": "candle", **c.to_dict()}
         assert stored[key(d)] == d
+
+
+@pytest.mark.slow
+def test_a_served_store_whose_server_requires_its_key(tmp_path):
+    """Same user, same data folder: status and stream find the key themselves; the key is
+    never printed."""
+    db = tmp_path / "s.db"
+    srv = ServeProcess(tmp_path, "RELIANCE", "--db", str(db), "--require-key")
+    try:
+        key = (tmp_path / "data" / "serve-api-key").read_text().strip()
+        assert httpx.get(srv.api + "/status", timeout=30).status_code == 401
+        st = run_cli(tmp_path, "status", "--db", str(db), "--json")
+        assert st.returncode == 0, st.stderr
+        assert json.loads(st.stdout)["served"] == {"url": srv.url, "clients": 0,
+                                                   "clients_dropped": 0, "auth": True}
+        r = run_cli(tmp_path, "stream", "--db", str(db), "--jsonl", "--duration", "2")
+        assert r.returncode == 0 and "attached to the store's server" in r.stderr, r.stderr
+        assert any('"tick"' in x for x in r.stdout.splitlines())
+        assert key not in st.stdout + st.stderr + r.stdout + r.stderr
+    finally:
+        assert srv.signal(signal.SIGTERM) == 0, srv.stderr()
