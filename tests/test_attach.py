@@ -165,8 +165,9 @@ def test_attached_jsonl_is_what_the_server_stores_across_a_restart(tmp_path):
     attached = Lines(tmp_path, "stream", "--attach", first.url, "INFY", "--jsonl")
     try:
         attached.until(lambda ls: {c["symbol"] for c in closed_candles(ls)} >= {"RELIANCE", "INFY"})
-        status = httpx.get(first.api + "/status", timeout=30).json()
-        assert set(status["symbols"]) == {"RELIANCE", "INFY"}  # INFY added to what it streams
+        # INFY was added to what it streams (the status is at most a second old).
+        wait_for(lambda: set(httpx.get(first.api + "/status", timeout=30).json()["symbols"])
+                 == {"RELIANCE", "INFY"}, 10)
         before = len(attached.lines)
         first.kill()  # SIGKILL while attached
         second = ServeProcess(tmp_path, "--db", str(two), port=int(port))  # idle
