@@ -371,3 +371,29 @@ def test_a_served_store_whose_server_requires_its_key(tmp_path):
         assert key not in st.stdout + st.stderr + r.stdout + r.stderr
     finally:
         assert srv.signal(signal.SIGTERM) == 0, srv.stderr()
+
+
+@pytest.mark.slow
+def test_the_attached_dashboard_on_a_terminal(tmp_path):
+    """The same dashboard as `livecli stream`, drawn from the attached session's read API."""
+    import re
+
+    from tests.test_stream_e2e import run_on_pty
+
+    srv = ServeProcess(tmp_path, "RELIANCE", "--db", str(tmp_path / "s.db"))
+    try:
+        rc, screen, err = run_on_pty(tmp_path, ["stream", "--attach", srv.url, "INFY"],
+                                     "candles stored [3-9]")
+    finally:
+        assert srv.signal(signal.SIGTERM) == 0, srv.stderr()
+    assert rc == 0, err
+    assert "Traceback" not in err and "dashboard error" not in screen
+    # The note is drawn above the live display (which holds stderr while it runs).
+    assert f"attached to the server at {srv.url}" in screen + err
+    assert "detached by signal" in err
+    for panel in ("Instruments · 1min", "Latest ticks", "Connection", "attached to"):
+        assert panel in screen, panel
+    assert re.search(r"RELIANCE\s+NSE\s+\d,\d{3}\.\d\d", screen), screen[-3000:]
+    assert re.search(r"INFY\s+NSE\s+\d,\d{3}\.\d\d", screen)
+    assert "source SIMULATED" in screen and "state connected" in screen
+    assert re.search(r"[▁▂▃▄▅▆▇█]{2}", screen)  # spark lines from the pushed closes
