@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from livecli.errors import SymbolError, TooManyInstrumentsError, UsageError
-from livecli.session.clock import WALL_CLOCK, Clock, MarketClock
+from livecli.session.clock import AdvertisedClock, Clock, MarketClock
 from livecli.session.clock_thread import ClockThread
 from livecli.session.dispatch import Callbacks, Dispatcher
 from livecli.session.receiver import Listeners, Receiver
@@ -45,10 +45,11 @@ log = logging.getLogger("livecli.session")
 
 
 def clock_for(source: Source) -> Clock:
-    """The wall clock, unless the source runs a market clock of its own (the stand-in's)."""
+    """The in-process stand-in's market clock, else the clock the ticker server advertises
+    (a standalone stand-in's; none from real Kite, which leaves the wall clock)."""
     if source.market_time is not None:
         return MarketClock(source.market_time, source.clock_rate)
-    return WALL_CLOCK
+    return AdvertisedClock()
 
 
 class Run:
@@ -76,6 +77,9 @@ class Run:
                                  record=record, exchange_times=mode == "full")
         self._ticks_of_frame: tuple[Any, list[Any]] | None = None
         self.feed: KiteFeed = feed_factory(self.receiver.on_frame, self._on_text, self._on_state)
+        if isinstance(clock, AdvertisedClock):
+            feed = self.feed
+            clock.bind(lambda: feed.server_clock)
         if len(self.instruments) > self.feed.max_instruments:
             raise TooManyInstrumentsError(
                 f"{len(self.instruments)} instruments; Kite allows at most "
