@@ -89,4 +89,14 @@ class AdvertisedClock:
         return market + (wall_s - wall) * speed
 
 
+def guard_now(clock: Clock, ahead_s: float) -> Callable[[], float]:
+    """The `now` for the candle engine's feed-clock guard, which allows `ahead_s` on top of it.
+
+    The allowance is meant in the feed's real seconds: a simulated clock read off an upgrade
+    response is off by the latency times the speed, so at 60x five real seconds are 300 market
+    seconds. Against Kite (rate 1) this is the clock's own now.
+    """
+    return lambda: clock.now() + ahead_s * (clock.rate - 1.0)
+
+
 WALL_CLOCK = WallClock()

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from livecli.errors import SymbolError, TooManyInstrumentsError, UsageError
-from livecli.session.clock import AdvertisedClock, Clock, MarketClock
+from livecli.session.clock import AdvertisedClock, Clock, MarketClock, guard_now
 from livecli.session.clock_thread import ClockThread
 from livecli.session.dispatch import Callbacks, Dispatcher
 from livecli.session.receiver import Listeners, Receiver
@@ -42,6 +42,11 @@ if TYPE_CHECKING:
     from livecli.session.source import Source
 
 log = logging.getLogger("livecli.session")
+
+
+# How far ahead of the session's clock a tick may be stamped, in the feed's real seconds, before
+# the guard refuses it (CANDLES.md rule 8: "a few seconds").
+MAX_AHEAD_S = 5.0
 
 
 def clock_for(source: Source) -> Clock:
@@ -85,7 +90,8 @@ class Run:
                 f"{len(self.instruments)} instruments; Kite allows at most "
                 f"{self.feed.max_instruments}"
             )
-        self.clock_thread = ClockThread(self.receiver, self.status, self.publish)
+        self.clock_thread = ClockThread(self.receiver, self.status, self.publish,
+                                        self.feed.call_soon)
         self.started_at = time.time()
         self.running = False
         self.stopped_reason: str | None = None
@@ -122,7 +128,7 @@ class Run:
             # The guard's clock (CANDLES.md rule 8): a tick stamped ahead of it moves nothing.
             engine = CandleEngine(intervals, grace_s=st.grace_s, history=st.history,
                                   fill_gaps=st.fill_gaps, sessions=settings.session_table(),
-                                  now=clock.now)
+                                  now=guard_now(clock, MAX_AHEAD_S), max_ahead_s=MAX_AHEAD_S)
             if db_path is not None:
                 from livecli.store.writer import StoreWriter
 
