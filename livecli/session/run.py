@@ -92,6 +92,7 @@ class Run:
             )
         self.clock_thread = ClockThread(self.receiver, self.status, self.publish,
                                         self.feed.call_soon)
+        self._scale_grace()
         self.started_at = time.time()
         self.running = False
         self.stopped_reason: str | None = None
@@ -220,6 +221,16 @@ class Run:
         if status.state == "reconnecting":
             with self.lock:
                 self.engine.mark_disconnect()
+        self._scale_grace()  # a link upgraded: a standalone stand-in has now said its speed
+
+    def _scale_grace(self) -> None:
+        """The grace waits out the links' arrival skew, which is real time (CANDLES.md rule 8):
+        against a simulated market at speed N it spans N x grace_s of the market's seconds, or
+        at 60x one link's subscription snapshot would arrive late behind another's."""
+        grace = self.settings.stream.grace_s * max(1.0, self.clock.rate)
+        if grace != self.engine.grace_s:
+            with self.lock:
+                self.engine.grace_s = grace
 
     # --- ticks as dicts (callback thread, readers) ---------------------------------------------
     def _tick_dict(self, tok: int, frame: Any, row: int) -> dict[str, Any]:
