@@ -27,7 +27,7 @@ from livecli.cli.options import (
 if TYPE_CHECKING:
     from livecli.core.intervals import Interval
     from livecli.dashboard.builder import SnapshotBuilder
-    from livecli.dashboard.live import DashboardRunner
+    from livecli.dashboard.interactive import Dashboard
     from livecli.session.jsonl import JsonLines
     from livecli.session.live import LiveSession
 
@@ -62,6 +62,9 @@ def stream(
         exchange=exchange, mode=mode, interval=interval, sim=sim, speed=speed, record=record,
         db=db, config=config, seed=seed, sim_date=sim_date,
     )
+    from livecli.cli.watchlists import expand_symbols
+
+    symbols = expand_symbols(symbols, session.settings)
     st = session.settings.stream
     shown = parse_interval(intervals[0] if intervals else st.intervals[0])
     as_lines = jsonl or not sys.stdout.isatty()
@@ -85,20 +88,22 @@ def _run(session: LiveSession, symbols: list[str], exchange: str, mode: str, sho
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), on_signal)
     sink: JsonLines | None = None
-    runner: DashboardRunner | None = None
+    dash: Dashboard | None = None
     builder: SnapshotBuilder | None = None
     if as_lines:
         from livecli.session.jsonl import JsonLines
 
         sink = JsonLines(session).start()
     else:
-        from livecli.dashboard.builder import SnapshotBuilder
-        from livecli.dashboard.live import DashboardRunner
+        from livecli.cli.watchlists import expander
+        from livecli.dashboard.interactive import Dashboard
 
-        builder = SnapshotBuilder(session, shown, title="livecli stream")
+        dash = Dashboard.open(session, shown, title="livecli stream",
+                              refresh_per_s=session.settings.stream.refresh_per_s,
+                              on_quit=done.set, exchange=exchange,
+                              expand=expander(session.settings))
+        builder = dash.builder
         builder.message = "connecting…"
-        runner = DashboardRunner(builder, refresh_per_s=session.settings.stream.refresh_per_s)
-        runner.start()
     reason = "stopped"
     try:
         session.start(symbols, exchange=exchange, mode=mode)
@@ -118,15 +123,16 @@ def _run(session: LiveSession, symbols: list[str], exchange: str, mode: str, sho
             if session.wait(timeout=0.2 if left is None else min(0.2, left)):
                 break
         else:
-            reason = "stopped by signal"
+            reason = "stopped by q" if dash is not None and dash.quit_requested \
+                else "stopped by signal"
     finally:
         session.stop(reason)
         final = session.live_status()
         if sink is not None:
             sink.close(final if session.started_at else None, give_up=give_up)
-        if runner is not None:
+        if dash is not None:
             why = session.stopped_reason or reason
-            runner.stop(final_message=f"{why}; {final.candles_stored:,} candles stored")
+            dash.close(final_message=f"{why}; {final.candles_stored:,} candles stored")
     if session.failure is not None:
         raise session.failure
     if sink is not None and sink.reader_gone.is_set():
