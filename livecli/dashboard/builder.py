@@ -59,6 +59,7 @@ class SnapshotBuilder:
         self._sym_token: int | None = None
         self._sym_seen: tuple[float, float] | None = None
         self._last: DashboardSnapshot | None = None
+        self._last_shape: tuple[object, ...] = ()
         self.order: list[int] = []  # the rows' tokens in their shown order (for the keys)
         self.message: str | None = None
 
@@ -78,11 +79,14 @@ class SnapshotBuilder:
         st = self.state
         with st.lock:
             v = dataclasses.replace(st, lock=st.lock)  # one consistent copy of the choices
-        if v.paused and self._last is not None:
+        # Paused, the numbers stay as they were; a change of what is shown (sort, filter,
+        # interval, screen, selection) is still drawn, from the data as it is then.
+        shape = (v.sort, v.reverse, v.filter, v.interval, v.screen, v.selected)
+        if v.paused and self._last is not None and shape == self._last_shape:
             return dataclasses.replace(self._last, view=self._view_info(v, self._last.view),
                                        message=v.message or self.message)
         snap = self._build(v)
-        self._last = snap
+        self._last, self._last_shape = snap, shape
         return snap
 
     def _build(self, v: ViewState) -> DashboardSnapshot:

@@ -107,7 +107,8 @@ class Controls:
         elif key == "s":
             i = SORTS.index(st.sort)
             st.sort = SORTS[(i + 1) % len(SORTS)]
-            st.message = f"sorted by {SORT_LABELS[st.sort]}"
+            st.message = (f"sorted by {SORT_LABELS[st.sort]}" if st.sort is not None
+                          else "in the order given")
         elif key == "r":
             st.reverse = not st.reverse
             st.message = f"sort reversed ({SORT_LABELS[st.sort]})"
