@@ -242,7 +242,7 @@ def test_narrow_terminal_keeps_ohlc_and_scrolls_to_every_row(tmp_path):
         assert "RELIANCE" not in shown and shown[-1] == "IDEA"  # scrolled to the end
         assert re.search(r"rows \d+–30 of 30 · \d+ above", t)
         d.send("\x1b[H")
-        d.wait_for(lambda t: [r[0] for r in table_rows(t, set(many))][0] == "RELIANCE"
+        d.wait_for(lambda t: next(r[0] for r in table_rows(t, set(many))) == "RELIANCE"
                    and _selected_symbol(d) == "RELIANCE")
         d.send("q")
         assert d.wait_exit() == 0, d.stderr()
@@ -282,3 +282,157 @@ def test_q_gives_back_the_screen_as_it_was_in_tmux(tmp_path):
         assert "Instruments" not in t and "q quit" not in t  # no frame left behind
     finally:
         subprocess.run(["tmux", "kill-session", "-t", name], timeout=10)
+
+
+# --- the symbol view's chart, and `livecli chart` ---------------------------------------------
+RELIANCE_TOKEN = 738561
+PRICE = re.compile(r"[\d,]+\.\d+")
+
+
+def _recorded_candles(db) -> dict[int, tuple]:
+    """RELIANCE's 1-minute candles computed by the test from the recorded ticks (tests/oracle.py,
+    an independent reading of CANDLES.md): {start: (open, high, low, close, volume, ...)}."""
+    from tests.oracle import OTick, oracle
+
+    with sqlite3.connect(db) as con:
+        rows = con.execute("SELECT instrument_token, exchange_timestamp, last_price, "
+                           "volume_traded, oi, high, low FROM ticks ORDER BY rowid").fetchall()
+    ticks = [OTick(t, ts, p, v, h, lo, oi) for t, ts, p, v, oi, h, lo in rows]
+    return {start: v for (tok, m, start), v in oracle(ticks, [1]).items()
+            if tok == RELIANCE_TOKEN and m == 1}
+
+
+def _read_chart(d: PtyDashboard, chart_w: int) -> dict:
+    """The chart on screen, read back as its module docstring says it is drawn."""
+    lines = d.lines()
+    title = next(i for i, ln in enumerate(lines) if re.match(r"NSE:RELIANCE +1min candles", ln))
+    vol = next(i for i in range(title + 1, len(lines)) if " vol " in lines[i][:chart_w])
+    rows = list(range(title + 1, vol))
+    labels = [lines[y][:chart_w] for y in rows]
+    hi = float(PRICE.findall(labels[0])[-1].replace(",", ""))
+    lo = float(PRICE.findall(labels[-1])[-1].replace(",", ""))
+    newest = re.search(r"◂(\d\d):(\d\d) IST", lines[vol + 3][:chart_w] if vol + 3 < len(lines)
+                       else "") or next(re.search(r"◂(\d\d):(\d\d) IST", ln) for ln in lines
+                                        if re.search(r"◂(\d\d):(\d\d) IST", ln))
+    columns: dict[int, dict] = {}
+    for r, y in enumerate(rows):
+        line = d.screen.buffer[y]
+        for x in range(chart_w):
+            ch = line[x]
+            if ch.data in "│█":
+                col = columns.setdefault(x, {"cells": [], "fg": set()})
+                col["cells"].append((r, ch.data))
+                col["fg"].add(ch.fg)
+    return {"hi": hi, "lo": lo, "rows": len(rows), "columns": columns,
+            "newest": (int(newest.group(1)), int(newest.group(2)))}
+
+
+def _row(p: float, lo: float, hi: float, rows: int) -> int:
+    return max(0, min(rows - 1, round((hi - p) / (hi - lo) * (rows - 1))))
+
+
+def test_symbol_view_chart_and_chart_picture_match_the_candles(tmp_path):
+    from datetime import datetime
+
+    from livecli.core.timeutil import IST
+
+    db = tmp_path / "s.db"
+    cols, rows = 120, 40
+    with PtyDashboard(tmp_path, stream_args("RELIANCE", "INFY", db=db, extra=("--record",)),
+                      cols=cols, rows=rows) as d:
+        d.wait_for(r"candles stored (2[4-9]|[3-9]\d)", timeout=60)  # a dozen minutes each
+        d.send("\r")
+        d.wait_for(r"NSE:RELIANCE +1min candles · tick 0.05")
+        d.send("p")
+        d.wait_for("PAUSED")
+        d.settle(2)
+        chart = _read_chart(d, cols - 33 - 1)
+        screen = d.text()
+        d.send("q")
+        assert d.wait_exit() == 0, d.stderr()
+    want = _recorded_candles(db)
+    hh, mm = chart["newest"]
+    day = datetime.fromisoformat(SIM_DATE_ISO).replace(tzinfo=IST)
+    newest = int(day.replace(hour=hh, minute=mm).timestamp())
+    xs = sorted(chart["columns"], reverse=True)
+    assert len(xs) >= 8, screen
+    assert all(a - b == 2 for a, b in zip(xs, xs[1:], strict=False)), xs  # one candle a column pair
+    lo, hi, n = chart["lo"], chart["hi"], chart["rows"]
+    starts = sorted(s for s in want if s <= newest)
+    # The newest column is the forming candle (it went on after the pause): compare the rest.
+    checked = 0
+    for k, x in enumerate(xs[1:], start=1):
+        start = starts[-1 - k]
+        o, h, low, c = want[start][:4]
+        cells = chart["columns"][x]["cells"]
+        got_rows = [r for r, _ in cells]
+        body = [r for r, ch in cells if ch == "█"]
+        assert (min(got_rows), max(got_rows)) == (_row(h, lo, hi, n), _row(low, lo, hi, n)), \
+            (start, o, h, low, c, cells)
+        assert (min(body), max(body)) == (_row(max(o, c), lo, hi, n), _row(min(o, c), lo, hi, n))
+        assert chart["columns"][x]["fg"] == {"green" if c >= o else "red"}
+        checked += 1
+    assert checked >= 7
+    # The axis is the shown candles' range in tick-size steps (0.05 for RELIANCE).
+    shown = [want[s] for s in starts[-len(xs):-1]]
+    assert lo <= min(v[2] for v in shown) and hi >= max(v[1] for v in shown)
+    assert round(hi * 20) == hi * 20 and round(lo * 20) == lo * 20
+
+    # `livecli chart --output`: a valid PNG of the store's candles.
+    png = tmp_path / "reliance.png"
+    r = subprocess.run([sys.executable, "-m", "livecli", "chart", "RELIANCE", "-i", "1min",
+                        "--db", str(db), "--output", str(png)], cwd=tmp_path,
+                       env=hermetic_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "wrote a chart of" in r.stdout and r.stderr == ""
+    _check_png(png, db)
+    # Piped, the chart is plain text: no escape codes, the axis in tick size.
+    r = subprocess.run([sys.executable, "-m", "livecli", "chart", "RELIANCE", "-i", "1min",
+                        "--db", str(db)], cwd=tmp_path, env=hermetic_env(tmp_path),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "\x1b" not in r.stdout and "NSE:RELIANCE" in r.stdout and "◂" in r.stdout
+    assert re.search(r"H \d,\d{3}\.\d\d", r.stdout) and "█" in r.stdout
+
+
+SIM_DATE_ISO = "2025-12-10"
+
+
+def _check_png(png, db) -> None:
+    import json
+
+    from PIL import Image
+
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(png) as im:
+        im.verify()
+    im = Image.open(png).convert("RGB")
+    meta = Image.open(png).text
+    drawn = json.loads(meta["Description"].removeprefix("livecli candles "))
+    with sqlite3.connect(db) as con:
+        stored = con.execute("SELECT start, open, high, low, close, volume FROM candles WHERE "
+                             "instrument_token = ? AND interval_min = 1 ORDER BY start",
+                             (RELIANCE_TOKEN,)).fetchall()
+    assert [tuple(x) for x in drawn] == [tuple(x) for x in stored]  # the store's candles, all
+    # And the picture draws them: left to right, the price panel's coloured columns are one
+    # run per candle, green where it closed at or above its open, red below.
+    w, h = im.size
+    px = im.load()
+
+    def hue(x: int) -> str | None:
+        for y in range(int(h * 0.12), int(h * 0.58)):
+            r, g, b = px[x, y]
+            if g > r + 40 and g > b + 20:
+                return "up"
+            if r > g + 60 and r > b + 60:
+                return "down"
+        return None
+
+    runs: list[str] = []
+    prev = None
+    for x in range(w):
+        cur = hue(x)
+        if cur is not None and cur != prev:
+            runs.append(cur)
+        prev = cur
+    assert runs == ["up" if c >= o else "down" for _, o, _, _, c, _ in stored]

@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from livecli.cli.options import ConfigOption, DbOption, ForceOption, FromOption, IntervalOption, ToOption
+from livecli.cli.options import (
+    ConfigOption,
+    DbOption,
+    ForceOption,
+    FromOption,
+    IntervalOption,
+    ToOption,
+)
 
 if TYPE_CHECKING:
     from livecli.core.candles import Candle

@@ -7,8 +7,10 @@ the shown candles' highest high and lowest low rounded out to the tick size and 
 axis's top and bottom labels. A candle's wick (`│`) runs from its high's row to its low's row and
 its body (`█`) from the open's to the close's, green when it closed at or above its open, red
 below (dim when synthetic). The day's high and low, when inside the range, are dotted lines
-labelled `H` and `L` on the axis. Under the prices: volume bars (eighth-cell blocks scaled to the
-largest volume shown) and the candles' start times in IST.
+labelled `H` and `L` on the axis (the top and bottom labels are always `hi` and `lo`, marked `H`
+or `L` when the day's extreme is exactly there). Under the prices: volume bars (eighth-cell blocks scaled to the
+largest volume shown) and the candles' start times in IST, the newest one's on the axis
+(`◂HH:MM IST`).
 """
 
 from __future__ import annotations
@@ -104,6 +106,8 @@ def chart_lines(candles: Sequence[Candle], width: int, height: int, tick_size: f
             continue
         r = row_of(value, lo, hi, rows)
         grid[r] = [("┈", S_DAY) if ch == " " else (ch, st) for ch, st in grid[r]]
+        if r in (0, rows - 1) and value != (hi if r == 0 else lo):
+            continue  # the top and bottom rows keep the range's own labels
         axis[r] = (f" {mark} " + fmt_tick(value, tick_size), S_DAY_LABEL)
     off = plot_w - len(shown) * SLOT  # the newest candle at the right edge
     for j, c in enumerate(shown):
