@@ -10,6 +10,7 @@ attributes, the alternate screen left, the cursor shown). The stand-in's simulat
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 import shutil
@@ -356,7 +357,7 @@ def test_symbol_view_chart_and_chart_picture_match_the_candles(tmp_path):
     newest = int(day.replace(hour=hh, minute=mm).timestamp())
     xs = sorted(chart["columns"], reverse=True)
     assert len(xs) >= 8, screen
-    assert all(a - b == 2 for a, b in zip(xs, xs[1:], strict=False)), xs  # one candle a column pair
+    assert all(a - b == 2 for a, b in itertools.pairwise(xs)), xs  # a candle per column pair
     lo, hi, n = chart["lo"], chart["hi"], chart["rows"]
     starts = sorted(s for s in want if s <= newest)
     # The newest column is the forming candle (it went on after the pause): compare the rest.
