@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 from pathlib import Path
 
 from livecli.core.candles import Candle
@@ -17,7 +18,7 @@ from livecli.core.timeutil import IST_OFFSET_S
 UP, DOWN = "#1a9850", "#d73027"  # the dashboard's green and red
 
 
-def candle_frame(candles: Sequence[Candle]):  # type: ignore[no-untyped-def]
+def candle_frame(candles: Sequence[Candle]) -> Any:
     """The candles as the DataFrame mplfinance plots: IST start times, OHLCV columns."""
     import pandas as pd
 

@@ -174,8 +174,8 @@ COLUMNS: tuple[tuple[str, str, int, bool], ...] = (
 # Which columns a narrow terminal keeps, most important first: the symbol, its price and change,
 # then the candle's O/H/L/C and volume, then the rest.
 PRIORITY = ("symbol", "last", "chg", "open", "high", "low", "close", "vol", "arrow", "left",
-            "exch", "dchg", "trend", "ticks", "dhigh", "dlow", "dopen", "dvol", "bid", "ask",
-            "bidq", "askq", "oi", "oichg", "age")
+            "exch", "dchg", "trend", "ticks", "bid", "ask", "oi", "oichg", "dhigh", "dlow",
+            "dopen", "bidq", "askq", "dvol", "age")
 # Shown only when some row has a value: full mode's book, and F&O's open interest.
 OPTIONAL = {"bid": "bid", "bidq": "bid", "ask": "ask", "askq": "ask", "oi": "oi",
             "oichg": "oi"}
