@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from livecli.core.candles import Candle
 from livecli.core.timeutil import IST_OFFSET_S
