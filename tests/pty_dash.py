@@ -32,6 +32,13 @@ pyte = pytest.importorskip("pyte")
 SIM_DATE = "2025-12-10"  # a Wednesday: a full NSE session
 
 
+def _own_terminal() -> None:
+    """In the child: a session of its own whose controlling terminal is the pty (stdin), as a
+    shell gives a command, so Ctrl-C typed on it is SIGINT to the command."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
 class PtyDashboard:
     def __init__(self, base: Path, args: list[str], cols: int = 100, rows: int = 30,
                  **env: str) -> None:
@@ -47,7 +54,7 @@ class PtyDashboard:
         with self.err_path.open("w") as err:
             self.proc = subprocess.Popen([sys.executable, "-m", "livecli", *args], cwd=base,
                                          env=e, stdin=self.slave, stdout=self.slave, stderr=err,
-                                         close_fds=True, start_new_session=True)
+                                         close_fds=True, preexec_fn=_own_terminal)
 
     # --- reading -----------------------------------------------------------------------------
     def pump(self, timeout: float = 0.2) -> bool:

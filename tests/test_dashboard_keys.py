@@ -437,3 +437,29 @@ def _check_png(png, db) -> None:
             runs.append(cur)
         prev = cur
     assert runs == ["up" if c >= o else "down" for _, o, _, _, c, _ in stored]
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm", "error"])
+def test_every_way_out_gives_the_terminal_back(tmp_path, how):
+    import signal
+
+    db = tmp_path / "s.db"
+    symbols = ("RELIANCE", "RELIANCEE") if how == "error" else ("RELIANCE",)
+    with PtyDashboard(tmp_path, stream_args(*symbols, db=db), cols=90, rows=25) as d:
+        if how != "error":
+            d.wait_for(lambda t: _symbols(t) == ["RELIANCE"] and "q quit" in t)
+            assert termios.tcgetattr(d.slave) != d.attrs_before  # keys are read raw meanwhile
+            if how == "ctrl-c":
+                d.send("\x03")  # the terminal turns it into SIGINT, as for a person
+            else:
+                d.proc.send_signal(signal.SIGTERM)
+        rc = d.wait_exit()
+        err = d.stderr()
+        assert "Traceback" not in err
+        if how == "error":
+            assert rc == 7 and "unknown symbol NSE:RELIANCEE" in err
+        else:
+            assert rc == 0 and "stopped by signal" in err, err
+        assert termios.tcgetattr(d.slave) == d.attrs_before
+        assert d.raw.rfind(b"\x1b[?1049l") > d.raw.rfind(b"\x1b[?1049h") >= 0
+        assert d.raw.rfind(b"\x1b[?25h") > d.raw.rfind(b"\x1b[?25l")
