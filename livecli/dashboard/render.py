@@ -524,6 +524,7 @@ HELP_LINES = (
     ("Esc", "back to the table"),
     ("a", "add symbols to the running session (RELIANCE, NSE:INFY, @watchlist)"),
     ("d", "remove the selected symbol"),
+    ("▲ ▼", "beside Last: the last tick's direction (against the tick before)"),
 )
 
 
