@@ -105,7 +105,7 @@ class DashboardRunner:
             snap = self.provider()
             if final and self._final_message is not None:
                 snap = dataclasses.replace(snap, message=self._final_message)
-            return render(snap), snap
+            return render(snap, height=self.console.size.height), snap
         except Exception as exc:  # the dashboard must outlive any bug in what it draws
             return self._error_frame(exc, final), None
 

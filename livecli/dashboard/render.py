@@ -145,7 +145,7 @@ def _sign_style(x: float | None) -> Style:
 # --- instruments table -------------------------------------------------------------------------
 # (key, header, width, right-aligned), in the order they are shown.
 COLUMNS: tuple[tuple[str, str, int, bool], ...] = (
-    ("symbol", "Symbol", 11, False),
+    ("symbol", "Symbol", 10, False),
     ("exch", "Exch", 4, False),
     ("last", "Last", 10, True),
     ("arrow", "", 1, False),
@@ -400,7 +400,7 @@ class TicksList:
         for t in self.ticks:
             yield Segment(fmt_clock(t.time), S_DIM)
             yield _GAP
-            yield Segment(_fit(t.symbol, 14, False), S_SYMBOL)
+            yield Segment(_fit(t.symbol, 11, False), S_SYMBOL)
             yield _GAP
             yield Segment(_fit(fmt_price(t.last_price), 11, True))
             yield _GAP
@@ -414,6 +414,43 @@ class TicksList:
 def _kv(text: Text, label: str, value: str, style: Style = S_NONE) -> None:
     text.append(label + " ", S_DIM)
     text.append(value, style)
+
+
+def compact_connection_lines(snap: DashboardSnapshot) -> list[Text]:
+    """The connection in three short lines, for terminals too short for the full panel."""
+    c = snap.connection
+    lines = []
+    t = Text()
+    t.append(c.source, S_BADGE.get(c.source, S_HEAD))
+    t.append(f" {c.mode} ")
+    t.append(c.state, S_STATE.get(c.state, S_HEAD))
+    lines.append(t)
+    t = Text()
+    age = fmt_age(c.last_message_age_s)
+    _kv(t, "msg", age if age == DASH else f"{age} ago")
+    t.append("  ")
+    _kv(t, "ticks/s", f"{c.ticks_per_s:.0f}")
+    t.append("  ")
+    _kv(t, "reconn", str(c.reconnects), S_WARN if c.reconnects else S_NONE)
+    lines.append(t)
+    t = Text()
+    if c.last_error:
+        _kv(t, "error", c.last_error, S_ERROR)
+    else:
+        _kv(t, "stored", f"{c.candles_stored:,}")
+        t.append("  ")
+        odd = c.late_ticks + c.bad_ticks + c.future_ticks
+        _kv(t, "late/bad/future", f"{c.late_ticks}/{c.bad_ticks}/{c.future_ticks}",
+            S_WARN if odd else S_NONE)
+    lines.append(t)
+    for line in lines:
+        line.no_wrap = True
+        line.overflow = "ellipsis"
+    return lines
+
+
+SHORT_TERMINAL = 32  # below this many lines the bottom panels shrink to give rows the room
+SHORT_TICK_LINES = 3
 
 
 def connection_lines(snap: DashboardSnapshot) -> list[Text]:
@@ -560,11 +597,13 @@ def help_panel(snap: DashboardSnapshot) -> Panel:
     return Panel(g, title="Keys", title_align="left", border_style=S_DIM, padding=(0, 1))
 
 
-def render(snapshot: DashboardSnapshot, *, max_rows: int | None = None) -> Group:
+def render(snapshot: DashboardSnapshot, *, max_rows: int | None = None,
+           height: int | None = None) -> Group:
     """One frame: header, status line, instruments, latest ticks beside the connection; with
     keys, a footer; the help or a symbol's own view instead of the table when asked for.
 
     `max_rows` caps the instrument rows; by default they are capped to the terminal height.
+    `height`: the terminal's; a short one gets short bottom panels, so more rows fit.
     """
     snap = snapshot
     v = snap.view
@@ -584,8 +623,9 @@ def render(snapshot: DashboardSnapshot, *, max_rows: int | None = None) -> Group
         return Group(*top, SymbolScreen(snap.symbol_view, snap.interval_name,
                                         reserved_lines=len(top) + len(footer)), *footer)
 
-    ticks = TicksList(snap.recent_ticks)
-    conn = connection_lines(snap)
+    short = height is not None and height < SHORT_TERMINAL
+    ticks = TicksList(snap.recent_ticks, SHORT_TICK_LINES if short else MAX_TICK_LINES)
+    conn = compact_connection_lines(snap) if short else connection_lines(snap)
     bottom_height = 2 + max(ticks.line_count(), len(conn))
     # Header lines + instruments panel borders and column header + bottom panels + footer.
     reserved = len(top) + 3 + bottom_height + len(footer)
