@@ -466,3 +466,34 @@ def test_every_way_out_gives_the_terminal_back(tmp_path, how):
         assert termios.tcgetattr(d.slave) == d.attrs_before
         assert d.raw.rfind(b"\x1b[?1049l") > d.raw.rfind(b"\x1b[?1049h") >= 0
         assert d.raw.rfind(b"\x1b[?25h") > d.raw.rfind(b"\x1b[?25l")
+
+
+def test_ctrl_z_gives_the_terminal_back_and_fg_takes_it_again(tmp_path):
+    """SIGTSTP (what Ctrl-Z sends under a shell's job control; sent directly here, as a pty
+    with no shell drops a terminal-made one) stops the dashboard with the terminal put back."""
+    import os
+    import signal
+
+    with PtyDashboard(tmp_path, stream_args("RELIANCE", db=tmp_path / "s.db"), cols=90,
+                      rows=25) as d:
+        d.wait_for(lambda t: _symbols(t) == ["RELIANCE"] and "q quit" in t)
+        raw_attrs = termios.tcgetattr(d.slave)
+        assert raw_attrs != d.attrs_before
+        mark = len(d.raw)
+        os.kill(d.proc.pid, signal.SIGTSTP)
+        deadline = time.monotonic() + 20
+        while b"\x1b[?1049l" not in d.raw[mark:] and time.monotonic() < deadline:
+            d.pump(0.1)
+        assert b"\x1b[?1049l" in d.raw[mark:]  # the main screen back, before stopping
+        deadline = time.monotonic() + 20
+        while termios.tcgetattr(d.slave) != d.attrs_before and time.monotonic() < deadline:
+            d.pump(0.1)
+        assert termios.tcgetattr(d.slave) == d.attrs_before  # modes back while stopped
+        os.kill(d.proc.pid, signal.SIGCONT)  # `fg`
+        mark = len(d.raw)
+        d.wait_for(lambda _t: b"\x1b[?1049h" in d.raw[mark:])
+        assert termios.tcgetattr(d.slave) == raw_attrs
+        d.wait_for(lambda t: _symbols(t) == ["RELIANCE"] and "q quit" in t)
+        d.send("q")
+        assert d.wait_exit() == 0, d.stderr()
+        assert termios.tcgetattr(d.slave) == d.attrs_before

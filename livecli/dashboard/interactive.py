@@ -55,7 +55,7 @@ class Dashboard:
             builder.interactive = True
             dash.keys = KeyReader(dash.controls)
             try:
-                dash.keys.start()
+                dash.keys.start(on_resume=runner.poke)
             except Exception:
                 dash.keys = None  # no usable terminal after all: the plain dashboard
                 builder.interactive = False
