@@ -44,3 +44,9 @@ def test_bad_watchlists_are_config_errors(hermetic, body, words):
     _config(hermetic, f"[watchlists]\n{body}\n")
     r = hermetic.run("stream", "INFY", "--jsonl")
     assert_one_line_error(r, 9, "config.toml", *words)
+
+
+def test_serve_takes_watchlists_too(hermetic):
+    _config(hermetic, '[watchlists]\nbanks = ["HDFCBANK"]\n')
+    r = hermetic.run("serve", "@nope", "--sim", "--port", "0")
+    assert_one_line_error(r, 2, "@nope", "@banks")
