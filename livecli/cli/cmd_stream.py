@@ -36,7 +36,9 @@ HELP = """Stream live ticks, build candles, show the dashboard and keep everythi
 With no Kite credentials configured it streams the built-in simulated market (shown as
 SIMULATED); --sim forces that. When stdout is not a terminal, or with --jsonl, it writes one
 JSON object per line (ticks, closed candles, status) instead of the dashboard. Ctrl-C, SIGTERM
-and SIGHUP stop it cleanly; so does its reader closing the pipe (`| head`).
+and SIGHUP stop it cleanly; so does its reader closing the pipe (`| head`). In the dashboard, q
+quits and ? lists the keys (sort, filter, scroll, intervals, a symbol's chart, add and remove
+symbols). SYMBOL may be @NAME, a [watchlists] entry of the config.
 """
 
 
