@@ -54,7 +54,15 @@ class KeyReader:
         try:
             import termios  # noqa: F401
 
-            return os.isatty(sys.stdin.fileno() if fd is None else fd)
+            fd = sys.stdin.fileno() if fd is None else fd
+            if not os.isatty(fd):
+                return False
+            # In the background (`livecli stream X &`), changing the terminal's modes would
+            # stop the process (SIGTTOU): keys belong to whoever is in the foreground.
+            try:
+                return os.tcgetpgrp(fd) == os.getpgrp()
+            except OSError:
+                return True  # no job control on this terminal (no controlling terminal)
         except (ImportError, OSError, ValueError):
             return False
 
