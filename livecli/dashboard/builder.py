@@ -17,7 +17,8 @@ import dataclasses
 import math
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from livecli.dashboard.snapshot import (
     ConnectionPanel,
@@ -32,8 +33,9 @@ from livecli.dashboard.state import SYMBOL, ViewState
 if TYPE_CHECKING:
     from livecli.core.intervals import Interval
     from livecli.core.status import LiveStatus
+    from livecli.kite.instruments import Instrument
     from livecli.session.live import LiveSession
-    from livecli.session.view import LatestTick
+    from livecli.session.view import FormingCandle, LatestTick
 
 SPARK_CLOSES = 24
 MAX_ROWS = 150  # rows built per frame: more than any terminal shows
@@ -99,7 +101,7 @@ class SnapshotBuilder:
             f = v.filter.lower()
             tokens = [t for t in tokens if f in instruments[t].tradingsymbol.lower()
                       or f in instruments[t].exchange.lower()
-                      or f in (getattr(instruments[t], "name", "") or "").lower()]
+                      or f in (instruments[t].name or "").lower()]
         latest = s.latest_ticks(tokens) if v.sort not in (None, "symbol") \
             or len(tokens) <= MAX_ROWS else None
         order = sort_tokens(tokens, v.sort, v.reverse, instruments, latest, now)
@@ -139,10 +141,9 @@ class SnapshotBuilder:
             intervals=tuple(i.name for i in self.session.intervals),
             interactive=self.interactive, scroll=v.scroll)
 
-    def _row(self, tok: int, inst: object, tick: LatestTick | None, forming: object,
-             now: float) -> InstrumentRow:
-        row = InstrumentRow(getattr(inst, "tradingsymbol", str(tok)),
-                            getattr(inst, "exchange", ""), tok)
+    def _row(self, tok: int, inst: Instrument, tick: LatestTick | None,
+             forming: FormingCandle | None, now: float) -> InstrumentRow:
+        row = InstrumentRow(inst.tradingsymbol, inst.exchange, tok)
         if tick is not None:
             price = tick.last_price
             row.last_price = price
@@ -167,16 +168,16 @@ class SnapshotBuilder:
                 first = self._first_oi.setdefault(tok, tick.oi)
                 row.oi_change = tick.oi - first
         if forming is not None:
-            c = forming.candle  # type: ignore[attr-defined]
+            c = forming.candle
             row.candle = c
-            row.closes = [*forming.closes, *([c.close] if c is not None else [])]  # type: ignore[attr-defined]
-            row.seconds_left = forming.seconds_left  # type: ignore[attr-defined]
+            row.closes = [*forming.closes, *([c.close] if c is not None else [])]
+            row.seconds_left = forming.seconds_left
         return row
 
-    def _symbol_view(self, tok: int, inst: object, tick: LatestTick | None, interval: Interval,
-                     recent: list[TickLine], mode: str) -> SymbolView:
+    def _symbol_view(self, tok: int, inst: Instrument, tick: LatestTick | None,
+                     interval: Interval, recent: list[TickLine], mode: str) -> SymbolView:
         s = self.session
-        symbol = getattr(inst, "tradingsymbol", str(tok))
+        symbol = inst.tradingsymbol
         if tok != self._sym_token:
             self._sym_token, self._sym_seen = tok, None
             self._sym_ticks.clear()
@@ -188,8 +189,8 @@ class SnapshotBuilder:
                 self._sym_ticks.append(t)
                 seen = (t.time, t.last_price)
         self._sym_seen = seen
-        tick_size = float(getattr(inst, "tick_size", 0.05) or 0.05)
-        view = SymbolView(symbol, getattr(inst, "exchange", ""), tok, tick_size,
+        tick_size = float(inst.tick_size or 0.05)
+        view = SymbolView(symbol, inst.exchange, tok, tick_size,
                           candles=s.candles(tok, interval, CHART_CANDLES),
                           ticks=list(self._sym_ticks), mode=mode)
         if tick is not None:
@@ -206,7 +207,7 @@ class SnapshotBuilder:
         return view
 
 
-def sort_tokens(tokens: list[int], sort: str | None, reverse: bool, instruments: dict,
+def sort_tokens(tokens: list[int], sort: str | None, reverse: bool, instruments: Mapping[int, Any],
                 latest: dict[int, LatestTick] | None, now: float) -> list[int]:
     """`tokens` in the order of `sort`: symbol A-Z; chg%, volume and ticks largest first; age
     freshest first; None keeps the given order. `reverse` flips it; instruments without a value
