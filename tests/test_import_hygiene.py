@@ -15,7 +15,7 @@ from livecli.cli.app import COMMANDS
 from tests.cli import REPO, hermetic_env
 
 HEAVY = ("pandas", "pyarrow", "kiteconnect", "twisted", "autobahn", "websockets", "numpy",
-         "requests", "rich.live", "pydantic")
+         "requests", "rich.live", "pydantic", "matplotlib", "mplfinance")
 HELP_BUDGET_S = 0.3  # the README's target for `livecli --help`, sub-commands' help included
 
 

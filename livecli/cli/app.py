@@ -134,6 +134,11 @@ COMMANDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
         "livecli candles RELIANCE -i 15min -o out.parquet --from 2025-01-06",
         "livecli candles --ticks examples/sample_ticks.csv --interval 10min",
     )),
+    ("chart", "cmd_chart", "Draw a symbol's candles: in the terminal or to a PNG.", (
+        "livecli chart RELIANCE",
+        "livecli chart INFY --interval 15min --from 2025-01-06",
+        "livecli chart RELIANCE -i 5min --output chart.png",
+    )),
     ("ticks", "cmd_ticks", "List or export the raw ticks a store recorded.", (
         "livecli ticks",
         "livecli ticks RELIANCE --export --from 2025-01-06",

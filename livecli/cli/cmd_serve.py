@@ -75,8 +75,11 @@ def serve(
     )
     settings = session.settings
     sv = settings.serve
+    from livecli.cli.watchlists import expand_symbols
+
     opts = ServeOptions(
-        host=sv.host or "127.0.0.1", port=sv.port, symbols=tuple(symbols or ()),
+        host=sv.host or "127.0.0.1", port=sv.port,
+        symbols=tuple(expand_symbols(symbols or (), settings)),
         exchange=settings.stream.exchange, mode=settings.stream.mode, duration=duration,
         require_key=require_key, cors_origins=tuple(sv.cors_origins),
         client_queue=sv.client_queue,

@@ -28,7 +28,7 @@ from livecli.errors import UsageError
 if TYPE_CHECKING:
     from livecli.core.intervals import Interval
     from livecli.dashboard.builder import SnapshotBuilder
-    from livecli.dashboard.live import DashboardRunner
+    from livecli.dashboard.interactive import Dashboard
     from livecli.session.jsonl import JsonLines
     from livecli.session.live import LiveSession
 
@@ -37,7 +37,9 @@ HELP = """Stream live ticks, build candles, show the dashboard and keep everythi
 With no Kite credentials configured it streams the built-in simulated market (shown as
 SIMULATED); --sim forces that. When stdout is not a terminal, or with --jsonl, it writes one
 JSON object per line (ticks, closed candles, status) instead of the dashboard. Ctrl-C, SIGTERM
-and SIGHUP stop it cleanly; so does its reader closing the pipe (`| head`).
+and SIGHUP stop it cleanly; so does its reader closing the pipe (`| head`). In the dashboard, q
+quits and ? lists the keys (sort, filter, scroll, intervals, a symbol's chart, add and remove
+symbols). SYMBOL may be @NAME, a [watchlists] entry of the config.
 
 When the store is served by `livecli serve` (or with --attach URL), it attaches to that server
 instead of connecting again: the same dashboard or lines, its symbols added to what it streams.
@@ -87,7 +89,10 @@ def stream(
         exchange=exchange, mode=mode, interval=interval, sim=sim, speed=speed, record=record,
         db=db, config=config, seed=seed, sim_date=sim_date,
     )
-    if _attached(session, attach, symbols or [], mode, intervals, jsonl, duration):
+    from livecli.cli.watchlists import expand_symbols
+
+    symbols = expand_symbols(symbols or [], session.settings)
+    if _attached(session, attach, symbols, mode, intervals, jsonl, duration):
         return
     if not symbols:
         raise UsageError("missing argument SYMBOL: name at least one, e.g. `livecli stream "
@@ -140,20 +145,22 @@ def _run(session: LiveSession, symbols: list[str], exchange: str, mode: str, sho
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), on_signal)
     sink: JsonLines | None = None
-    runner: DashboardRunner | None = None
+    dash: Dashboard | None = None
     builder: SnapshotBuilder | None = None
     if as_lines:
         from livecli.session.jsonl import JsonLines
 
         sink = JsonLines(session).start()
     else:
-        from livecli.dashboard.builder import SnapshotBuilder
-        from livecli.dashboard.live import DashboardRunner
+        from livecli.cli.watchlists import expander
+        from livecli.dashboard.interactive import Dashboard
 
-        builder = SnapshotBuilder(session, shown, title="livecli stream")
+        dash = Dashboard.open(session, shown, title="livecli stream",
+                              refresh_per_s=session.settings.stream.refresh_per_s,
+                              on_quit=done.set, exchange=exchange,
+                              expand=expander(session.settings))
+        builder = dash.builder
         builder.message = "connecting…"
-        runner = DashboardRunner(builder, refresh_per_s=session.settings.stream.refresh_per_s)
-        runner.start()
     reason = "stopped"
     try:
         session.start(symbols, exchange=exchange, mode=mode)
@@ -173,15 +180,16 @@ def _run(session: LiveSession, symbols: list[str], exchange: str, mode: str, sho
             if session.wait(timeout=0.2 if left is None else min(0.2, left)):
                 break
         else:
-            reason = "stopped by signal"
+            reason = "stopped by q" if dash is not None and dash.quit_requested \
+                else "stopped by signal"
     finally:
         session.stop(reason)
         final = session.live_status()
         if sink is not None:
             sink.close(final if session.started_at else None, give_up=give_up)
-        if runner is not None:
+        if dash is not None:
             why = session.stopped_reason or reason
-            runner.stop(final_message=f"{why}; {final.candles_stored:,} candles stored")
+            dash.close(final_message=f"{why}; {final.candles_stored:,} candles stored")
     if session.failure is not None:
         raise session.failure
     if sink is not None and sink.reader_gone.is_set():

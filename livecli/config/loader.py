@@ -39,6 +39,7 @@ from livecli.config.schema import (
     EXCHANGES,
     SECTIONS,
     SESSIONS_SECTION,
+    WATCHLISTS_SECTION,
     BadValue,
     FieldSpec,
     KiteSettings,
@@ -48,6 +49,7 @@ from livecli.config.schema import (
     coerce,
     field_specs,
     parse_session,
+    parse_watchlist,
 )
 from livecli.config.settings import Settings
 from livecli.config.token_store import load_stored_token
@@ -125,6 +127,7 @@ class _Builder:
         self.values: dict[str, Any] = {k: s.default for k, s in specs.items()}
         self.sources: dict[str, str] = dict.fromkeys(specs, "default")
         self.sessions: dict[str, str] = {}
+        self.watchlists: dict[str, list[str]] = {}
         self.problems = _Problems()
 
     def set(self, key: str, value: Any, source: str) -> None:
@@ -233,6 +236,13 @@ def _file_layer(b: _Builder, path: Path, source: str) -> None:
                            + ", ".join(f"[{s}]" for s in ALL_SECTIONS))
             continue
         for name, raw in body.items():
+            if section == WATCHLISTS_SECTION:
+                try:
+                    b.watchlists[name] = parse_watchlist(name, raw)
+                except BadValue as exc:
+                    b.problems.add(where, f"watchlists.{printable(name)} {exc}; e.g. "
+                                   'banks = ["HDFCBANK", "NSE:ICICIBANK"] under [watchlists]')
+                continue
             if section == SESSIONS_SECTION:
                 ex, problem = _session_problem(name, raw)
                 if problem:
@@ -401,6 +411,7 @@ def load_settings(
         store=section("store", StoreSettings),
         serve=section("serve", ServeSettings),
         sessions=dict(b.sessions),
+        watchlists=dict(b.watchlists),
         config_dir=cfg_dir,
         data_dir=data,
         cache_dir=cache,

@@ -184,7 +184,22 @@ class ServeSettings:
 SECTIONS: dict[str, type] = {"kite": KiteSettings, "stream": StreamSettings, "store": StoreSettings,
                              "serve": ServeSettings}
 SESSIONS_SECTION = "sessions"
-ALL_SECTIONS = (*SECTIONS, SESSIONS_SECTION)
+WATCHLISTS_SECTION = "watchlists"  # name = ["SYMBOL", "EXCH:SYMBOL", ...]; `@name` expands
+ALL_SECTIONS = (*SECTIONS, SESSIONS_SECTION, WATCHLISTS_SECTION)
+MAX_WATCHLIST = 3000  # Kite's instruments per connection: a longer list could not be streamed
+
+
+def parse_watchlist(name: str, raw: Any) -> list[str]:
+    """A [watchlists] entry's symbols, or raises BadValue saying what it must look like."""
+    if not name.replace("-", "").replace("_", "").isalnum():
+        raise BadValue("name may hold only letters, digits, - and _")
+    if not isinstance(raw, list) or not all(isinstance(s, str) and s.strip() for s in raw):
+        raise BadValue("must be a list of symbols")
+    if not raw or len(raw) > MAX_WATCHLIST:
+        raise BadValue(f"must hold 1 to {MAX_WATCHLIST} symbols")
+    if any(s.strip().startswith("@") for s in raw):
+        raise BadValue("cannot name another watchlist (@...): list its symbols")
+    return [s.strip() for s in raw]
 
 
 @dataclass(frozen=True)

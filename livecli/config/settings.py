@@ -37,6 +37,8 @@ class Settings:
     serve: ServeSettings = field(default_factory=ServeSettings)
     # Per-exchange session overrides, "HH:MM-HH:MM" IST, keyed by upper-case exchange.
     sessions: dict[str, str] = field(default_factory=dict)
+    # Named lists of symbols ([watchlists]); `@name` on the command line stands for one.
+    watchlists: dict[str, list[str]] = field(default_factory=dict)
     config_dir: Path = Path(".")
     data_dir: Path = Path(".")
     cache_dir: Path = Path(".")

@@ -180,6 +180,55 @@ class CandleEngine:
         if st is not None:
             st.symbol, st.exchange = symbol, exchange
 
+    def add_interval(self, interval: Interval | str | int) -> Interval:
+        """Build `interval` from now on too (a dashboard's `i` key); returns it.
+
+        Its candles are folded from the 1-minute candles like every other interval's, so the
+        closed 1-minute candles held in history make its history (kept, not delivered: the store
+        and callbacks saw their minutes already), and those of the bucket in progress seed the
+        candle now forming, which closes and is delivered as usual. Anything older than the
+        1-minute history is not there to fold.
+        """
+        iv = parse_interval(interval)
+        if iv in self.intervals:
+            return iv
+        for ses in (self._sessions or {}).values():
+            ses.check_interval(iv)
+        self.intervals = tuple(sorted({*self.intervals, iv}))
+        self._longer = tuple(i.minutes for i in self.intervals if i.minutes > 1)
+        span = iv.seconds
+        for tok, st in self._states.items():
+            ring = self._history.get((tok, 1))
+            done: list[Candle] = []
+            f: Candle | None = None
+            for c in ring.last() if ring is not None else []:
+                if c.synthetic:
+                    continue
+                day_open = _day_start(c.start) + st.session.open_s
+                start = day_open + (c.start - day_open) // span * span
+                if f is not None and f.start == start:
+                    merge_into(f, c)
+                    continue
+                if f is not None:
+                    done.append(f)
+                f = _copy(c)
+                f.interval_min, f.start, f.closed = iv.minutes, start, False
+            if f is not None and ((st.cur is not None and f.start + span <= st.cs)
+                                  or f.start + span + self.grace_s <= self.clock):
+                done.append(f)  # its bucket ended before the minute now forming
+                f = None
+            if done:
+                h = self._history[(tok, iv.minutes)] = CandleHistory(
+                    tok, iv.minutes, self.history_size, st.symbol, st.exchange)
+                for c in done:
+                    c.closed = True
+                    h.append(c)
+            if f is not None:
+                st.forming[iv.minutes] = f
+                close_at = _day_start(f.start) + st.session.close_s
+                self._schedule(min(f.start + span, close_at), f)
+        return iv
+
     def on_close(self, fn: CandleCallback) -> None:
         """Call `fn(candle)` for every candle that closes, in (end, interval) order."""
         self._callbacks.append(fn)

@@ -5,9 +5,12 @@ from its own thread, at most `refresh_per_s` times a second (capped at MAX_REFRE
 draws the frame with rich's Live. Live's own refresh thread is off: one thread pulls and draws,
 so a frame is never drawn from half-updated state and the rate bound is exact.
 
-The display is inline (not the alternate screen): it works the same in a plain terminal and in
-tmux, and the final frame (saying why it stopped) stays on screen after exit. Rows are capped to
-the terminal height by the renderer, so the frame never scrolls.
+Inline by default (the final frame, saying why it stopped, stays on screen after exit); with
+`screen=True` (the interactive dashboard, when keys are read) the frame is drawn on the
+alternate screen, each frame repainting the whole screen, so nothing a key or a resize did can
+leave a stale line, and the terminal's own screen and scrollback come back untouched on exit.
+Rows are capped to the terminal height by the renderer, so the frame never scrolls. `poke()`
+draws the next frame at once (a key was pressed) instead of at the next tick of the schedule.
 
 A failure in the provider or in drawing is shown on the next frame and counted; it never ends
 the thread or the process.
@@ -42,6 +45,7 @@ class DashboardRunner:
         provider: Callable[[], DashboardSnapshot],
         console: Console | None = None,
         refresh_per_s: float = 4.0,
+        screen: bool = False,
     ) -> None:
         if not refresh_per_s > 0:
             raise ValueError(f"refresh_per_s must be > 0, got {refresh_per_s!r}")
@@ -53,6 +57,8 @@ class DashboardRunner:
         self.errors = 0
         self.last_error: str | None = None
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self.screen = screen
         self._final_message: str | None = None
         self._thread: threading.Thread | None = None
         self._last_good: DashboardSnapshot | None = None
@@ -77,9 +83,14 @@ class DashboardRunner:
         if final_message is not None:
             self._final_message = final_message
         self._stop.set()
+        self._wake.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
+
+    def poke(self) -> None:
+        """Draw the next frame now (a key changed what is shown)."""
+        self._wake.set()
 
     def __enter__(self) -> DashboardRunner:
         return self.start()
@@ -94,7 +105,7 @@ class DashboardRunner:
             snap = self.provider()
             if final and self._final_message is not None:
                 snap = dataclasses.replace(snap, message=self._final_message)
-            return render(snap), snap
+            return render(snap, height=self.console.size.height), snap
         except Exception as exc:  # the dashboard must outlive any bug in what it draws
             return self._error_frame(exc, final), None
 
@@ -131,7 +142,7 @@ class DashboardRunner:
             Text(""),
             console=self.console,
             auto_refresh=False,
-            screen=False,
+            screen=self.screen,
             transient=False,
             redirect_stdout=True,
             redirect_stderr=True,
@@ -153,7 +164,9 @@ class DashboardRunner:
                 # made up in a burst), and idle at least as long as the frame took, so a slow
                 # frame can never take more than half of the process's time from the tick path.
                 next_at = max(next_at + self.period_s, now + (now - began))
-                if self._stop.wait(max(0.0, next_at - now)):
+                self._wake.wait(max(0.0, next_at - now))
+                self._wake.clear()
+                if self._stop.is_set():
                     break
             self._draw(live, final=True)
         finally:

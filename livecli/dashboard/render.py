@@ -24,7 +24,14 @@ from rich.table import Table
 from rich.text import Text
 
 from livecli.core.timeutil import IST_OFFSET_S
-from livecli.dashboard.snapshot import DashboardSnapshot, InstrumentRow, TickLine, status_message
+from livecli.dashboard.snapshot import (
+    DashboardSnapshot,
+    InstrumentRow,
+    TickLine,
+    ViewInfo,
+    status_message,
+)
+from livecli.dashboard.state import Scroll
 
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 16
@@ -43,6 +50,10 @@ S_FLASH_DOWN = Style(color="white", bgcolor="red", bold=True)
 S_SYMBOL = Style(bold=True, color="cyan")
 S_WARN = Style(color="yellow", bold=True)
 S_ERROR = Style(color="red", bold=True)
+S_SELECTED = Style(reverse=True)
+S_SORTED = Style(bold=True, underline=True, color="cyan")
+S_KEY = Style(bold=True, color="cyan")
+_GAP_SEL = Segment(" ", S_SELECTED)
 S_BADGE = {
     "KITE": Style(color="white", bgcolor="blue", bold=True),
     "SIMULATED": Style(color="black", bgcolor="yellow", bold=True),
@@ -132,37 +143,90 @@ def _sign_style(x: float | None) -> Style:
 
 
 # --- instruments table -------------------------------------------------------------------------
-# (key, header, width, right-aligned). Columns are dropped from the end of DROP_ORDER first when
-# the terminal is too narrow for all of them.
+# (key, header, width, right-aligned), in the order they are shown.
 COLUMNS: tuple[tuple[str, str, int, bool], ...] = (
-    ("symbol", "Symbol", 16, False),
+    ("symbol", "Symbol", 10, False),
     ("exch", "Exch", 4, False),
-    ("last", "Last", 11, True),
+    ("last", "Last", 10, True),
     ("arrow", "", 1, False),
-    ("chg", "Chg%", 8, True),
-    ("open", "Open", 11, True),
-    ("high", "High", 11, True),
-    ("low", "Low", 11, True),
-    ("close", "Close", 11, True),
-    ("vol", "Vol", 7, True),
-    ("left", "Left", 7, True),
+    ("chg", "Chg%", 7, True),
+    ("dchg", "Chg", 8, True),
+    ("open", "Open", 9, True),
+    ("high", "High", 9, True),
+    ("low", "Low", 9, True),
+    ("close", "Close", 9, True),
+    ("vol", "Vol", 6, True),
+    ("left", "Left", 5, True),
     ("trend", "Trend", SPARK_WIDTH, False),
-    ("ticks", "Ticks", 7, True),
+    ("dopen", "Day O", 9, True),
+    ("dhigh", "Day H", 9, True),
+    ("dlow", "Day L", 9, True),
+    ("dvol", "Day Vol", 7, True),
+    ("bid", "Bid", 9, True),
+    ("bidq", "BidQ", 6, True),
+    ("ask", "Ask", 9, True),
+    ("askq", "AskQ", 6, True),
+    ("oi", "OI", 7, True),
+    ("oichg", "OI Chg", 7, True),
+    ("ticks", "Ticks", 6, True),
     ("age", "Age", 5, True),
 )
-DROP_ORDER = ("age", "exch", "ticks", "open", "trend", "high", "low", "close", "left", "vol")
+# Which columns a narrow terminal keeps, most important first: the symbol, its price and change,
+# then the candle's O/H/L/C and volume, then the rest.
+PRIORITY = ("symbol", "last", "chg", "open", "high", "low", "close", "vol", "arrow", "left",
+            "exch", "dchg", "trend", "ticks", "bid", "ask", "oi", "oichg", "dhigh", "dlow",
+            "dopen", "bidq", "askq", "dvol", "age")
+# Shown only when some row has a value: full mode's book, and F&O's open interest.
+OPTIONAL = {"bid": "bid", "bidq": "bid", "ask": "ask", "askq": "ask", "oi": "oi",
+            "oichg": "oi"}
+# The sort keys' columns, marked in the header.
+SORT_COLUMN = {"symbol": "symbol", "chg": "chg", "volume": "dvol", "ticks": "ticks", "age": "age"}
 _GAP = Segment(" ")
 _NL = Segment.line()
+_BY_KEY = {c[0]: c for c in COLUMNS}
 
 
-def fit_columns(width: int) -> list[tuple[str, str, int, bool]]:
-    """The columns that fit in `width` cells (one-cell gaps between them)."""
-    cols = list(COLUMNS)
-    for key in DROP_ORDER:
-        if sum(c[2] for c in cols) + len(cols) - 1 <= width:
-            break
-        cols = [c for c in cols if c[0] != key]
-    return cols
+def fit_columns(width: int, present: frozenset[str] | None = None
+                ) -> list[tuple[str, str, int, bool]]:
+    """The columns that fit in `width` cells (one-cell gaps), taken in order of importance and
+    shown in display order. `present`: the optional columns that have data (default all)."""
+    chosen: set[str] = set()
+    used = -1
+    for key in PRIORITY:
+        if key in OPTIONAL and present is not None and OPTIONAL[key] not in present:
+            continue
+        w = _BY_KEY[key][2] + 1
+        if used + w > width:
+            if key == "arrow":
+                continue
+            break  # never a less important column in the room a more important one lacked
+        chosen.add(key)
+        used += w
+    return [c for c in COLUMNS if c[0] in chosen]
+
+
+def _present(rows: Sequence[InstrumentRow]) -> frozenset[str]:
+    have = set()
+    for r in rows:
+        if r.bid is not None:
+            have.add("bid")
+        if r.ask is not None:
+            have.add("ask")
+        if r.oi is not None:
+            have.add("oi")
+    return frozenset(have)
+
+
+def _signed(x: float | None) -> str:
+    if x is None or x != x:
+        return DASH
+    return f"{x:+,.2f}"
+
+
+def _signed_count(n: int | None) -> str:
+    if n is None:
+        return DASH
+    return ("+" if n > 0 else "-" if n < 0 else "") + fmt_count(abs(n))
 
 
 def _cells(row: InstrumentRow) -> dict[str, tuple[str, Style]]:
@@ -170,6 +234,7 @@ def _cells(row: InstrumentRow) -> dict[str, tuple[str, Style]]:
     price_style = S_NONE
     if row.flash and row.direction:
         price_style = S_FLASH_UP if row.direction > 0 else S_FLASH_DOWN
+    # The arrow is the last tick's direction (up or down from the tick before it).
     arrow = ("▲", S_UP) if row.direction > 0 else ("▼", S_DOWN) if row.direction < 0 else (" ", S_NONE)
     closes = row.closes
     trend_style = S_NONE
@@ -181,6 +246,7 @@ def _cells(row: InstrumentRow) -> dict[str, tuple[str, Style]]:
         "last": (fmt_price(row.last_price), price_style),
         "arrow": arrow,
         "chg": (fmt_pct(row.change_pct), _sign_style(row.change_pct)),
+        "dchg": (_signed(row.day_change), _sign_style(row.day_change)),
         "open": (fmt_price(c.open) if c else DASH, S_NONE),
         "high": (fmt_price(c.high) if c else DASH, S_NONE),
         "low": (fmt_price(c.low) if c else DASH, S_NONE),
@@ -188,6 +254,16 @@ def _cells(row: InstrumentRow) -> dict[str, tuple[str, Style]]:
         "vol": (fmt_count(c.volume) if c else DASH, S_NONE),
         "left": (fmt_left(row.seconds_left), S_NONE),
         "trend": (sparkline(closes), trend_style),
+        "dopen": (fmt_price(row.day_open), S_DIM),
+        "dhigh": (fmt_price(row.day_high), S_DIM),
+        "dlow": (fmt_price(row.day_low), S_DIM),
+        "dvol": (fmt_count(row.day_volume), S_DIM),
+        "bid": (fmt_price(row.bid), S_UP if row.bid is not None else S_NONE),
+        "bidq": (fmt_count(row.bid_qty), S_DIM),
+        "ask": (fmt_price(row.ask), S_DOWN if row.ask is not None else S_NONE),
+        "askq": (fmt_count(row.ask_qty), S_DIM),
+        "oi": (fmt_count(row.oi), S_NONE),
+        "oichg": (_signed_count(row.oi_change), _sign_style(row.oi_change)),
         "ticks": (fmt_count(row.ticks), S_DIM),
         "age": (fmt_age(row.last_tick_age_s), S_DIM),
     }
@@ -200,10 +276,12 @@ def _fit(text: str, width: int, right: bool) -> str:
 
 
 class InstrumentTable:
-    """The instruments as fixed-width styled lines, capped to what fits the terminal.
+    """The instruments as fixed-width styled lines, as many as fit the terminal.
 
     `max_rows` caps the rows explicitly; when None the cap is the terminal height less
     `reserved_lines` (the rest of the frame), read at draw time so a resize takes effect at once.
+    With a `view` from the keys, the rows are a window of the sorted list that keeps the selected
+    row in sight; the window's top is kept in `view.scroll` so it moves only when it must.
     """
 
     def __init__(
@@ -213,12 +291,14 @@ class InstrumentTable:
         max_rows: int | None = None,
         reserved_lines: int = 0,
         total: int | None = None,
+        view: ViewInfo | None = None,
     ) -> None:
         self.rows = rows
         self.total = max(total or 0, len(rows))
         self.empty_text = empty_text
         self.max_rows = max_rows
         self.reserved_lines = reserved_lines
+        self.view = view if view is not None else ViewInfo()
 
     def visible_limit(self, terminal_height: int) -> int:
         if self.max_rows is not None:
@@ -228,12 +308,37 @@ class InstrumentTable:
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         return Measurement(20, options.max_width)
 
+    def window(self, limit: int) -> tuple[int, int]:
+        """(first, count) of the rows to show, as indexes into the whole sorted list."""
+        v = self.view
+        total = self.total
+        if not v.interactive:
+            return 0, len(self.rows) if len(self.rows) <= limit else max(1, limit - 1)
+        page = limit - 1 if total > limit else limit  # one line says where the window is
+        page = max(1, page)
+        scroll = v.scroll if isinstance(v.scroll, Scroll) else Scroll()
+        top = scroll.top
+        sel = v.selected if v.selected is not None else 0
+        if sel < top:
+            top = sel
+        elif sel >= top + page:
+            top = sel - page + 1
+        top = max(0, min(top, max(0, total - page)))
+        scroll.top, scroll.page = top, page
+        return top, min(page, total - top)
+
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        cols = fit_columns(options.max_width)
-        for i, (_key, header, width, right) in enumerate(cols):
+        v = self.view
+        cols = fit_columns(options.max_width, _present(self.rows))
+        marked = SORT_COLUMN.get(v.sort or "")
+        for i, (key, header, width, right) in enumerate(cols):
             if i:
                 yield _GAP
-            yield Segment(_fit(header, width, right), S_HEAD)
+            if key == marked:
+                header = header + ("▲" if (v.sort in ("symbol", "age")) != v.reverse else "▼")
+                yield Segment(_fit(header, width, right), S_SORTED)
+            else:
+                yield Segment(_fit(header, width, right), S_HEAD)
         yield _NL
         rows = self.rows
         if not rows:
@@ -241,20 +346,34 @@ class InstrumentTable:
             yield _NL
             return
         limit = self.visible_limit(options.size.height)
-        shown = len(rows) if len(rows) <= limit else max(1, limit - 1)
-        for row in rows[:shown]:
-            cells = _cells(row)
+        first, count = self.window(limit)
+        off = v.row_offset
+        selected = v.selected if v.interactive else None
+        for k in range(first, first + count):
+            if not 0 <= k - off < len(rows):
+                continue
+            cells = _cells(rows[k - off])
+            sel = k == selected
             for i, (key, _header, width, right) in enumerate(cols):
                 if i:
-                    yield _GAP
+                    yield _GAP_SEL if sel else _GAP
                 text, style = cells[key]
-                yield Segment(_fit(text, width, right), style)
+                yield Segment(_fit(text, width, right), style + S_SELECTED if sel else style)
             yield _NL
-        hidden = self.total - shown
-        if hidden:
+        hidden = self.total - count
+        if hidden and not v.interactive:
             yield Segment(
                 f"… {hidden} more instrument{'s' if hidden != 1 else ''} hidden "
-                f"({shown} of {self.total} shown; enlarge the terminal to see more)",
+                f"({count} of {self.total} shown; enlarge the terminal to see more)",
+                S_DIM,
+            )
+            yield _NL
+        elif hidden:
+            below = self.total - first - count
+            yield Segment(
+                f"rows {first + 1}–{first + count} of {self.total}"
+                + (f" · {first} above" if first else "") + (f" · {below} below" if below else "")
+                + " · ↑↓ PgUp PgDn Home End",
                 S_DIM,
             )
             yield _NL
@@ -281,7 +400,7 @@ class TicksList:
         for t in self.ticks:
             yield Segment(fmt_clock(t.time), S_DIM)
             yield _GAP
-            yield Segment(_fit(t.symbol, 14, False), S_SYMBOL)
+            yield Segment(_fit(t.symbol, 11, False), S_SYMBOL)
             yield _GAP
             yield Segment(_fit(fmt_price(t.last_price), 11, True))
             yield _GAP
@@ -295,6 +414,43 @@ class TicksList:
 def _kv(text: Text, label: str, value: str, style: Style = S_NONE) -> None:
     text.append(label + " ", S_DIM)
     text.append(value, style)
+
+
+def compact_connection_lines(snap: DashboardSnapshot) -> list[Text]:
+    """The connection in three short lines, for terminals too short for the full panel."""
+    c = snap.connection
+    lines = []
+    t = Text()
+    t.append(c.source, S_BADGE.get(c.source, S_HEAD))
+    t.append(f" {c.mode} ")
+    t.append(c.state, S_STATE.get(c.state, S_HEAD))
+    lines.append(t)
+    t = Text()
+    age = fmt_age(c.last_message_age_s)
+    _kv(t, "msg", age if age == DASH else f"{age} ago")
+    t.append("  ")
+    _kv(t, "ticks/s", f"{c.ticks_per_s:.0f}")
+    t.append("  ")
+    _kv(t, "reconn", str(c.reconnects), S_WARN if c.reconnects else S_NONE)
+    lines.append(t)
+    t = Text()
+    if c.last_error:
+        _kv(t, "error", c.last_error, S_ERROR)
+    else:
+        _kv(t, "stored", f"{c.candles_stored:,}")
+        t.append("  ")
+        odd = c.late_ticks + c.bad_ticks + c.future_ticks
+        _kv(t, "late/bad/future", f"{c.late_ticks}/{c.bad_ticks}/{c.future_ticks}",
+            S_WARN if odd else S_NONE)
+    lines.append(t)
+    for line in lines:
+        line.no_wrap = True
+        line.overflow = "ellipsis"
+    return lines
+
+
+SHORT_TERMINAL = 32  # below this many lines the bottom panels shrink to give rows the room
+SHORT_TICK_LINES = 3
 
 
 def connection_lines(snap: DashboardSnapshot) -> list[Text]:
@@ -368,6 +524,7 @@ def receive_time_warning(snap: DashboardSnapshot) -> str | None:
 
 def header_line(snap: DashboardSnapshot) -> Text:
     c = snap.connection
+    v = snap.view
     t = Text(no_wrap=True, overflow="ellipsis")
     t.append(f" {c.source} ", S_BADGE.get(c.source, S_HEAD))
     t.append(" ")
@@ -376,15 +533,80 @@ def header_line(snap: DashboardSnapshot) -> Text:
     t.append(fmt_clock(snap.now, with_date=True) + " IST")
     t.append("  ● ", S_STATE.get(c.state, S_HEAD))
     t.append(c.state, S_STATE.get(c.state, S_HEAD))
+    if v.paused:
+        t.append("  ⏸ PAUSED", S_WARN)
+    if v.filter:
+        t.append(f"  filter “{v.filter}”", S_WARN)
     return t
 
 
-def render(snapshot: DashboardSnapshot, *, max_rows: int | None = None) -> Group:
-    """One frame: header, status line, instruments, latest ticks beside the connection.
+# (keys, what they do): the footer shows those that work on the screen at hand.
+TABLE_KEYS = (("q", "quit"), ("?", "help"), ("↑↓", "move"), ("⏎", "chart"), ("s", "sort"),
+              ("r", "rev"), ("/", "filter"), ("i", "intvl"), ("a", "add"), ("d", "del"),
+              ("p", "pause"))
+SYMBOL_KEYS = (("Esc", "back"), ("↑↓", "symbol"), ("i", "intvl"), ("1-7", "1m…60m"),
+               ("d", "del"), ("p", "pause"), ("?", "help"), ("q", "quit"))
+PROMPT_KEYS = (("⏎", "done"), ("Esc", "cancel"), ("⌫", "delete"))
+HELP_LINES = (
+    ("q  Ctrl-C", "quit (the store keeps every candle)"),
+    ("?", "this help (any key closes it)"),
+    ("↑ ↓  j k", "move the selection"),
+    ("PgUp PgDn  Home End", "a page up or down, the first or last row"),
+    ("s  r", "sort by symbol, chg%, volume, ticks, last-tick age; reverse it"),
+    ("/", "filter by text (symbol, exchange); Esc clears it"),
+    ("i", "the next interval built"),
+    ("1 … 7", "1, 3, 5, 10, 15, 30, 60 min (added to the session if not built)"),
+    ("p", "pause redraws (the session keeps building candles)"),
+    ("Enter", "the selected symbol: candlestick chart, depth, day, its ticks"),
+    ("Esc", "back to the table"),
+    ("a", "add symbols to the running session (RELIANCE, NSE:INFY, @watchlist)"),
+    ("d", "remove the selected symbol"),
+    ("▲ ▼", "beside Last: the last tick's direction (against the tick before)"),
+)
+
+
+def footer_line(snap: DashboardSnapshot) -> Text:
+    """The keys that work now, or the line being typed."""
+    v = snap.view
+    t = Text(no_wrap=True, overflow="ellipsis")
+    if v.prompt is not None:
+        label = "filter: " if v.prompt == "filter" else "add symbol: "
+        t.append(label, S_HEAD)
+        t.append(v.buffer)
+        t.append("█", S_DIM)
+        t.append("   ")
+        keys: tuple[tuple[str, str], ...] = PROMPT_KEYS
+    else:
+        keys = SYMBOL_KEYS if snap.symbol_view is not None else TABLE_KEYS
+    for i, (k, what) in enumerate(keys):
+        if i:
+            t.append("  ")
+        t.append(k, S_KEY)
+        t.append(f" {what}", S_DIM)
+    return t
+
+
+def help_panel(snap: DashboardSnapshot) -> Panel:
+    g = Table.grid(padding=(0, 2))
+    g.add_column(style=S_HEAD, no_wrap=True)
+    g.add_column()
+    for k, what in HELP_LINES:
+        g.add_row(k, what)
+    built = ", ".join(snap.view.intervals)
+    g.add_row("", Text(f"built now: {built}", style=S_DIM))
+    return Panel(g, title="Keys", title_align="left", border_style=S_DIM, padding=(0, 1))
+
+
+def render(snapshot: DashboardSnapshot, *, max_rows: int | None = None,
+           height: int | None = None) -> Group:
+    """One frame: header, status line, instruments, latest ticks beside the connection; with
+    keys, a footer; the help or a symbol's own view instead of the table when asked for.
 
     `max_rows` caps the instrument rows; by default they are capped to the terminal height.
+    `height`: the terminal's; a short one gets short bottom panels, so more rows fit.
     """
     snap = snapshot
+    v = snap.view
     top: list[Text] = [header_line(snap)]
     msg = status_message(snap)
     if msg:
@@ -392,19 +614,31 @@ def render(snapshot: DashboardSnapshot, *, max_rows: int | None = None) -> Group
     warn = receive_time_warning(snap)
     if warn:
         top.append(Text(warn, style=S_WARN, no_wrap=True, overflow="ellipsis"))
+    footer = [footer_line(snap)] if v.interactive else []
+    if v.help:
+        return Group(*top, help_panel(snap), *footer)
+    if snap.symbol_view is not None:
+        from livecli.dashboard.symbol import SymbolScreen
 
-    ticks = TicksList(snap.recent_ticks)
-    conn = connection_lines(snap)
+        return Group(*top, SymbolScreen(snap.symbol_view, snap.interval_name,
+                                        reserved_lines=len(top) + len(footer)), *footer)
+
+    short = height is not None and height < SHORT_TERMINAL
+    ticks = TicksList(snap.recent_ticks, SHORT_TICK_LINES if short else MAX_TICK_LINES)
+    conn = compact_connection_lines(snap) if short else connection_lines(snap)
     bottom_height = 2 + max(ticks.line_count(), len(conn))
-    # Header lines + instruments panel borders and column header + bottom panels.
-    reserved = len(top) + 3 + bottom_height
+    # Header lines + instruments panel borders and column header + bottom panels + footer.
+    reserved = len(top) + 3 + bottom_height + len(footer)
 
     n = max(snap.total_rows or 0, len(snap.rows))
     table = InstrumentTable(snap.rows, msg or "no instruments", max_rows=max_rows,
-                            reserved_lines=reserved, total=n)
+                            reserved_lines=reserved, total=n, view=v)
+    sort = ""
+    if v.sort is not None and v.interactive:
+        sort = f" · sorted by {v.sort}" + (" (reversed)" if v.reverse else "")
     instruments = Panel(
         table,
-        title=f"Instruments · {snap.interval_name}" + (f" · {n}" if n else ""),
+        title=f"Instruments · {snap.interval_name}" + (f" · {n}" if n else "") + sort,
         title_align="left",
         border_style=S_DIM,
         padding=(0, 1),
@@ -417,4 +651,4 @@ def render(snapshot: DashboardSnapshot, *, max_rows: int | None = None) -> Group
         Panel(ticks, title="Latest ticks", title_align="left", border_style=S_DIM, padding=(0, 1)),
         Panel(Group(*conn), title="Connection", title_align="left", border_style=S_DIM, padding=(0, 1)),
     )
-    return Group(*top, instruments, bottom)
+    return Group(*top, instruments, bottom, *footer)

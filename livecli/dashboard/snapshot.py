@@ -40,6 +40,18 @@ class InstrumentRow:
     last_tick_age_s: float | None = None
     direction: int = 0
     flash: bool = False
+    # The day as the feed tells it (quote and full modes), and full mode's best bid and ask.
+    day_change: float | None = None  # points from the previous close
+    day_open: float | None = None
+    day_high: float | None = None
+    day_low: float | None = None
+    day_volume: int | None = None
+    bid: float | None = None
+    bid_qty: int | None = None
+    ask: float | None = None
+    ask_qty: int | None = None
+    oi: int | None = None
+    oi_change: int | None = None  # since the dashboard first saw this instrument's OI
 
 
 @dataclass(slots=True)
@@ -51,6 +63,50 @@ class TickLine:
     last_price: float
     volume_traded: int | None = None
     change_pct: float | None = None
+
+
+@dataclass(slots=True)
+class ViewInfo:
+    """What the person chose, as the frame shows it: footer, sort mark, selection, prompt."""
+
+    sort: str | None = None
+    reverse: bool = False
+    filter: str = ""
+    selected: int | None = None  # index of the selected row in the whole (sorted) list
+    row_offset: int = 0  # index of `rows[0]` in that list (rows are a window of it)
+    paused: bool = False
+    help: bool = False
+    prompt: str | None = None
+    buffer: str = ""
+    intervals: tuple[str, ...] = ()
+    interactive: bool = False  # keys are read: show the footer and the selection
+    scroll: object | None = None  # state.Scroll: the renderer records its window there
+
+
+@dataclass(slots=True)
+class SymbolView:
+    """One instrument's screen: its candles (oldest first, the forming one last), its day, its
+    book and its newest ticks."""
+
+    symbol: str
+    exchange: str
+    instrument_token: int
+    tick_size: float
+    candles: list[Candle] = field(default_factory=list)
+    last_price: float | None = None
+    prev_close: float | None = None
+    change: float | None = None
+    change_pct: float | None = None
+    day_open: float | None = None
+    day_high: float | None = None
+    day_low: float | None = None
+    day_volume: int | None = None
+    oi: int | None = None
+    oi_change: int | None = None
+    bids: list[tuple[float, int, int]] = field(default_factory=list)  # price, quantity, orders
+    asks: list[tuple[float, int, int]] = field(default_factory=list)
+    ticks: list[TickLine] = field(default_factory=list)
+    mode: str = "full"
 
 
 @dataclass(slots=True)
@@ -94,6 +150,8 @@ class DashboardSnapshot:
     # How many instruments the session has, when `rows` holds only the first of them (a terminal
     # shows a few dozen; building rows for thousands would cost every frame for nothing).
     total_rows: int | None = None
+    view: ViewInfo = field(default_factory=ViewInfo)
+    symbol_view: SymbolView | None = None  # set while a symbol's own screen is shown
 
 
 def status_message(snap: DashboardSnapshot) -> str | None:

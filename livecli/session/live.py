@@ -34,7 +34,7 @@ from livecli.kite.protocol import MAX_INSTRUMENTS
 from livecli.session.dispatch import Callbacks, CandleCloseCallback, TickCallback
 from livecli.session.receiver import Listeners
 from livecli.session.run import Run, require_mode
-from livecli.session.view import FormingCandle, LatestTick, RecentTick
+from livecli.session.view import Depth, FormingCandle, LatestTick, RecentTick
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -335,6 +335,32 @@ class LiveSession:
         from livecli.session.reading import forming_candles
 
         return {} if self._run is None else forming_candles(self._run, tokens, interval, closes)
+
+    def candles(self, token: int, interval: Interval, count: int = 120) -> list[Candle]:
+        """The newest `count` candles of `token` in `interval`, oldest first, the forming one
+        last (a chart's data)."""
+        from livecli.session.reading import candles
+
+        return [] if self._run is None else candles(self._run, token, interval, count)
+
+    def depth(self, token: int) -> Depth | None:
+        """`token`'s 5-level market depth from its newest full packet (None in other modes)."""
+        from livecli.session.reading import depth
+
+        return None if self._run is None else depth(self._run, token)
+
+    def add_interval(self, interval: str | int | Interval) -> Interval:
+        """Build `interval`'s candles too from now on (in a running session: at once, its
+        history folded from the 1-minute candles held). Returns it."""
+        iv = parse_interval(interval)
+        for ses in self.settings.session_table().values():
+            ses.check_interval(iv)
+        run = self._run
+        if run is not None and run.running:
+            with run.lock:
+                run.engine.add_interval(iv)
+        self.intervals = tuple(sorted({*self.intervals, iv}))
+        return iv
 
     def now(self) -> float:
         """The session clock's time: the wall's for Kite, the simulated market's for the stand-in;

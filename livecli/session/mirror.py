@@ -33,6 +33,8 @@ class RemoteInstrument:
     instrument_token: int
     tradingsymbol: str
     exchange: str
+    # The status names no tick size; the chart's price axis steps by NSE equity's 5 paise.
+    tick_size: float = 0.05
 
 
 def instruments_of(status: Mapping[str, Any]) -> dict[int, RemoteInstrument]:
@@ -136,7 +138,9 @@ class Mirror:
             if obj is None:
                 continue
             w = WireTick.of(obj)
-            out[tok] = LatestTick(tok, w.last_price, w.prev_close, count, w.received_at)
+            out[tok] = LatestTick(tok, w.last_price, w.prev_close, count, w.received_at,
+                                  volume_traded=w.volume_traded, day_high=_num(obj, "day_high"),
+                                  day_low=_num(obj, "day_low"), oi=_int(obj, "oi"))
         return out
 
     def recent_ticks(self, n: int) -> list[RecentTick]:
@@ -146,7 +150,7 @@ class Mirror:
         for obj in recent:
             w = WireTick.of(obj)
             out.append(RecentTick(w.time, w.instrument_token, w.symbol, w.last_price,
-                                  w.volume_traded))
+                                  w.volume_traded, w.change_pct))
         return out
 
     def forming_candles(self, tokens: Iterable[int], interval: Interval, closes: int,
@@ -181,3 +185,13 @@ class Mirror:
     def wants_backfill(self, key: tuple[int, int]) -> bool:
         with self.lock:
             return key not in self.closes
+
+
+def _num(obj: Mapping[str, Any], key: str) -> float | None:
+    v = obj.get(key)
+    return float(v) if isinstance(v, int | float) else None
+
+
+def _int(obj: Mapping[str, Any], key: str) -> int | None:
+    v = obj.get(key)
+    return int(v) if isinstance(v, int | float) else None

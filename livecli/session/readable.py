@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from livecli.core.intervals import Interval
     from livecli.core.status import LiveStatus
-    from livecli.session.view import FormingCandle, LatestTick, RecentTick
+    from livecli.core.candles import Candle
+    from livecli.session.view import Depth, FormingCandle, LatestTick, RecentTick
 
 
 class InstrumentName(Protocol):
@@ -23,6 +24,8 @@ class InstrumentName(Protocol):
     def tradingsymbol(self) -> str: ...
     @property
     def exchange(self) -> str: ...
+    @property
+    def tick_size(self) -> float: ...
 
 
 class ReadableSession(Protocol):
@@ -30,6 +33,11 @@ class ReadableSession(Protocol):
 
     @property
     def instruments(self) -> Mapping[int, InstrumentName]: ...
+    @property
+    def intervals(self) -> tuple[Interval, ...]: ...
+
+    def candles(self, token: int, interval: Interval, count: int = 120) -> list[Candle]: ...
+    def depth(self, token: int) -> Depth | None: ...
 
     def latest_ticks(self, tokens: Iterable[int] | None = None) -> dict[int, LatestTick]: ...
     def recent_ticks(self, n: int = 12) -> list[RecentTick]: ...

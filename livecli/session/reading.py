@@ -11,9 +11,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from livecli.core.timeutil import day_start, ist_day
-from livecli.session.view import FormingCandle, LatestTick, RecentTick
+from livecli.session.view import Depth, DepthLevel, FormingCandle, LatestTick, RecentTick
 
 if TYPE_CHECKING:
+    from livecli.core.candles import Candle
     from livecli.core.intervals import Interval
     from livecli.session.run import Run
 
@@ -29,9 +30,79 @@ def latest_ticks(run: Run, tokens: Iterable[int] | None = None) -> dict[int, Lat
         if hit is None or seen is None:
             continue
         frame, row = hit
-        out[tok] = LatestTick(tok, float(frame.last_price[row]), _prev_close(frame, row), count,
-                              seen)
+        out[tok] = _latest(tok, frame, row, count, seen)
     return out
+
+
+def _latest(tok: int, frame: Any, row: int, count: int, seen: float) -> LatestTick:
+    from livecli.kite.codec import KIND_FULL, KIND_LTP
+
+    price = float(frame.last_price[row])
+    kind = frame.kind[row]
+    if kind == KIND_LTP:
+        return LatestTick(tok, price, None, count, seen)
+
+    def num(name: str) -> float | None:
+        v = float(frame.column(name)[row])
+        return v if v == v and v > 0 else None
+
+    def qty(name: str) -> int | None:
+        v = int(frame.column(name)[row])
+        return v if v >= 0 else None
+
+    bid = ask = None
+    bid_q = ask_q = None
+    if kind == KIND_FULL:
+        b, a = frame.depth("buy"), frame.depth("sell")
+        if b["price"][row, 0] > 0:
+            bid, bid_q = float(b["price"][row, 0]), int(b["quantity"][row, 0])
+        if a["price"][row, 0] > 0:
+            ask, ask_q = float(a["price"][row, 0]), int(a["quantity"][row, 0])
+    return LatestTick(tok, price, _prev_close(frame, row), count, seen,
+                      volume_traded=qty("volume_traded"), day_open=num("open"),
+                      day_high=num("high"), day_low=num("low"),
+                      oi=_open_interest(qty("oi")) if kind == KIND_FULL else None,
+                      bid=bid, bid_qty=bid_q, ask=ask, ask_qty=ask_q)
+
+
+def _open_interest(oi: int | None) -> int | None:
+    """Full packets carry an OI field for every instrument; only F&O contracts have one, and
+    theirs is never 0 once traded: 0 means none."""
+    return oi if oi else None
+
+
+def depth(run: Run, token: int) -> Depth | None:
+    """The 5-level depth of `token`'s newest tick, when that was a full packet."""
+    from livecli.kite.codec import KIND_FULL
+
+    rx = run.receiver
+    with rx.lock:
+        hit = rx.latest.get(token)
+    if hit is None:
+        return None
+    frame, row = hit
+    if frame.kind[row] != KIND_FULL:
+        return None
+
+    def side(name: str) -> tuple[DepthLevel, ...]:
+        d = frame.depth(name)
+        return tuple(DepthLevel(float(d["price"][row, k]), int(d["quantity"][row, k]),
+                                int(d["orders"][row, k]))
+                     for k in range(5) if d["price"][row, k] > 0)
+
+    return Depth(token, side("buy"), side("sell"))
+
+
+def candles(run: Run, token: int, interval: Interval, count: int) -> list[Candle]:
+    """The newest `count` candles of `token` in `interval`, oldest first: the closed ones the
+    engine holds, then the forming one."""
+    engine = run.engine
+    with run.lock:
+        ring = engine.history_ring(token, interval)
+        past = ring.last(count) if ring is not None else []
+        forming = engine.forming(token, interval)
+    out = [*past, *([forming] if forming is not None else [])]
+    return out[-count:] if count > 0 else []
 
 
 def _prev_close(frame: Any, row: int) -> float | None:
@@ -49,10 +120,14 @@ def recent_ticks(run: Run, n: int) -> list[RecentTick]:
     with rx.lock:
         recent = list(rx.recent)[-n:] if n > 0 else []
         names = {tok: run.instruments.get(tok) for _, tok, _, _ in recent}
+        closes = {tok: _prev_close(*hit) for tok in names
+                  if (hit := rx.latest.get(tok)) is not None}
     out = []
     for t, tok, price, vol in recent:
         inst = names.get(tok)
-        out.append(RecentTick(t, tok, inst.tradingsymbol if inst else str(tok), price, vol))
+        c = closes.get(tok)
+        out.append(RecentTick(t, tok, inst.tradingsymbol if inst else str(tok), price, vol,
+                              (price - c) * 100.0 / c if c else None))
     return out
 
 

@@ -48,7 +48,7 @@ from livecli.core.status import LiveStatus
 from livecli.core.timeutil import parse_instant
 from livecli.core.wire import PREFIX, callback_tick, candle_from_obj
 from livecli.session.mirror import Mirror, RemoteInstrument, instruments_of
-from livecli.session.view import FormingCandle, LatestTick, RecentTick
+from livecli.session.view import Depth, FormingCandle, LatestTick, RecentTick
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,6 +59,7 @@ TickCallback = Callable[[dict[str, Any]], None]
 CandleCloseCallback = Callable[[int, Candle], None]
 ENDED_STATES = frozenset({"stopped", "failed", "auth_failed"})
 ALL = "*"
+CHART_REFRESH_S = 1.0  # a symbol view's candles over REST: at most this often
 
 __all__ = ["RemoteInstrument", "RemoteSession"]
 
@@ -123,6 +124,7 @@ class RemoteSession:
         self._closing = threading.Event()
         self._ended = threading.Event()
         self._mirror = Mirror()
+        self._chart_cache: dict[tuple[int, int, int], tuple[float, list[Candle]]] = {}
         self._mirror_ticks = False
         self._mirror_ivs: set[int] = set()
         self._backfill: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
@@ -355,6 +357,37 @@ class RemoteSession:
         if closes > 0:
             self._want_backfill(tokens, interval)
         return self._mirror.forming_candles(tokens, interval, closes)
+
+    def candles(self, token: int, interval: Interval, count: int = 120) -> list[Candle]:
+        """The newest `count` candles of `token`, oldest first, the forming one last (a chart's
+        data), over REST; asked at most once a second per (token, interval), as a chart
+        redraws several times a second."""
+        key = (token, interval.minutes, count)
+        now = time.monotonic()
+        hit = self._chart_cache.get(key)
+        if hit is not None and now - hit[0] < CHART_REFRESH_S:
+            return hit[1]
+        inst = self.instruments.get(token)
+        if inst is None:
+            return []
+        body = self._candles(f"{inst.exchange}:{inst.tradingsymbol}", interval, count, True)
+        got = [candle_from_obj(c) for c in body["candles"]]
+        self._chart_cache = {key: (now, got)}  # one chart shows at a time
+        return got
+
+    def depth(self, token: int) -> Depth | None:
+        """None: the API's ticks carry no market depth (the symbol view says it has none)."""
+        return None
+
+    def add_interval(self, interval: str | int | Interval) -> Interval:
+        """An interval the server builds; another is refused (the server decides what it
+        builds: `livecli serve -i 15min`)."""
+        iv = parse_interval(interval)
+        if iv not in self.intervals:
+            built = ", ".join(i.name for i in self.intervals)
+            raise e.UsageError(f"the served session builds {built}, not {iv.name}: add it where "
+                               f"the server starts (`livecli serve -i {iv.name}`)")
+        return iv
 
     def now(self) -> float:
         """The served session's clock, as its status and ticks last showed it."""

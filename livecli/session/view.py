@@ -27,11 +27,45 @@ class LatestTick:
     prev_close: float | None  # the previous session's close (quote and full packets only)
     ticks: int
     received_at: float  # wall clock, epoch seconds
+    # What quote and full packets carry besides (None in ltp mode, or where a packet has none).
+    volume_traded: int | None = None
+    day_open: float | None = None
+    day_high: float | None = None
+    day_low: float | None = None
+    oi: int | None = None
+    bid: float | None = None  # best bid and ask with their quantities (full mode only)
+    bid_qty: int | None = None
+    ask: float | None = None
+    ask_qty: int | None = None
 
     @property
     def change_pct(self) -> float | None:
         c = self.prev_close
         return None if not c else (self.last_price - c) * 100.0 / c
+
+    @property
+    def change(self) -> float | None:
+        """The day's change in points, from the previous close."""
+        c = self.prev_close
+        return None if not c else self.last_price - c
+
+
+@dataclass(frozen=True, slots=True)
+class DepthLevel:
+    """One level of the order book."""
+
+    price: float
+    quantity: int
+    orders: int
+
+
+@dataclass(frozen=True, slots=True)
+class Depth:
+    """An instrument's 5-level market depth from its newest full packet, best first."""
+
+    instrument_token: int
+    bids: tuple[DepthLevel, ...]
+    asks: tuple[DepthLevel, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +77,7 @@ class RecentTick:
     symbol: str
     last_price: float
     volume_traded: int | None
+    change_pct: float | None = None  # from the instrument's previous close, where it is known
 
 
 @dataclass(frozen=True, slots=True)
