@@ -567,3 +567,21 @@ def test_advance_never_moves_the_clock_past_now_plus_max_ahead():
 def test_max_ahead_s_must_be_a_number_of_seconds(bad):
     with pytest.raises(ValueError, match="max_ahead_s"):
         CandleEngine(now=lambda: 0.0, max_ahead_s=bad)
+
+
+def test_a_candle_waiting_out_the_grace_is_readable_until_it_closes():
+    """Rule 8's grace: for its 2 s after a boundary the old minute is neither forming nor closed;
+    a reader (a chart) must still find it, or every boundary shows a hole."""
+    engine = CandleEngine([5], grace_s=2.0)
+    closed = []
+    engine.on_close(closed.append)
+    engine.update(tk(at(9, 15, 10), 100.0, 10))
+    engine.update(tk(at(9, 16, 0.5), 101.0, 20))  # the next minute, inside the grace
+    assert not closed
+    waiting = engine.awaiting_close(RELIANCE, 1)
+    assert [(c.start, c.close, c.volume) for c in waiting] == [(at(9, 15), 100.0, 10)]
+    assert engine.forming(RELIANCE, 1).start == at(9, 16)
+    assert engine.awaiting_close(RELIANCE, 5) == []  # 09:15-09:20 still forms
+    engine.update(tk(at(9, 16, 3), 102.0, 30))  # the grace is over: 09:15 closes
+    assert [c.start for c in closed] == [at(9, 15)]
+    assert engine.awaiting_close(RELIANCE, 1) == []

@@ -575,6 +575,15 @@ class CandleEngine:
                 out.start = mstart
         return out
 
+    def awaiting_close(self, token: int, interval: Interval | str | int = ONE_MINUTE
+                       ) -> list[Candle]:
+        """`token`'s candles of `interval` whose end has passed but whose grace has not, oldest
+        first: complete for all the feed has said, neither forming nor in history yet (a chart
+        that left them out would show a hole for the grace after every boundary)."""
+        minutes = parse_interval(interval).minutes
+        got = [c for _, m, _, c in self._due if m == minutes and c.instrument_token == token]
+        return [_copy(c) for c in sorted(got, key=lambda c: c.start)]
+
     def forming_all(self) -> list[Candle]:
         """Every candle still forming, in every interval (for a clean shutdown)."""
         out: list[Candle] = []

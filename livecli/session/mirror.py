@@ -35,6 +35,7 @@ class RemoteInstrument:
     exchange: str
     # The status names no tick size; the chart's price axis steps by NSE equity's 5 paise.
     tick_size: float = 0.05
+    name: str = ""  # nor its long name
 
 
 def instruments_of(status: Mapping[str, Any]) -> dict[int, RemoteInstrument]:

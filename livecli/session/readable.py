@@ -11,9 +11,9 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from livecli.core.candles import Candle
     from livecli.core.intervals import Interval
     from livecli.core.status import LiveStatus
-    from livecli.core.candles import Candle
     from livecli.session.view import Depth, FormingCandle, LatestTick, RecentTick
 
 
@@ -26,6 +26,8 @@ class InstrumentName(Protocol):
     def exchange(self) -> str: ...
     @property
     def tick_size(self) -> float: ...
+    @property
+    def name(self) -> str: ...  # the instrument's long name ("" where none is known)
 
 
 class ReadableSession(Protocol):

@@ -95,13 +95,17 @@ def depth(run: Run, token: int) -> Depth | None:
 
 def candles(run: Run, token: int, interval: Interval, count: int) -> list[Candle]:
     """The newest `count` candles of `token` in `interval`, oldest first: the closed ones the
-    engine holds, then the forming one."""
+    engine holds, those waiting out the grace, then the forming one."""
     engine = run.engine
     with run.lock:
         ring = engine.history_ring(token, interval)
         past = ring.last(count) if ring is not None else []
+        waiting = engine.awaiting_close(token, interval)
         forming = engine.forming(token, interval)
-    out = [*past, *([forming] if forming is not None else [])]
+    after = past[-1].start if past else float("-inf")
+    waiting = [c for c in waiting if c.start > after and (forming is None
+                                                          or c.start < forming.start)]
+    out = [*past, *waiting, *([forming] if forming is not None else [])]
     return out[-count:] if count > 0 else []
 
 

@@ -370,7 +370,8 @@ class RemoteSession:
         inst = self.instruments.get(token)
         if inst is None:
             return []
-        body = self._candles(f"{inst.exchange}:{inst.tradingsymbol}", interval, count, True)
+        body = self._candles(f"{inst.exchange}:{inst.tradingsymbol}", interval.minutes, count,
+                             True)
         got = [candle_from_obj(c) for c in body["candles"]]
         self._chart_cache = {key: (now, got)}  # one chart shows at a time
         return got
