@@ -581,7 +581,9 @@ class CandleEngine:
         first: complete for all the feed has said, neither forming nor in history yet (a chart
         that left them out would show a hole for the grace after every boundary)."""
         minutes = parse_interval(interval).minutes
-        got = [c for _, m, _, c in self._due if m == minutes and c.instrument_token == token]
+        ended = self.clock + self.grace_s  # due = end + grace: the end has passed
+        got = [c for due, m, _, c in self._due
+               if m == minutes and due <= ended and c.instrument_token == token]
         return [_copy(c) for c in sorted(got, key=lambda c: c.start)]
 
     def forming_all(self) -> list[Candle]:
