@@ -7,8 +7,8 @@ instrument's latest tick, per-token counts, a ring of the newest ticks), records
 asked, and queues what the callbacks want. Nothing here waits: the store, the callbacks and the
 outputs each have a thread of their own.
 
-The engine's fused hot loop is `CandleEngine._run` (livecli/core/engine.py); this module only
-feeds it and never updates a candle itself.
+The engine's vectorised per-frame update is `CandleEngine.update_columns`
+(livecli/core/engine.py); this module only feeds it numpy columns and never updates a candle.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from livecli.core.candles import Candle
+    from livecli.core.closed import ClosedCandles
     from livecli.core.engine import CandleEngine
     from livecli.core.status import LiveStatus
     from livecli.session.clock import Clock
@@ -34,6 +35,7 @@ QUIET_S = 1.0
 
 FrameListener = Callable[[Any, float], None]
 CandleListener = Callable[["Candle"], None]
+CandleBatchListener = Callable[["ClosedCandles"], None]
 StatusListener = Callable[["LiveStatus"], None]
 
 
@@ -47,6 +49,8 @@ class Listeners:
 
     frames: list[FrameListener] = field(default_factory=list)
     candles: list[CandleListener] = field(default_factory=list)
+    # Batches of closed candles as the engine closed them (no Candle objects on this path).
+    candle_batches: list[CandleBatchListener] = field(default_factory=list)
     status: list[StatusListener] = field(default_factory=list)
     drop_counters: list[Callable[[], int]] = field(default_factory=list)
 
@@ -74,10 +78,10 @@ class Receiver:
         self.counts: dict[int, int] = {}
         self.seen: dict[int, float] = {}
         self.recent: deque[tuple[float, int, float, int | None]] = deque(maxlen=RECENT_TICKS)
-        self._closed: list[Candle] = []
+        self._closed: list[ClosedCandles] = []
         self.feed_max = float("-inf")
         self.feed_max_wall = 0.0
-        engine.on_close(self._on_candle_closed)
+        engine.on_close_batch(self._on_batch_closed)
 
     # --- the reactor thread ---------------------------------------------------------------------
     def on_frame(self, frame: Any, received_at: float) -> None:
@@ -86,30 +90,29 @@ class Receiver:
             return
         if self._stamp:
             frame.received_at = self.clock.at(received_at)
-        cols = frame.columns()
-        tokens = cols.token
+        cols = frame.columns(lists=False)  # numpy columns: the engine's vectorised input
         with self.lock:
             counters = self.engine.counters
             refused = counters.future
             self.engine.update_columns(cols)
             self.flush_closed()
-            times = cols.time
             if counters.future != refused:  # the engine says so: no scan of a good frame
                 limit = self.engine.last_limit
                 # Ticks the feed-clock guard refused (stamped too far ahead): counted by the
                 # engine, and never recorded, shown as the latest price or handed to callbacks,
                 # so the store's recording rebuilds the same candles the session built.
-                keep = [i for i, t in enumerate(times) if t <= limit]
+                keep = [i for i, t in enumerate(cols.time.tolist()) if t <= limit]
                 frame = frame.take(keep)
                 n = len(frame)
                 if not n:
                     return
-                cols = frame.columns()
-                tokens, times = cols.token, cols.time
+                cols = frame.columns(lists=False)
             tmax = self.engine.tick_clock  # not max(times): a tick from the future is not one
             if tmax > self.feed_max:
                 self.feed_max = tmax
             self.feed_max_wall = received_at
+            tokens = cols.token.tolist()
+            times = cols.time
             latest = self.latest
             counts = self.counts
             seen = self.seen
@@ -117,18 +120,18 @@ class Receiver:
                 latest[tok] = (frame, i)
                 counts[tok] = counts.get(tok, 0) + 1
                 seen[tok] = received_at
-            prices = cols.price
-            vols = cols.volume
-            for i in range(max(0, n - RECENT_TICKS), n):  # the panel shows only the newest
-                v = vols[i]
-                self.recent.append((times[i], tokens[i], prices[i], None if v < 0 else v))
+            lo_ = max(0, n - RECENT_TICKS)  # the panel shows only the newest
+            for t_, tok, p_, v in zip(times[lo_:].tolist(), tokens[lo_:],
+                                      cols.price[lo_:].tolist(), cols.volume[lo_:].tolist(),
+                                      strict=True):
+                self.recent.append((t_, tok, p_, None if v < 0 else v))
         if self.record:
             self.store.put_ticks(list(zip(
-                tokens, cols.time, cols.price,
-                [None if v < 0 else v for v in cols.volume],
-                [None if o < 0 else o for o in cols.oi],
-                [None if h != h else h for h in cols.day_high],
-                [None if lo != lo else lo for lo in cols.day_low],
+                tokens, times.tolist(), cols.price.tolist(),
+                [None if v < 0 else v for v in cols.volume.tolist()],
+                [None if o < 0 else o for o in cols.oi.tolist()],
+                [None if h != h else h for h in cols.day_high.tolist()],
+                [None if lo != lo else lo for lo in cols.day_low.tolist()],
                 [received_at] * n, strict=True,
             )))
         for fn in self.listeners.frames:
@@ -139,19 +142,26 @@ class Receiver:
                 if dispatcher.wants_ticks(tok):
                     dispatcher.tick(tok, frame, i)
 
-    def _on_candle_closed(self, c: Candle) -> None:
+    def _on_batch_closed(self, batch: ClosedCandles) -> None:
         # Called by the engine under the lock, on the receiving or the clock thread. At a
-        # minute's end thousands close at once: they reach the store in one batch (flush_closed).
-        self._closed.append(c)
-        for fn in self.listeners.candles:
-            fn(c)
-        if self.dispatcher.wants_candles(c.interval_min):
-            self.dispatcher.candle(c)
+        # minute's end thousands close at once, as one batch: it reaches the store as is
+        # (flush_closed), and Candle objects are made only for those who want them.
+        self._closed.append(batch)
+        for bfn in self.listeners.candle_batches:
+            bfn(batch)
+        wants = self.dispatcher.wants_candles(batch.interval_min)
+        if self.listeners.candles or wants:
+            for c in batch.candles():
+                for fn in self.listeners.candles:
+                    fn(c)
+                if wants:
+                    self.dispatcher.candle(c)
 
     def flush_closed(self) -> None:
         """Hand the candles closed by the last engine call to the store (under the lock)."""
         if self._closed:
-            self.store.put_candles(self._closed)
+            for batch in self._closed:
+                self.store.put_candle_batch(batch)
             self._closed = []
 
     # --- the clock thread -----------------------------------------------------------------------
