@@ -6,8 +6,9 @@ cost a fraction of a core. Design choices, and why:
 * State lives in numpy arrays indexed by an instrument slot (livecli/core/slots.py): each
   instrument's open 1-minute candles (livecli/core/fold.py `Level`) and its trade state. A
   decoded frame's ticks that fall in their instrument's open minute (nearly all of them) are
-  applied with a few array operations per frame (`fold.apply_fast`); the rare ones (a first
-  tick, a new minute or day, a late or bad tick) go through `_tick`, one at a time.
+  applied with a few array operations per frame (`fold.apply_wave`), opening new minutes and
+  days too; only the rare shapes (a tick for the older open minute, a new day while a candle
+  is open) go through `_tick`, one at a time.
 * Only the 1-minute candle is touched per tick. Longer intervals are folded from 1-minute candles
   as those close, so the work per tick does not grow with the number of intervals, and every
   interval agrees with the 1-minute candles by construction ("One answer everywhere").
@@ -42,7 +43,7 @@ import numpy as np
 from livecli.core.candles import Candle
 from livecli.core.closed import ClosedCandles
 from livecli.core.colhistory import ColumnarHistory, HistoryView
-from livecli.core.fold import InstState, Level, apply_fast, waves
+from livecli.core.fold import InstState, Level, apply_grouped, apply_wave, waves
 from livecli.core.intervals import ONE_MINUTE, Interval, parse_interval
 from livecli.core.sessions import Session, exchange_of_token, session_for
 from livecli.core.slots import SlotMap, grow
@@ -278,102 +279,130 @@ class CandleEngine:
             top = float(tt.max())
             if top > self.tick_clock:
                 self.tick_clock = top
+        # Where each tick falls (rule 2), from its instrument's session: vectorised, per frame.
+        st = self._st
+        day = np.floor((t + IST_OFFSET_S) / DAY_S).astype(np.int64)
+        base = day * DAY_S - IST_OFFSET_S
+        open_s = base + st.open_off[sl]
+        close_s = base + st.close_off[sl]
+        te = np.maximum(t, open_s)
+        mstart = open_s + ((te - open_s) // 60).astype(np.int64) * 60
+        np.minimum(mstart, close_s - 60, out=mstart)  # the close second: the last candle
+        g = self.grace_s
+        # The due time of the minute each tick may open; a tick after the close (rule 3) or
+        # whose minute the feed's clock had closed when it arrived (rule 9) is dropped here.
+        due = mstart + 60 + g
+        after = t > close_s
+        late = due <= cl
+        if n_fut:
+            after &= ~fut
+            late &= ~fut
+            st.seen[sl[~fut]] = True
+        else:
+            st.seen[sl] = True
+        late &= ~after
+        drop = after | late
+        n_drop = int(np.count_nonzero(drop))
+        if n_drop:
+            c.after_close += int(np.count_nonzero(after))
+            c.late += int(np.count_nonzero(late))
+        if n_fut:
+            drop |= fut
+            n_drop = int(np.count_nonzero(drop))
+        due = np.where(drop, _INF, due) if n_drop else due
         pos = 0
-        elig = slow = due_of = None
-        dirty = True
         while pos < n:
             c0 = float(cl[pos])
             if c0 > self.clock:
                 self.clock = c0
             if self.clock >= self._next_due:
                 self._close_due()
-                dirty = True
-            if dirty:  # a close, or a slow tick, changed which minutes are open
-                elig, slow, due_of = self._classify(sl, t, fut, cl, pos)
-            assert elig is not None and slow is not None
             # The segment ends before the first tick whose clock reaches a due time: the next
-            # due, or that of a minute a slow tick of this segment may open.
-            k = max(pos + 1, int(np.searchsorted(cl, self._next_due, side="left")))
-            if due_of is not None:
-                pm = np.minimum.accumulate(due_of[pos:])
-                hits = cl[pos + 1:] >= pm[:-1]
+            # one now, or that of a minute a tick of this segment may have opened.
+            k = min(n, max(pos + 1, int(np.searchsorted(cl, self._next_due, side="left"))))
+            if k - 1 > pos:
+                pm = np.minimum.accumulate(due[pos:k - 1])
+                hits = cl[pos + 1:k] >= pm
                 if hits.any():
-                    k = min(k, pos + 1 + int(np.argmax(hits)))
-            if k > n:
-                k = n
-            dirty = self._segment(sl, t, p, v, hi, lo, oi, cl, fut, elig, slow, pos, k)
+                    k = pos + 1 + int(np.argmax(hits))
+            self._segment(sl, t, p, v, hi, lo, oi, cl, drop, day, open_s, mstart, pos, k,
+                          n_drop > 0)
             pos = k
         if cl[-1] > self.clock:
             self.clock = float(cl[-1])
 
-    def _classify(self, sl: np.ndarray, t: np.ndarray, fut: np.ndarray, cl: np.ndarray,
-                  pos: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Per tick: in its instrument's open minute (fast), or not (slow); and for slow ticks
-        the due time of the minute they fall in (inf where none can open)."""
-        cur = self._cur
-        cs = cur.start[sl]
-        elig = cur.has[sl] & (cs <= t) & (t < cs + 60) & ~fut
-        slow = ~elig & ~fut
-        slow[:pos] = False
-        if not slow.any():
-            return elig, slow, None
-        st = self._st
-        s2 = sl
-        day = np.floor((t + IST_OFFSET_S) / DAY_S)
-        base = day * DAY_S - IST_OFFSET_S
-        open_s = base + st.open_off[s2]
-        close_s = base + st.close_off[s2]
-        te = np.maximum(t, open_s)
-        mstart = open_s + np.floor((te - open_s) / 60) * 60
-        mstart = np.where(mstart >= close_s, close_s - 60, mstart)
-        due = mstart + 60 + self.grace_s
-        due = np.where(slow & (t <= close_s) & (due > cl), due, _INF)
-        return elig, slow, due
-
     def _segment(self, sl: np.ndarray, t: np.ndarray, p: np.ndarray, v: np.ndarray,
                  hi: np.ndarray, lo: np.ndarray, oi: np.ndarray, cl: np.ndarray,
-                 fut: np.ndarray, elig: np.ndarray, slow: np.ndarray, a: int, b: int) -> bool:
-        """Apply ticks a..b-1, between which no candle closes; True if any took the slow path."""
-        fast = elig[a:b]
-        sw = slow[a:b]
-        took_slow = bool(sw.any())
-        if took_slow:
-            ss = sl[a:b]
-            mine = np.isin(ss, ss[sw]) & ~fut[a:b]
-            fast = fast & ~mine
-            idx = np.flatnonzero(mine) + a
+                 drop: np.ndarray, day: np.ndarray, open_s: np.ndarray, mstart: np.ndarray,
+                 a: int, b: int, any_drop: bool) -> None:
+        """Apply ticks a..b-1, between which no candle closes, in waves of distinct slots."""
+        if any_drop:
+            idx = np.flatnonzero(~drop[a:b]) + a
+            if not len(idx):
+                return
+            sel: slice | np.ndarray = idx
+        else:
+            sel = slice(a, b)
+        cols = (sl[sel], t[sel], p[sel], v[sel], hi[sel], lo[sel], oi[sel], day[sel],
+                open_s[sel], mstart[sel], cl[sel])
+        parts = waves(cols[0], self._scratch)
+        if parts is None or 4 * len(parts[0]) > 3 * len(cols[0]):
+            # One tick per instrument (Kite's frames), or few repeats: waves.
+            for w in [slice(None)] if parts is None else parts:
+                self._wave(cols if parts is None else tuple(c_[w] for c_ in cols))
+            return
+        # Several ticks of some instruments. Those whose every tick falls in their open minute
+        # take one grouped pass; the rest go in waves.
+        sl_, t_ = cols[0], cols[1]
+        cur = self._cur
+        cs = cur.start[sl_]
+        in_cur = cur.has[sl_] & (cs <= t_) & (t_ < cs + 60)
+        mark = self._scratch
+        mark[sl_] = 0
+        mark[sl_[~in_cur]] = 1
+        pure = in_cur & (mark[sl_] == 0)
+        rest = cols
+        if pure.any():
+            every = bool(pure.all())
+            got = apply_grouped(self._st, cur, *(cols if every else tuple(
+                c[pure] for c in cols))[:7])
+            if got is not None:
+                c = self.counters
+                c.trades += got[0]
+                c.book_only += got[1]
+                c.bad += got[2]
+                if every:
+                    return
+                keep = ~pure
+                rest = tuple(c_[keep] for c_ in cols)
+                parts = waves(rest[0], self._scratch)
+            # else: a day high that fell between two ticks; nothing changed: all in waves
+        if parts is None:
+            self._wave(rest)
+        else:
+            for w in parts:
+                self._wave(tuple(c_[w] for c_ in rest))
+
+    def _wave(self, cols: tuple[np.ndarray, ...]) -> None:
+        sl, t, p, v, hi, lo, oi, day, open_s, mstart, cl = cols
+        odd, tr, bk, bd, late, due = apply_wave(
+            self._st, self._cur, self._prev, sl, t, p, v, hi, lo, oi, day, open_s, mstart,
+            self.grace_s)
+        c = self.counters
+        c.trades += tr
+        c.book_only += bk
+        c.bad += bd
+        c.late += late
+        if due < self._next_due:
+            self._next_due = due
+        if odd is not None:
             tick = self._tick
             for s, ti, pi, vi, hii, loi, oii, ci in zip(
-                sl[idx].tolist(), t[idx].tolist(), p[idx].tolist(),
-                v[idx].tolist(), hi[idx].tolist(), lo[idx].tolist(), oi[idx].tolist(),
-                cl[idx].tolist(), strict=True,
+                sl[odd].tolist(), t[odd].tolist(), p[odd].tolist(), v[odd].tolist(),
+                hi[odd].tolist(), lo[odd].tolist(), oi[odd].tolist(), cl[odd].tolist(),
+                strict=True,
             ):
                 tick(s, ti, pi, vi, hii, loi, oii, ci)
-        if not fast.any():
-            return took_slow
-        if fast.all():
-            f = slice(a, b)
-            fs = sl[f]
-        else:
-            fi = np.flatnonzero(fast) + a
-            fs = sl[fi]
-            f = fi  # type: ignore[assignment]
-        tf, pf, vf, hf, lf, of = t[f], p[f], v[f], hi[f], lo[f], oi[f]
-        c = self.counters
-        parts = waves(fs, self._scratch)
-        if parts is None:
-            tr, bk, bd = apply_fast(self._st, self._cur, fs, tf, pf, vf, hf, lf, of)
-            c.trades += tr
-            c.book_only += bk
-            c.bad += bd
-            return took_slow
-        for w in parts:
-            tr, bk, bd = apply_fast(self._st, self._cur, fs[w], tf[w], pf[w], vf[w], hf[w],
-                                    lf[w], of[w])
-            c.trades += tr
-            c.book_only += bk
-            c.bad += bd
-        return took_slow
 
     def _tick(self, s: int, t: float, p: float, v: int, hi: float, lo: float, oi: int,
               clock: float) -> int:

@@ -138,53 +138,134 @@ def waves(slots: np.ndarray, scratch: np.ndarray) -> list[np.ndarray] | None:
     return np.split(by_rank, np.cumsum(counts)[:-1])
 
 
-def apply_fast(st: InstState, cur: Level, sl: np.ndarray, t: np.ndarray, p: np.ndarray,
-               v: np.ndarray, hi: np.ndarray, lo: np.ndarray, oi: np.ndarray
-               ) -> tuple[int, int, int]:
-    """Apply ticks of distinct slots, each inside its slot's open minute `cur`.
+def apply_wave(st: InstState, cur: Level, prev: Level, sl: np.ndarray, t: np.ndarray,
+               p: np.ndarray, v: np.ndarray, hi: np.ndarray, lo: np.ndarray, oi: np.ndarray,
+               day: np.ndarray, open_s: np.ndarray, mstart: np.ndarray, grace_s: float
+               ) -> tuple[np.ndarray | None, int, int, int, int, float]:
+    """Apply ticks of distinct slots, as the engine's scalar `_tick` would, one each.
 
-    Returns (trades, book-only, bad). The rules are the engine's slow path's, per tick.
+    The caller has dropped the ticks after the close and those late by the feed's clock.
+    Returns (positions left to the scalar path or None, trades, book-only, bad, late (an
+    older day), earliest due of a minute opened). The scalar path takes the rare shapes: a tick
+    for the older open minute, a minute older than the newest without an open one, a new day
+    while a candle is still open.
     """
+    sday = st.day[sl]
+    newday = day != sday
+    ch = cur.has[sl]
+    cs = cur.start[sl]
+    in_cur = ch & (cs == mstart)
+    n_late = 0
+    odd_pos = None
+    first = None
+    simple = bool(in_cur.all())
+    if not simple:
+        if newday.any():
+            older = day < sday
+            n_late = int(np.count_nonzero(older))
+            first = newday & ~older
+        else:
+            older = None
+        shift = ch & (mstart > cs)
+        ph = prev.has[sl]
+        if first is None:
+            odd = ~in_cur & ch & ((mstart < cs) | ph)
+        else:
+            odd = ((~first & ~in_cur & ch & ((mstart < cs) | ph)) | (first & (ch | ph)))
+            odd &= ~older
+        keep = ~odd if older is None else ~odd & ~older
+        if np.count_nonzero(odd):
+            odd_pos = np.flatnonzero(odd)
+        if not keep.all():
+            k = np.flatnonzero(keep)
+            sl, t, p, v, hi, lo, oi = sl[k], t[k], p[k], v[k], hi[k], lo[k], oi[k]
+            day, open_s, mstart, in_cur, shift = day[k], open_s[k], mstart[k], in_cur[k], \
+                shift[k]
+            if first is not None:
+                first = first[k]
+        if first is not None and not first.any():
+            first = None
+        if not len(sl):
+            return odd_pos, 0, 0, 0, n_late, np.inf
+    if first is not None:
+        fs = sl[first]
+        st.day[fs] = day[first]
+        st.early_end[fs] = open_s[first] + 60
+        st.first_partial[fs] = t[first] >= open_s[first] + 60
+        st.lv[fs] = -1
+        st.lp[fs] = np.nan
     lv = st.lv[sl]
     hasv = v >= 0
-    if hasv.all() and (lv >= 0).all():  # full and quote ticks of instruments with volume
+    known = lv >= 0
+    if first is None and hasv.all() and known.all():  # ticks with volume, the usual
         bad = v < lv
         trade = v > lv
-        n_bad = int(bad.sum())
-        n_trade = int(trade.sum())
-        book = len(sl) - n_bad - n_trade
+        n_bad = int(np.count_nonzero(bad))
+        n_trade = int(np.count_nonzero(trade))
         dv = v - lv
-        np.maximum(lv, v, out=lv)
-        st.lv[sl] = lv
-        if n_bad:
-            ok = ~bad
-            st.lp[sl[ok]] = p[ok]
-        else:
-            st.lp[sl] = p
+        st.lv[sl] = np.maximum(lv, v)
     else:
-        known = lv >= 0
         lp = st.lp[sl]
         bad = hasv & known & (v < lv)
         tv = hasv & ~bad & (~known | (v > lv))
         tp = ~hasv & (p != lp)
+        if first is not None:
+            tp |= ~hasv & first
         trade = tv | tp
-        n_bad = int(bad.sum())
-        n_trade = int(trade.sum())
-        book = len(sl) - n_bad - n_trade
-        dv = np.where(hasv & known, v - lv, np.where(hasv & (t < st.early_end[sl]), v, 0))
+        n_bad = int(np.count_nonzero(bad))
+        n_trade = int(np.count_nonzero(trade))
+        dv = np.where(hasv & known, v - lv, np.where(hasv & (t < open_s + 60), v, 0))
         st.lv[sl[tv]] = v[tv]
+    n_book = len(sl) - n_bad - n_trade
+    if n_bad:
         ok = ~bad
         st.lp[sl[ok]] = p[ok]
+    else:
+        st.lp[sl] = p
     if not n_trade:
-        return 0, book, n_bad
+        return odd_pos, 0, n_book, n_bad, n_late, np.inf
     if n_trade != len(sl):
         sl, p, hi, lo, oi, dv = sl[trade], p[trade], hi[trade], lo[trade], oi[trade], dv[trade]
+        if not simple:
+            t, mstart, in_cur, shift, open_s = t[trade], mstart[trade], in_cur[trade], \
+                shift[trade], open_s[trade]
+            if first is not None:
+                first = first[trade]
+    due = np.inf
+    if not simple:
+        opening = ~in_cur
+        if opening.any():
+            if shift.any():
+                ss = sl[shift]
+                for name in ("start", "open", "high", "low", "close", "volume", "oi", "ticks",
+                             "partial"):
+                    getattr(prev, name)[ss] = getattr(cur, name)[ss]
+                prev.has[ss] = True
+            os_ = sl[opening]
+            po = p[opening]
+            cur.has[os_] = True
+            cur.start[os_] = mstart[opening]
+            cur.open[os_] = po
+            cur.high[os_] = po
+            cur.low[os_] = po
+            cur.close[os_] = po
+            cur.volume[os_] = 0
+            cur.oi[os_] = NO_OI
+            cur.ticks[os_] = 0
+            if first is None:
+                cur.partial[os_] = False
+            else:
+                cur.partial[os_] = (first & (t >= open_s + 60))[opening]
+            due = float(mstart[opening].min()) + 60 + grace_s
     dh = st.dh[sl]
     dl = st.dl[sl]
     with np.errstate(invalid="ignore"):
         # Rule 6: a day high above the one seen at the previous trade widens the candle.
         wh = hi > dh
         wl = lo < dl
+    if first is not None:
+        wh &= ~first
+        wl &= ~first
     nh = np.maximum(cur.high[sl], p)
     nl = np.minimum(cur.low[sl], p)
     if wh.any():
@@ -193,12 +274,128 @@ def apply_fast(st: InstState, cur: Level, sl: np.ndarray, t: np.ndarray, p: np.n
         nl = np.where(wl, np.minimum(nl, lo), nl)
     cur.high[sl] = nh
     cur.low[sl] = nl
-    st.dh[sl] = np.fmax(dh, hi)  # NaN-skipping: the first known day high is taken as is
-    st.dl[sl] = np.fmin(dl, lo)
+    # NaN-skipping: the first known day high is taken as is; a first tick of the day resets.
+    if first is None:
+        st.dh[sl] = np.fmax(dh, hi)
+        st.dl[sl] = np.fmin(dl, lo)
+    else:
+        st.dh[sl] = np.where(first, hi, np.fmax(dh, hi))
+        st.dl[sl] = np.where(first, lo, np.fmin(dl, lo))
     cur.close[sl] = p
     cur.volume[sl] += dv
     cur.ticks[sl] += 1
     has_oi = oi >= 0
     if has_oi.any():
         cur.oi[sl[has_oi]] = oi[has_oi]
-    return n_trade, book, n_bad
+    return odd_pos, n_trade, n_book, n_bad, n_late, due
+
+
+def apply_grouped(st: InstState, cur: Level, sl: np.ndarray, t: np.ndarray, p: np.ndarray,
+                  v: np.ndarray, hi: np.ndarray, lo: np.ndarray, oi: np.ndarray
+                  ) -> tuple[int, int, int] | None:
+    """Apply ticks (arrival order) that all fall in their slot's open minute `cur`, several
+    per slot: one sort by slot, then segment reductions (`reduceat`) instead of waves.
+
+    Returns (trades, book-only, bad), or None, having changed nothing, when a day high fell or
+    a day low rose between two ticks of one slot (then only a sequential pass is exact).
+    """
+    n = len(sl)
+    order = np.argsort(sl, kind="stable")
+    s = sl[order]
+    gfirst = np.empty(n, np.bool_)
+    gfirst[0] = True
+    np.not_equal(s[1:], s[:-1], out=gfirst[1:])
+    starts = np.flatnonzero(gfirst)
+    counts = np.diff(np.append(starts, n))
+    gstart = np.repeat(starts, counts)
+    us = s[starts]
+    t, p, v, hi, lo, oi = t[order], p[order], v[order], hi[order], lo[order], oi[order]
+    ar = np.arange(n)
+    # Rule 7: the last good cumulative volume before each tick.
+    lv0 = st.lv[s]
+    run = _group_cummax_int(v, starts, counts)
+    prev_run = np.empty(n, np.int64)
+    prev_run[0] = -1
+    prev_run[1:] = run[:-1]
+    prev_run[gfirst] = -1
+    lvb = np.maximum(lv0, prev_run)
+    hasv = v >= 0
+    known = lvb >= 0
+    bad = hasv & known & (v < lvb)
+    # The price of the previous tick that was not bad (rule 5, ticks without volume).
+    okpos = np.maximum.accumulate(np.where(bad, -1, ar))
+    prevok = np.empty(n, np.int64)
+    prevok[0] = -1
+    prevok[1:] = okpos[:-1]
+    lpb = np.where(prevok >= gstart, p[np.maximum(prevok, 0)], st.lp[s])
+    tv = hasv & ~bad & (~known | (v > lvb))
+    tp = ~hasv & (p != lpb)
+    trade = tv | tp
+    n_bad = int(bad.sum())
+    n_trade = int(trade.sum())
+    n_book = n - n_bad - n_trade
+    dv = np.where(hasv & known, v - lvb, np.where(hasv & (t < st.early_end[s]), v, 0))
+    if n_trade:
+        ts, tp_, thi, tlo, toi, tdv = s[trade], p[trade], hi[trade], lo[trade], oi[trade], \
+            dv[trade]
+        m = len(ts)
+        tf = np.empty(m, np.bool_)
+        tf[0] = True
+        np.not_equal(ts[1:], ts[:-1], out=tf[1:])
+        f = np.flatnonzero(tf)
+        # Rule 6 needs the day high as of the previous trade: the previous trade's, when day
+        # highs only rise within the frame (they do: a day high cannot fall).
+        ph = _prev_in_group(thi, tf)
+        pl = _prev_in_group(tlo, tf)
+        with np.errstate(invalid="ignore"):
+            if (thi < ph).any() or (tlo > pl).any():
+                return None
+            dh0 = st.dh[ts]
+            dl0 = st.dl[ts]
+            dhb = np.fmax(dh0, ph)
+            dlb = np.fmin(dl0, pl)
+            row_h = np.where(thi > dhb, np.maximum(tp_, thi), tp_)
+            row_l = np.where(tlo < dlb, np.minimum(tp_, tlo), tp_)
+        tu = ts[f]
+        last = np.append(f[1:] - 1, m - 1)
+        cur.high[tu] = np.maximum(cur.high[tu], np.maximum.reduceat(row_h, f))
+        cur.low[tu] = np.minimum(cur.low[tu], np.minimum.reduceat(row_l, f))
+        cur.close[tu] = tp_[last]
+        cur.volume[tu] += np.add.reduceat(tdv, f)
+        cur.ticks[tu] += np.diff(np.append(f, m))
+        opos = np.maximum.reduceat(np.where(toi >= 0, np.arange(m), -1), f)
+        has_oi = opos >= f
+        if has_oi.any():
+            cur.oi[tu[has_oi]] = toi[opos[has_oi]]
+        st.dh[tu] = np.fmax(st.dh[tu], np.fmax.reduceat(thi, f))
+        st.dl[tu] = np.fmin(st.dl[tu], np.fmin.reduceat(tlo, f))
+    st.lv[us] = np.maximum(st.lv[us], np.maximum.reduceat(v, starts))
+    glast = np.append(starts[1:] - 1, n - 1)
+    lastok = okpos[glast]
+    some = lastok >= starts
+    st.lp[us[some]] = p[lastok[some]]
+    return n_trade, n_book, n_bad
+
+
+def _group_cummax_int(v: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Running maximum within each contiguous group of ints >= -1."""
+    if len(starts) == len(v):
+        return v
+    # Offset each group above every value of the groups before it: one global accumulate.
+    off = np.repeat(np.arange(len(starts), dtype=np.int64) << 41, counts)
+    return np.maximum.accumulate(off + (v + 1)) - off - 1
+
+
+def _prev_in_group(x: np.ndarray, gfirst: np.ndarray) -> np.ndarray:
+    """The last non-NaN value before each row within its group (NaN if none)."""
+    n = len(x)
+    ar = np.arange(n)
+    valid = ~np.isnan(x)
+    lastpos = np.maximum.accumulate(np.where(valid | gfirst, ar, 0))
+    out = np.empty(n, np.float64)
+    out[0] = np.nan
+    out[1:] = x[lastpos[:-1]]
+    # A group's first row has nothing before it; and a row whose last valid position fell
+    # before its group's start (reset by gfirst, which may be NaN itself) neither.
+    out[gfirst] = np.nan
+    return out
