@@ -14,6 +14,7 @@ The engine's vectorised per-frame update is `CandleEngine.update_columns`
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,6 +59,10 @@ class Listeners:
         return sum(fn() for fn in self.drop_counters)
 
 
+def _never() -> bool:
+    return False
+
+
 class Receiver:
     """One run's receiving path. `on_frame` is the feed's frame handler."""
 
@@ -81,6 +86,13 @@ class Receiver:
         self._closed: list[ClosedCandles] = []
         self.feed_max = float("-inf")
         self.feed_max_wall = 0.0
+        # When the receiving path last finished a frame, and whether it is inside one: the
+        # feed is quiet only when it has delivered nothing for a while, not while frames wait
+        # for livecli (rule 9: lateness is the feed's, never livecli's processing).
+        self.done_wall = 0.0
+        self.busy = False
+        # Set by the run once the feed exists: bytes the links delivered that nobody has read.
+        self.unread: Callable[[], bool] = _never
         engine.on_close_batch(self._on_batch_closed)
 
     # --- the reactor thread ---------------------------------------------------------------------
@@ -88,6 +100,14 @@ class Receiver:
         n = len(frame)
         if not n:
             return
+        self.busy = True
+        try:
+            self._on_frame(frame, received_at, n)
+        finally:
+            self.busy = False
+            self.done_wall = time.time()
+
+    def _on_frame(self, frame: Any, received_at: float, n: int) -> None:
         if self._stamp:
             frame.received_at = self.clock.at(received_at)
         cols = frame.columns(lists=False)  # numpy columns: the engine's vectorised input
@@ -166,10 +186,24 @@ class Receiver:
 
     # --- the clock thread -----------------------------------------------------------------------
     def advance_if_quiet(self, wall_now: float) -> None:
-        """Move the feed's clock on by the session clock while no tick comes (rule 8)."""
+        """Move the feed's clock on by the session clock while no tick comes (rule 8).
+
+        Quiet is measured from the last frame the links delivered: the newest received, or the
+        one the receiving path just finished, and never while a frame is being handled or
+        bytes wait unread on a link; otherwise a receiving path that fell behind would close
+        minutes whose ticks were already on the wire and make them late.
+        """
+        if self.busy or self.unread():
+            return
         with self.lock:
+            since = self.feed_max_wall if self.feed_max_wall > self.done_wall else self.done_wall
+            quiet = wall_now - since
+            if self.busy or quiet < QUIET_S or self.unread():
+                return
+            # The feed's clock moves on from the last tick by the quiet time after the last
+            # delivery (not after the last tick's receipt, which may be much older).
             quiet = wall_now - self.feed_max_wall
-            if self.feed_max > float("-inf") and quiet >= QUIET_S:
+            if self.feed_max > float("-inf"):
                 self.engine.advance(self.feed_max + quiet * self.clock.rate)
                 self.flush_closed()
 

@@ -76,6 +76,9 @@ class Run:
                                  record=record, exchange_times=mode == "full")
         self._ticks_of_frame: tuple[Any, list[Any]] | None = None
         self.feed: KiteFeed = feed_factory(self.receiver.on_frame, self._on_text, self._on_state)
+        has_unread = getattr(self.feed, "has_unread", None)
+        if has_unread is not None:  # bytes on the wire: the feed is not quiet (rule 9)
+            self.receiver.unread = has_unread
         if len(self.instruments) > self.feed.max_instruments:
             raise TooManyInstrumentsError(
                 f"{len(self.instruments)} instruments; Kite allows at most "
