@@ -91,12 +91,11 @@ def agree(cols: TickColumns, label: str) -> None:
     pl_ = polars_group_by(cols)
     pd_ = pandas_groupby(cols)
     for name, other in (("polars", pl_), ("pandas", pd_)):
-        get = (lambda k, o=other: o[k].to_numpy())
         pairs = (("token", mine.token), ("minute", mine.start), ("open", mine.open),
                  ("high", mine.high), ("low", mine.low), ("close", mine.close),
                  ("volume", mine.volume), ("ticks", mine.ticks))
         for col, ours in pairs:
-            if not np.array_equal(get(col), ours):
+            if not np.array_equal(other[col].to_numpy(), ours):
                 raise SystemExit(f"{label}: livecli and {name} differ in {col}")
     print(f"  {label}: livecli == polars == pandas ({len(mine):,} candles)")
 

@@ -101,6 +101,12 @@ def _candle_row(c: Candle) -> tuple:
     )
 
 
+def _status_dict(status: dict[str, Any] | LiveStatus | None) -> dict[str, Any] | None:
+    if isinstance(status, LiveStatus):
+        return _prepare_status(status.to_json_dict())
+    return status
+
+
 def _tick_row(row: tuple | Mapping[str, Any]) -> tuple:
     if isinstance(row, Mapping):
         return tuple(row.get(col) for col in TICK_ROW_COLUMNS)
@@ -155,7 +161,7 @@ class StoreWriter:
         self._ticks: list[Any] = []
         self._instruments: dict[int, tuple[str, str]] = {}
         self._known: set[int] = set()
-        self._status: dict[str, Any] | None = None
+        self._status: dict[str, Any] | LiveStatus | None = None
         self._end: tuple[str, bool] | None = None
         self._last_heartbeat = 0.0
         self._done = threading.Condition()
@@ -219,8 +225,11 @@ class StoreWriter:
         `status` JSON, which holds every other field, so a new field needs nothing here.
         """
         if isinstance(status, LiveStatus):
-            status = status.to_json_dict()
-        prepared = _prepare_status(status)  # serialised now: the caller may keep mutating it
+            # Immutable: serialised on the writer's thread (9000 symbols take milliseconds the
+            # session's clock thread, and the GIL the receiving path needs, are spared).
+            prepared: dict[str, Any] | LiveStatus = status
+        else:
+            prepared = _prepare_status(status)  # serialised now: the caller may keep mutating it
         with self._lock:
             self._status = prepared
 
@@ -376,6 +385,7 @@ class StoreWriter:
             inst, self._instruments = self._instruments, {}
             status, self._status = self._status, None
             end, self._end = self._end, None
+        status = _status_dict(status)
         candles: list[tuple] = []
         for item in queued:  # rows, and batches from put_candle_batch, in arrival order
             if isinstance(item, tuple):
@@ -493,7 +503,8 @@ class StoreWriter:
         if self._flush_once():
             return
         with self._lock:
-            status, end = self._status, self._end
+            held, end = self._status, self._end
+        status = _status_dict(held)
         if self.session_id is None or end is None:
             return
         try:
@@ -512,7 +523,7 @@ class StoreWriter:
             return
         with self._lock:
             self._end = None
-            if self._status is status:
+            if self._status is held:
                 self._status = None
 
     def _write_session(self, conn: sqlite3.Connection, now: float, closed: int,
