@@ -42,6 +42,10 @@ class ColumnarHistory:
         n_blocks = -(-capacity // BLOCK)
         self._blocks: list[dict[str, np.ndarray] | None] = [None] * n_blocks
 
+    def reserve(self, slots: int) -> None:
+        """Room for `slots` instruments (so a batch never grows the blocks one by one)."""
+        self._ensure_rows(slots)
+
     def _ensure_rows(self, need: int) -> None:
         if need <= self._rows:
             return

@@ -43,12 +43,22 @@ import numpy as np
 from livecli.core.candles import Candle
 from livecli.core.closed import ClosedCandles
 from livecli.core.colhistory import ColumnarHistory, HistoryView
-from livecli.core.fold import InstState, Level, apply_grouped, apply_wave, waves
+from livecli.core.fold import (
+    InstState,
+    Level,
+    apply_grouped,
+    apply_wave,
+    distinct_count,
+    waves,
+)
 from livecli.core.intervals import ONE_MINUTE, Interval, parse_interval
 from livecli.core.sessions import Session, exchange_of_token, session_for
 from livecli.core.slots import SlotMap, grow
 from livecli.core.ticks import Tick, TickColumns
 from livecli.core.timeutil import DAY_S, IST_OFFSET_S
+
+# Waves this small go through the scalar path: a numpy pass costs more than a few ticks.
+SMALL_WAVE = 8
 
 CandleCallback = Callable[[Candle], None]
 BatchCallback = Callable[[ClosedCandles], None]
@@ -345,15 +355,18 @@ class CandleEngine:
             sel = slice(a, b)
         cols = (sl[sel], t[sel], p[sel], v[sel], hi[sel], lo[sel], oi[sel], day[sel],
                 open_s[sel], mstart[sel], cl[sel])
-        parts = waves(cols[0], self._scratch)
-        if parts is None or 4 * len(parts[0]) > 3 * len(cols[0]):
-            # One tick per instrument (Kite's frames), or few repeats: waves.
-            for w in [slice(None)] if parts is None else parts:
-                self._wave(cols if parts is None else tuple(c_[w] for c_ in cols))
+        sl_ = cols[0]
+        n = len(sl_)
+        distinct = distinct_count(sl_, self._scratch)
+        if distinct == n:  # one tick per instrument (Kite's frames): one wave
+            self._wave(cols)
             return
-        # Several ticks of some instruments. Those whose every tick falls in their open minute
+        if 4 * distinct > 3 * n:  # a few repeats: waves
+            self._waves(cols)
+            return
+        # Many ticks of some instruments. Those whose every tick falls in their open minute
         # take one grouped pass; the rest go in waves.
-        sl_, t_ = cols[0], cols[1]
+        t_ = cols[1]
         cur = self._cur
         cs = cur.start[sl_]
         in_cur = cur.has[sl_] & (cs <= t_) & (t_ < cs + 60)
@@ -375,13 +388,27 @@ class CandleEngine:
                     return
                 keep = ~pure
                 rest = tuple(c_[keep] for c_ in cols)
-                parts = waves(rest[0], self._scratch)
             # else: a day high that fell between two ticks; nothing changed: all in waves
-        if parts is None:
-            self._wave(rest)
-        else:
-            for w in parts:
-                self._wave(tuple(c_[w] for c_ in rest))
+        self._waves(rest)
+
+    def _waves(self, cols: tuple[np.ndarray, ...]) -> None:
+        if distinct_count(cols[0], self._scratch) == len(cols[0]):
+            self._wave(cols)
+            return
+        for w in waves(cols[0], self._scratch):
+            if len(w) <= SMALL_WAVE:  # a few repeated instruments: one by one is cheaper
+                self._ticks(tuple(c_[w] for c_ in cols))
+            else:
+                self._wave(tuple(c_[w] for c_ in cols))
+
+    def _ticks(self, cols: tuple[np.ndarray, ...]) -> None:
+        sl, t, p, v, hi, lo, oi, _, _, _, cl = cols
+        tick = self._tick
+        for s, ti, pi, vi, hii, loi, oii, ci in zip(
+            sl.tolist(), t.tolist(), p.tolist(), v.tolist(), hi.tolist(), lo.tolist(),
+            oi.tolist(), cl.tolist(), strict=True,
+        ):
+            tick(s, ti, pi, vi, hii, loi, oii, ci)
 
     def _wave(self, cols: tuple[np.ndarray, ...]) -> None:
         sl, t, p, v, hi, lo, oi, day, open_s, mstart, cl = cols
@@ -645,7 +672,9 @@ class CandleEngine:
         return gb
 
     def _deliver(self, batch: ClosedCandles) -> None:
-        self._hist[batch.interval_min].append(batch)
+        h = self._hist[batch.interval_min]
+        h.reserve(len(self._slots))
+        h.append(batch)
         c = self.counters
         c.candles_closed += len(batch)
         for bfn in self._batch_callbacks:

@@ -114,28 +114,28 @@ class InstState:
         self.seen = grow(self.seen, n, False)
 
 
-def waves(slots: np.ndarray, scratch: np.ndarray) -> list[np.ndarray] | None:
-    """Positions of `slots` split so that each part holds a slot at most once, in order.
+def distinct_count(slots: np.ndarray, scratch: np.ndarray) -> int:
+    """How many distinct slots `slots` holds, in O(n) (`scratch`: an int array at least as long
+    as the highest slot + 1; its contents are overwritten)."""
+    ar = np.arange(len(slots))
+    scratch[slots] = ar  # each slot keeps its last position
+    return int(np.count_nonzero(scratch[slots] == ar))
 
-    None when the slots are already distinct (the usual frame: one wave, no sort). `scratch`
-    is an int array at least as long as the highest slot + 1 (its contents are overwritten).
-    """
-    n = len(slots)
-    ar = np.arange(n)
-    scratch[slots] = ar
-    if (scratch[slots] == ar).all():
-        return None
-    order = np.argsort(slots, kind="stable")
-    ss = slots[order]
-    first = np.empty(n, np.bool_)
-    first[0] = True
-    np.not_equal(ss[1:], ss[:-1], out=first[1:])
-    starts = np.flatnonzero(first)
-    rank = np.empty(n, np.int64)
-    rank[order] = ar - np.repeat(starts, np.diff(np.append(starts, n)))
-    by_rank = np.argsort(rank, kind="stable")
-    counts = np.bincount(rank)
-    return np.split(by_rank, np.cumsum(counts)[:-1])
+
+def waves(slots: np.ndarray, scratch: np.ndarray) -> list[np.ndarray]:
+    """Positions of `slots` split so that each part holds a slot at most once, in order:
+    each slot's first tick, then the second of those that have one, and so on (O(n) a part,
+    no sort: a frame repeats few instruments)."""
+    out = []
+    pos = np.arange(len(slots))
+    while len(pos):
+        s = slots[pos]
+        ar = np.arange(len(pos))
+        scratch[s[::-1]] = ar[::-1]  # each slot keeps its first position
+        first = scratch[s] == ar
+        out.append(pos[first])
+        pos = pos[~first]
+    return out
 
 
 def apply_wave(st: InstState, cur: Level, prev: Level, sl: np.ndarray, t: np.ndarray,
