@@ -138,7 +138,6 @@ def _serve(ready, stop, frame_packets: int, start_epoch: int, rate: float = 0.0)
         due = time.monotonic()
         try:
             while not stop.is_set():
-                t = start_epoch + int((time.monotonic() - t_zero) * SIM_RATE)
                 k = r % 64
                 price = np.maximum(price + steps[k], 100)
                 vol += qty[k]
@@ -150,10 +149,15 @@ def _serve(ready, stop, frame_packets: int, start_epoch: int, rate: float = 0.0)
                 arr["vol"] = vol
                 arr["high"] = hi
                 arr["low"] = lo
-                arr["ltt"] = t
-                arr["ets"] = t
                 for off in range(0, n, frame_packets):
                     part = arr[off: off + frame_packets]
+                    # Each frame stamped as it goes out, as Kite's packets carry their last
+                    # trade's time: a round of 3000 instruments paced over half a second
+                    # stamped once would deliver ticks seconds old behind other links' newer
+                    # ones (late on the wire, the replay's doing).
+                    t = start_epoch + int((time.monotonic() - t_zero) * SIM_RATE)
+                    part["ltt"] = t
+                    part["ets"] = t
                     header[0] = len(part)
                     await ws.send(header.tobytes() + part.tobytes())
                     if gap:

@@ -7,10 +7,12 @@ waits out the grace). A decoded frame's ticks that fall in their instrument's op
 applied here with numpy, a few array operations per frame instead of a Python step per tick;
 everything else (a first tick, a new minute or day, a late tick) is the engine's slow path.
 
-A frame may hold several ticks of one instrument. They are applied in waves: the first tick of
-each instrument in the frame, then the second, and so on, each wave touching distinct slots, so
-every tick sees exactly the state the ticks before it left (CANDLES.md rules 5-7 are sequential
-per instrument). Kite's frames hold one snapshot per instrument: one wave.
+A frame may hold several ticks of one instrument (CANDLES.md rules 5-7 are sequential per
+instrument). Kite's frames hold one snapshot per instrument: one pass (`apply_wave`). A few
+repeats are applied in waves: the first tick of each instrument in the frame, then the second,
+and so on, each wave touching distinct slots, so every tick sees exactly the state the ticks
+before it left. Many repeats of instruments whose ticks all fall in their open minute take one
+sort by slot and segment reductions (`apply_grouped`).
 """
 
 from __future__ import annotations
