@@ -49,6 +49,7 @@ from livecli.core.fold import (
     apply_grouped,
     apply_wave,
     distinct_count,
+    first_of_each,
     waves,
 )
 from livecli.core.intervals import ONE_MINUTE, Interval, parse_interval
@@ -355,31 +356,37 @@ class CandleEngine:
             sel = slice(a, b)
         cols = (sl[sel], t[sel], p[sel], v[sel], hi[sel], lo[sel], oi[sel], day[sel],
                 open_s[sel], mstart[sel], cl[sel])
-        sl_ = cols[0]
-        n = len(sl_)
-        distinct = distinct_count(sl_, self._scratch)
-        if distinct == n:  # one tick per instrument (Kite's frames): one wave
-            self._wave(cols)
-            return
-        if 4 * distinct > 3 * n:  # a few repeats: waves
-            self._waves(cols)
-            return
-        # Many ticks of some instruments. Those whose every tick falls in their open minute
-        # take one grouped pass; the rest go in waves.
-        t_ = cols[1]
-        cur = self._cur
-        cs = cur.start[sl_]
-        in_cur = cur.has[sl_] & (cs <= t_) & (t_ < cs + 60)
-        mark = self._scratch
-        mark[sl_] = 0
-        mark[sl_[~in_cur]] = 1
-        pure = in_cur & (mark[sl_] == 0)
-        rest = cols
-        if pure.any():
-            every = bool(pure.all())
-            got = apply_grouped(self._st, cur, *(cols if every else tuple(
-                c[pure] for c in cols))[:7])
-            if got is not None:
+        self._apply(cols)
+
+    def _apply(self, cols: tuple[np.ndarray, ...]) -> None:
+        """Ticks in arrival order, no close between them: one pass when each instrument comes
+        once, waves for a few repeats, a grouped pass for instruments whose every tick falls in
+        their open minute; what is left (instruments opening a minute) one wave at a time."""
+        while len(cols[0]):
+            sl_ = cols[0]
+            n = len(sl_)
+            distinct = distinct_count(sl_, self._scratch)
+            if distinct == n:  # one tick per instrument (Kite's frames): one wave
+                self._wave(cols)
+                return
+            if 4 * distinct > 3 * n:  # a few repeats: waves
+                self._waves(cols)
+                return
+            t_ = cols[1]
+            cur = self._cur
+            cs = cur.start[sl_]
+            in_cur = cur.has[sl_] & (cs <= t_) & (t_ < cs + 60)
+            mark = self._scratch
+            mark[sl_] = 0
+            mark[sl_[~in_cur]] = 1
+            pure = in_cur & (mark[sl_] == 0)
+            if pure.any():
+                every = bool(pure.all())
+                got = apply_grouped(self._st, cur, *(cols if every else tuple(
+                    c[pure] for c in cols))[:7])
+                if got is None:  # a day high that fell between two ticks: waves are exact
+                    self._waves(cols)
+                    return
                 c = self.counters
                 c.trades += got[0]
                 c.book_only += got[1]
@@ -387,9 +394,14 @@ class CandleEngine:
                 if every:
                     return
                 keep = ~pure
-                rest = tuple(c_[keep] for c_ in cols)
-            # else: a day high that fell between two ticks; nothing changed: all in waves
-        self._waves(rest)
+                cols = tuple(c_[keep] for c_ in cols)
+                continue
+            # Every repeated instrument opens a minute here: its first tick, as one wave; the
+            # ticks after it then mostly fall in the minute it opened.
+            first = first_of_each(sl_, self._scratch)
+            self._wave(tuple(c_[first] for c_ in cols))
+            rest = ~first
+            cols = tuple(c_[rest] for c_ in cols)
 
     def _waves(self, cols: tuple[np.ndarray, ...]) -> None:
         if distinct_count(cols[0], self._scratch) == len(cols[0]):

@@ -124,19 +124,39 @@ def distinct_count(slots: np.ndarray, scratch: np.ndarray) -> int:
     return int(np.count_nonzero(scratch[slots] == ar))
 
 
-def waves(slots: np.ndarray, scratch: np.ndarray) -> list[np.ndarray]:
+def first_of_each(slots: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """A mask of each slot's first position in `slots` (O(n), no sort)."""
+    ar = np.arange(len(slots))
+    scratch[slots[::-1]] = ar[::-1]  # each slot keeps its first position
+    return scratch[slots] == ar
+
+
+def waves(slots: np.ndarray, scratch: np.ndarray, cheap: int = 4) -> list[np.ndarray]:
     """Positions of `slots` split so that each part holds a slot at most once, in order:
-    each slot's first tick, then the second of those that have one, and so on (O(n) a part,
-    no sort: a frame repeats few instruments)."""
-    out = []
+    each slot's first tick, then the second of those that have one, and so on. The first
+    `cheap` parts without a sort (a frame repeats few instruments), the rest by rank."""
+    out: list[np.ndarray] = []
     pos = np.arange(len(slots))
-    while len(pos):
-        s = slots[pos]
-        ar = np.arange(len(pos))
-        scratch[s[::-1]] = ar[::-1]  # each slot keeps its first position
-        first = scratch[s] == ar
+    for _ in range(cheap):
+        if not len(pos):
+            return out
+        first = first_of_each(slots[pos], scratch)
         out.append(pos[first])
         pos = pos[~first]
+    if len(pos):
+        s = slots[pos]
+        n = len(s)
+        order = np.argsort(s, kind="stable")
+        ss = s[order]
+        head = np.empty(n, np.bool_)
+        head[0] = True
+        np.not_equal(ss[1:], ss[:-1], out=head[1:])
+        starts = np.flatnonzero(head)
+        rank = np.empty(n, np.int64)
+        rank[order] = np.arange(n) - np.repeat(starts, np.diff(np.append(starts, n)))
+        by_rank = np.argsort(rank, kind="stable")
+        counts = np.bincount(rank)
+        out.extend(pos[w] for w in np.split(by_rank, np.cumsum(counts)[:-1]))
     return out
 
 
