@@ -329,10 +329,8 @@ def apply_grouped(st: InstState, cur: Level, sl: np.ndarray, t: np.ndarray, p: n
     np.not_equal(s[1:], s[:-1], out=gfirst[1:])
     starts = np.flatnonzero(gfirst)
     counts = np.diff(np.append(starts, n))
-    gstart = np.repeat(starts, counts)
     us = s[starts]
-    t, p, v, hi, lo, oi = t[order], p[order], v[order], hi[order], lo[order], oi[order]
-    ar = np.arange(n)
+    p, v, hi, lo, oi = p[order], v[order], hi[order], lo[order], oi[order]
     # Rule 7: the last good cumulative volume before each tick.
     lv0 = st.lv[s]
     run = _group_cummax_int(v, starts, counts)
@@ -341,22 +339,33 @@ def apply_grouped(st: InstState, cur: Level, sl: np.ndarray, t: np.ndarray, p: n
     prev_run[1:] = run[:-1]
     prev_run[gfirst] = -1
     lvb = np.maximum(lv0, prev_run)
-    hasv = v >= 0
-    known = lvb >= 0
-    bad = hasv & known & (v < lvb)
-    # The price of the previous tick that was not bad (rule 5, ticks without volume).
-    okpos = np.maximum.accumulate(np.where(bad, -1, ar))
-    prevok = np.empty(n, np.int64)
-    prevok[0] = -1
-    prevok[1:] = okpos[:-1]
-    lpb = np.where(prevok >= gstart, p[np.maximum(prevok, 0)], st.lp[s])
-    tv = hasv & ~bad & (~known | (v > lvb))
-    tp = ~hasv & (p != lpb)
-    trade = tv | tp
-    n_bad = int(bad.sum())
-    n_trade = int(trade.sum())
+    okpos = None
+    if (v >= 0).all() and (lvb >= 0).all():  # full and quote ticks with a known volume
+        bad = v < lvb
+        trade = v > lvb
+        dv = v - lvb
+        n_bad = int(np.count_nonzero(bad))
+        n_trade = int(np.count_nonzero(trade))
+    else:
+        t = t[order]
+        ar = np.arange(n)
+        gstart = np.repeat(starts, counts)
+        hasv = v >= 0
+        known = lvb >= 0
+        bad = hasv & known & (v < lvb)
+        # The price of the previous tick that was not bad (rule 5, ticks without volume).
+        okpos = np.maximum.accumulate(np.where(bad, -1, ar))
+        prevok = np.empty(n, np.int64)
+        prevok[0] = -1
+        prevok[1:] = okpos[:-1]
+        lpb = np.where(prevok >= gstart, p[np.maximum(prevok, 0)], st.lp[s])
+        tv = hasv & ~bad & (~known | (v > lvb))
+        tp = ~hasv & (p != lpb)
+        trade = tv | tp
+        n_bad = int(np.count_nonzero(bad))
+        n_trade = int(np.count_nonzero(trade))
+        dv = np.where(hasv & known, v - lvb, np.where(hasv & (t < st.early_end[s]), v, 0))
     n_book = n - n_bad - n_trade
-    dv = np.where(hasv & known, v - lvb, np.where(hasv & (t < st.early_end[s]), v, 0))
     if n_trade:
         ts, tp_, thi, tlo, toi, tdv = s[trade], p[trade], hi[trade], lo[trade], oi[trade], \
             dv[trade]
@@ -365,19 +374,23 @@ def apply_grouped(st: InstState, cur: Level, sl: np.ndarray, t: np.ndarray, p: n
         tf[0] = True
         np.not_equal(ts[1:], ts[:-1], out=tf[1:])
         f = np.flatnonzero(tf)
-        # Rule 6 needs the day high as of the previous trade: the previous trade's, when day
-        # highs only rise within the frame (they do: a day high cannot fall).
-        ph = _prev_in_group(thi, tf)
-        pl = _prev_in_group(tlo, tf)
-        with np.errstate(invalid="ignore"):
-            if (thi < ph).any() or (tlo > pl).any():
-                return None
-            dh0 = st.dh[ts]
-            dl0 = st.dl[ts]
-            dhb = np.fmax(dh0, ph)
-            dlb = np.fmin(dl0, pl)
-            row_h = np.where(thi > dhb, np.maximum(tp_, thi), tp_)
-            row_l = np.where(tlo < dlb, np.minimum(tp_, tlo), tp_)
+        no_day_range = bool(np.isnan(thi).all() and np.isnan(tlo).all())
+        if no_day_range:  # ltp-like ticks: nothing can widen the candle (rule 6)
+            row_h = row_l = tp_
+        else:
+            # Rule 6 needs the day high as of the previous trade: the previous trade's, when day
+            # highs only rise within the frame (they do: a day high cannot fall).
+            ph = _prev_in_group(thi, tf)
+            pl = _prev_in_group(tlo, tf)
+            with np.errstate(invalid="ignore"):
+                if (thi < ph).any() or (tlo > pl).any():
+                    return None
+                dh0 = st.dh[ts]
+                dl0 = st.dl[ts]
+                dhb = np.fmax(dh0, ph)
+                dlb = np.fmin(dl0, pl)
+                row_h = np.where(thi > dhb, np.maximum(tp_, thi), tp_)
+                row_l = np.where(tlo < dlb, np.minimum(tp_, tlo), tp_)
         tu = ts[f]
         last = np.append(f[1:] - 1, m - 1)
         cur.high[tu] = np.maximum(cur.high[tu], np.maximum.reduceat(row_h, f))
@@ -389,13 +402,19 @@ def apply_grouped(st: InstState, cur: Level, sl: np.ndarray, t: np.ndarray, p: n
         has_oi = opos >= f
         if has_oi.any():
             cur.oi[tu[has_oi]] = toi[opos[has_oi]]
-        st.dh[tu] = np.fmax(st.dh[tu], np.fmax.reduceat(thi, f))
-        st.dl[tu] = np.fmin(st.dl[tu], np.fmin.reduceat(tlo, f))
+        if not no_day_range:
+            st.dh[tu] = np.fmax(st.dh[tu], np.fmax.reduceat(thi, f))
+            st.dl[tu] = np.fmin(st.dl[tu], np.fmin.reduceat(tlo, f))
     st.lv[us] = np.maximum(st.lv[us], np.maximum.reduceat(v, starts))
     glast = np.append(starts[1:] - 1, n - 1)
-    lastok = okpos[glast]
-    some = lastok >= starts
-    st.lp[us[some]] = p[lastok[some]]
+    if okpos is None and n_bad:
+        okpos = np.maximum.accumulate(np.where(bad, -1, np.arange(n)))
+    if okpos is None:  # no bad tick: the last tick of each slot
+        st.lp[us] = p[glast]
+    else:
+        lastok = okpos[glast]
+        some = lastok >= starts
+        st.lp[us[some]] = p[lastok[some]]
     return n_trade, n_book, n_bad
 
 
