@@ -9,7 +9,7 @@ closed its minute, which happens when one link runs ahead of another by more tha
 
 What could be late here: the snapshot each subscription starts with, for instruments whose last
 trade lies in a minute another link already closed. The stand-in advertises its speed, the
-session's clock is the stand-in's, and the grace (2 s of arrival skew) spans 120 market seconds
+session's clock is the stand-in's, and the grace (2 s of arrival skew) spans 54 market seconds
 at 60x, so the links' snapshots land inside it.
 """
 

@@ -792,6 +792,30 @@ class KiteFeed:
             self._done.set()
             self._cond.notify_all()
 
+    def has_unread(self) -> bool:
+        """True when some link has bytes waiting in its socket that nobody has read yet.
+
+        Those bytes were delivered by the link before now: while there are any, the feed is
+        not quiet (CANDLES.md rule 9), however long the receiving path took with the frame
+        before them. A poll with no wait, from any thread; a link without a socket says no.
+        """
+        import select
+
+        fds = []
+        for link in list(self._links):
+            ws = link.ws
+            try:
+                fds.append(ws.transport.getHandle().fileno())
+            except Exception:  # closed, connecting, or a transport without a handle
+                continue
+        if not fds:
+            return False
+        try:
+            ready, _, _ = select.select(fds, [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return bool(ready)
+
     def status(self) -> ConnectionStatus:
         """A consistent-enough snapshot of state and counters, from any thread."""
         now = time.monotonic()

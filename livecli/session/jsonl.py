@@ -51,7 +51,12 @@ class JsonLines:
         self.failed: str | None = None  # why output stopped, when it was not the reader leaving
         self._heads: dict[int, tuple[Any, str]] = {}  # per token: (instrument, line's start)
         session.add_frame_listener(self._on_frame)
-        session.add_candle_listener(lambda c: self._put("candle", c))
+        batches = getattr(session, "add_candle_batch_listener", None)
+        if batches is not None:
+            # Whole batches: a minute's 9000 Candle objects are made on the writer's thread.
+            batches(lambda b: self._put("candles", b))
+        else:  # a session that hands on candles one by one (the server's client)
+            session.add_candle_listener(lambda c: self._put("candle", c))
         session.add_status_listener(lambda st: self._put("status", st))
         session.add_drop_counter(lambda: self.dropped_ticks)
 
@@ -115,6 +120,8 @@ class JsonLines:
                     write("".join(self._ticks(payload, at)))
                 elif kind == "candle":
                     write(self._candle(payload))
+                elif kind == "candles":
+                    write("".join(self._candle(c) for c in payload.candles()))
                 else:
                     write(self._status(payload))
                 if self._q.empty():

@@ -270,6 +270,11 @@ class LiveSession:
         """`fn(candle)` for every closed candle, on the receiving path: keep it O(1)."""
         self._listeners.candles.append(fn)
 
+    def add_candle_batch_listener(self, fn: Callable[[Any], None]) -> None:
+        """`fn(batch)` for every `ClosedCandles` batch (livecli/core/closed.py), on the
+        receiving path, before any Candle object is made: `batch.candles()` on your own thread."""
+        self._listeners.candle_batches.append(fn)
+
     def add_frame_listener(self, fn: Callable[[Any, float], None]) -> None:
         """`fn(frame, received_at)` for every decoded frame, on the receiving path."""
         self._listeners.frames.append(fn)

@@ -7,8 +7,8 @@ instrument's latest tick, per-token counts, a ring of the newest ticks), records
 asked, and queues what the callbacks want. Nothing here waits: the store, the callbacks and the
 outputs each have a thread of their own.
 
-The engine's fused hot loop is `CandleEngine._run` (livecli/core/engine.py); this module only
-feeds it and never updates a candle itself.
+The engine's vectorised per-frame update is `CandleEngine.update_columns`
+(livecli/core/engine.py); this module only feeds it numpy columns and never updates a candle.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from livecli.core.candles import Candle
+    from livecli.core.closed import ClosedCandles
     from livecli.core.engine import CandleEngine
     from livecli.core.status import LiveStatus
     from livecli.session.clock import Clock
@@ -37,6 +38,7 @@ QUIET_S = 1.0
 
 FrameListener = Callable[[Any, float], None]
 CandleListener = Callable[["Candle"], None]
+CandleBatchListener = Callable[["ClosedCandles"], None]
 StatusListener = Callable[["LiveStatus"], None]
 
 
@@ -50,11 +52,17 @@ class Listeners:
 
     frames: list[FrameListener] = field(default_factory=list)
     candles: list[CandleListener] = field(default_factory=list)
+    # Batches of closed candles as the engine closed them (no Candle objects on this path).
+    candle_batches: list[CandleBatchListener] = field(default_factory=list)
     status: list[StatusListener] = field(default_factory=list)
     drop_counters: list[Callable[[], int]] = field(default_factory=list)
 
     def dropped(self) -> int:
         return sum(fn() for fn in self.drop_counters)
+
+
+def _never() -> bool:
+    return False
 
 
 class Receiver:
@@ -77,43 +85,56 @@ class Receiver:
         self.counts: dict[int, int] = {}
         self.seen: dict[int, float] = {}
         self.recent: deque[tuple[float, int, float, int | None]] = deque(maxlen=RECENT_TICKS)
-        self._closed: list[Candle] = []
+        self._closed: list[ClosedCandles] = []
         self.feed_max = float("-inf")
         self.feed_max_wall = 0.0  # when the frame that set the feed's clock was received
-        self.idle_since = 0.0  # when the receiving thread finished its latest frame
-        engine.on_close(self._on_candle_closed)
+        # When the receiving path last finished a frame, and whether it is inside one: the
+        # feed is quiet only when it has delivered nothing for a while, not while frames wait
+        # for livecli (rule 9: lateness is the feed's, never livecli's processing).
+        self.done_wall = 0.0
+        self.busy = False
+        # Set by the run once the feed exists: bytes the links delivered that nobody has read.
+        self.unread: Callable[[], bool] = _never
+        engine.on_close_batch(self._on_batch_closed)
 
     # --- the reactor thread ---------------------------------------------------------------------
     def on_frame(self, frame: Any, received_at: float) -> None:
         n = len(frame)
         if not n:
             return
+        self.busy = True
+        try:
+            self._on_frame(frame, received_at, n)
+        finally:
+            self.busy = False
+            self.done_wall = time.time()
+
+    def _on_frame(self, frame: Any, received_at: float, n: int) -> None:
         if self._stamp:
             frame.received_at = self.clock.at(received_at)
-        cols = frame.columns()
-        tokens = cols.token
+        cols = frame.columns(lists=False)  # numpy columns: the engine's vectorised input
         with self.lock:
             counters = self.engine.counters
             refused = counters.future
             self.engine.update_columns(cols)
             self.flush_closed()
-            times = cols.time
             if counters.future != refused:  # the engine says so: no scan of a good frame
                 limit = self.engine.last_limit
                 # Ticks the feed-clock guard refused (stamped too far ahead): counted by the
                 # engine, and never recorded, shown as the latest price or handed to callbacks,
                 # so the store's recording rebuilds the same candles the session built.
-                keep = [i for i, t in enumerate(times) if t <= limit]
+                keep = [i for i, t in enumerate(cols.time.tolist()) if t <= limit]
                 frame = frame.take(keep)
                 n = len(frame)
                 if not n:
                     return
-                cols = frame.columns()
-                tokens, times = cols.token, cols.time
+                cols = frame.columns(lists=False)
             tmax = self.engine.tick_clock  # not max(times): a tick from the future is not one
             if tmax > self.feed_max:
                 self.feed_max = tmax
             self.feed_max_wall = received_at
+            tokens = cols.token.tolist()
+            times = cols.time
             latest = self.latest
             counts = self.counts
             seen = self.seen
@@ -121,18 +142,18 @@ class Receiver:
                 latest[tok] = (frame, i)
                 counts[tok] = counts.get(tok, 0) + 1
                 seen[tok] = received_at
-            prices = cols.price
-            vols = cols.volume
-            for i in range(max(0, n - RECENT_TICKS), n):  # the panel shows only the newest
-                v = vols[i]
-                self.recent.append((times[i], tokens[i], prices[i], None if v < 0 else v))
+            lo_ = max(0, n - RECENT_TICKS)  # the panel shows only the newest
+            for t_, tok, p_, v in zip(times[lo_:].tolist(), tokens[lo_:],
+                                      cols.price[lo_:].tolist(), cols.volume[lo_:].tolist(),
+                                      strict=True):
+                self.recent.append((t_, tok, p_, None if v < 0 else v))
         if self.record:
             self.store.put_ticks(list(zip(
-                tokens, cols.time, cols.price,
-                [None if v < 0 else v for v in cols.volume],
-                [None if o < 0 else o for o in cols.oi],
-                [None if h != h else h for h in cols.day_high],
-                [None if lo != lo else lo for lo in cols.day_low],
+                tokens, times.tolist(), cols.price.tolist(),
+                [None if v < 0 else v for v in cols.volume.tolist()],
+                [None if o < 0 else o for o in cols.oi.tolist()],
+                [None if h != h else h for h in cols.day_high.tolist()],
+                [None if lo != lo else lo for lo in cols.day_low.tolist()],
                 [received_at] * n, strict=True,
             )))
         for fn in self.listeners.frames:
@@ -142,38 +163,55 @@ class Receiver:
             for i, tok in enumerate(tokens):
                 if dispatcher.wants_ticks(tok):
                     dispatcher.tick(tok, frame, i)
-        self.idle_since = time.time()
 
-    def _on_candle_closed(self, c: Candle) -> None:
+    def _on_batch_closed(self, batch: ClosedCandles) -> None:
         # Called by the engine under the lock, on the receiving or the clock thread. At a
-        # minute's end thousands close at once: they reach the store in one batch (flush_closed).
-        self._closed.append(c)
-        for fn in self.listeners.candles:
-            fn(c)
-        if self.dispatcher.wants_candles(c.interval_min):
-            self.dispatcher.candle(c)
+        # minute's end thousands close at once, as one batch: it reaches the store as is
+        # (flush_closed), and Candle objects are made only for those who want them.
+        self._closed.append(batch)
+        for bfn in self.listeners.candle_batches:
+            bfn(batch)
+        wants = self.dispatcher.wants_candles(batch.interval_min)
+        if self.listeners.candles or wants:
+            for c in batch.candles():
+                for fn in self.listeners.candles:
+                    fn(c)
+                if wants:
+                    self.dispatcher.candle(c)
 
     def flush_closed(self) -> None:
         """Hand the candles closed by the last engine call to the store (under the lock)."""
         if self._closed:
-            self.store.put_candles(self._closed)
+            for batch in self._closed:
+                self.store.put_candle_batch(batch)
             self._closed = []
 
     # --- the clock thread -----------------------------------------------------------------------
     def looks_quiet(self, wall_now: float) -> bool:
         """From another thread, without the lock: worth asking the receiving thread?"""
-        return self.feed_max > float("-inf") and wall_now - self.idle_since >= QUIET_S
+        return (self.feed_max > float("-inf") and not self.busy
+                and wall_now - self.done_wall >= QUIET_S)
 
-    def advance_if_quiet(self) -> None:
+    def advance_if_quiet(self, wall_now: float | None = None) -> None:
         """Move the feed's clock on by the session clock while no tick comes (rule 8).
 
-        Runs on the receiving thread (queued there by the clock thread), so every frame the
-        links delivered before it has been taken: the clock moves on only past a real silence,
-        by the time since the last frame arrived.
+        Queued on the receiving thread by the clock thread, so it runs behind every frame the
+        links delivered before it; and from any thread it still holds off while a frame is
+        being handled or bytes wait unread on a link. Quiet is measured from the last frame the
+        links delivered (the newest received, or the one the receiving path just finished):
+        otherwise a receiving path that fell behind would close minutes whose ticks were
+        already on the wire and make them late.
         """
+        if self.busy or self.unread():
+            return
         with self.lock:
-            now = time.time()
-            if self.feed_max > float("-inf") and now - self.idle_since >= QUIET_S:
+            now = time.time() if wall_now is None else wall_now
+            since = self.feed_max_wall if self.feed_max_wall > self.done_wall else self.done_wall
+            if self.busy or now - since < QUIET_S or self.unread():
+                return
+            # The feed's clock moves on from the last tick by the quiet time after the last
+            # delivery (not after the last tick's receipt, which may be much older).
+            if self.feed_max > float("-inf"):
                 self.engine.advance(self.feed_max + (now - self.feed_max_wall) * self.clock.rate)
                 self.flush_closed()
 

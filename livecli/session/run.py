@@ -47,6 +47,8 @@ log = logging.getLogger("livecli.session")
 # How far ahead of the session's clock a tick may be stamped, in the feed's real seconds, before
 # the guard refuses it (CANDLES.md rule 8: "a few seconds").
 MAX_AHEAD_S = 5.0
+# The most a speed-scaled grace may span, in market seconds (0.9 real s at 60x; see _scale_grace).
+MAX_SCALED_GRACE_S = 54.0
 
 
 def clock_for(source: Source) -> Clock:
@@ -85,6 +87,7 @@ class Run:
         if isinstance(clock, AdvertisedClock):
             feed = self.feed
             clock.bind(lambda: feed.server_clock)
+        self.receiver.unread = self.feed.has_unread  # bytes on the wire: not quiet (rule 9)
         if len(self.instruments) > self.feed.max_instruments:
             raise TooManyInstrumentsError(
                 f"{len(self.instruments)} instruments; Kite allows at most "
@@ -226,8 +229,11 @@ class Run:
     def _scale_grace(self) -> None:
         """The grace waits out the links' arrival skew, which is real time (CANDLES.md rule 8):
         against a simulated market at speed N it spans N x grace_s of the market's seconds, or
-        at 60x one link's subscription snapshot would arrive late behind another's."""
-        grace = self.settings.stream.grace_s * max(1.0, self.clock.rate)
+        at 60x one link's subscription snapshot would arrive late behind another's. At most
+        MAX_SCALED_GRACE_S: the engine holds two open minutes per instrument, so a minute must
+        close before the one after next begins."""
+        grace = min(self.settings.stream.grace_s * max(1.0, self.clock.rate),
+                    max(self.settings.stream.grace_s, MAX_SCALED_GRACE_S))
         if grace != self.engine.grace_s:
             with self.lock:
                 self.engine.grace_s = grace

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from livecli.core.candles import Candle
+    from livecli.core.closed import ClosedCandles
     from livecli.core.status import LiveStatus
 
 
@@ -24,6 +25,7 @@ class Store(Protocol):
     def failure(self) -> BaseException | None: ...
 
     def put_candles(self, candles: Iterable[Candle]) -> None: ...
+    def put_candle_batch(self, batch: ClosedCandles) -> None: ...
     def put_ticks(self, rows: Iterable[tuple[Any, ...]]) -> None: ...
     def put_status(self, status: LiveStatus) -> None: ...
     def register_instruments(self, names: Mapping[int, tuple[str, str]]) -> None: ...
@@ -40,6 +42,9 @@ class NoStore:
     failure: BaseException | None = None
 
     def put_candles(self, candles: Iterable[Candle]) -> None:
+        pass
+
+    def put_candle_batch(self, batch: ClosedCandles) -> None:
         pass
 
     def put_ticks(self, rows: Iterable[tuple[Any, ...]]) -> None:

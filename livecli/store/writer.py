@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from livecli.core.candles import Candle
 from livecli.core.status import LiveStatus
@@ -40,6 +40,9 @@ from livecli.store.schema import (
     check_writable,
     open_for_write,
 )
+
+if TYPE_CHECKING:
+    from livecli.core.closed import ClosedCandles
 
 log = logging.getLogger("livecli.store")
 
@@ -98,6 +101,12 @@ def _candle_row(c: Candle) -> tuple:
     )
 
 
+def _status_dict(status: dict[str, Any] | LiveStatus | None) -> dict[str, Any] | None:
+    if isinstance(status, LiveStatus):
+        return _prepare_status(status.to_json_dict())
+    return status
+
+
 def _tick_row(row: tuple | Mapping[str, Any]) -> tuple:
     if isinstance(row, Mapping):
         return tuple(row.get(col) for col in TICK_ROW_COLUMNS)
@@ -148,11 +157,11 @@ class StoreWriter:
         self._wake = threading.Event()
         self._stopping = False
         self._closed = False
-        self._candles: list[tuple] = []
+        self._candles: list[tuple | ClosedCandles] = []
         self._ticks: list[Any] = []
         self._instruments: dict[int, tuple[str, str]] = {}
         self._known: set[int] = set()
-        self._status: dict[str, Any] | None = None
+        self._status: dict[str, Any] | LiveStatus | None = None
         self._end: tuple[str, bool] | None = None
         self._last_heartbeat = 0.0
         self._done = threading.Condition()
@@ -190,6 +199,17 @@ class StoreWriter:
                 if tok not in self._known:
                     self._instruments[tok] = name
 
+    def put_candle_batch(self, batch: ClosedCandles) -> None:
+        """Closed candles as the engine closed them: queued as is, made into rows on the
+        writer's thread (a minute's end with 9000 instruments costs the receiving path nothing)."""
+        if not len(batch):
+            return
+        with self._lock:
+            if len(self._candles) >= MAX_PENDING_CANDLES:
+                self.dropped_candles += len(batch)
+                return
+            self._candles.append(batch)  # expanded in _take, in order with the other rows
+
     def put_ticks(self, rows: Iterable[tuple | Mapping[str, Any]]) -> None:
         """Raw ticks in TICK_ROW_COLUMNS order (tuples) or as dicts with those keys."""
         with self._lock:
@@ -205,8 +225,11 @@ class StoreWriter:
         `status` JSON, which holds every other field, so a new field needs nothing here.
         """
         if isinstance(status, LiveStatus):
-            status = status.to_json_dict()
-        prepared = _prepare_status(status)  # serialised now: the caller may keep mutating it
+            # Immutable: serialised on the writer's thread (9000 symbols take milliseconds the
+            # session's clock thread, and the GIL the receiving path needs, are spared).
+            prepared: dict[str, Any] | LiveStatus = status
+        else:
+            prepared = _prepare_status(status)  # serialised now: the caller may keep mutating it
         with self._lock:
             self._status = prepared
 
@@ -357,11 +380,22 @@ class StoreWriter:
 
     def _take(self) -> tuple[list, list, dict, dict | None, tuple[str, bool] | None]:
         with self._lock:
-            candles, self._candles = self._candles, []
+            queued, self._candles = self._candles, []
             ticks, self._ticks = self._ticks, []
             inst, self._instruments = self._instruments, {}
             status, self._status = self._status, None
             end, self._end = self._end, None
+        status = _status_dict(status)
+        candles: list[tuple] = []
+        for item in queued:  # rows, and batches from put_candle_batch, in arrival order
+            if isinstance(item, tuple):
+                candles.append(item)
+            else:
+                candles.extend(item.rows())
+                for tok, name in item.names().items():
+                    # Names are registered up front; a token the store has not seen needs one.
+                    if tok not in self._known and tok not in inst:
+                        inst[tok] = name
         return candles, ticks, inst, status, end
 
     def _give_back(self, candles: list, ticks: list, inst: dict, status: dict | None,
@@ -469,7 +503,8 @@ class StoreWriter:
         if self._flush_once():
             return
         with self._lock:
-            status, end = self._status, self._end
+            held, end = self._status, self._end
+        status = _status_dict(held)
         if self.session_id is None or end is None:
             return
         try:
@@ -488,7 +523,7 @@ class StoreWriter:
             return
         with self._lock:
             self._end = None
-            if self._status is status:
+            if self._status is held:
                 self._status = None
 
     def _write_session(self, conn: sqlite3.Connection, now: float, closed: int,
