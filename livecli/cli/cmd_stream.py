@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from livecli.cli.bus_flags import AttachOption, DurableOption, PublishOption
 from livecli.cli.options import (
     ConfigOption,
     DbOption,
@@ -41,7 +42,7 @@ and SIGHUP stop it cleanly; so does its reader closing the pipe (`| head`).
 
 
 def stream(
-    symbols: SymbolsArgument,
+    symbols: SymbolsArgument = None,
     exchange: ExchangeOption = None,
     mode: ModeOption = None,
     interval: IntervalsOption = None,
@@ -54,9 +55,23 @@ def stream(
     config: ConfigOption = None,
     seed: SeedOption = 1,
     sim_date: SimDateOption = None,
+    publish: PublishOption = None,
+    attach: AttachOption = None,
+    durable: DurableOption = None,
 ) -> None:
     from livecli.cli.live_flags import live_session
     from livecli.core.intervals import parse_interval
+    from livecli.errors import UsageError
+
+    if attach:  # a feed published elsewhere: no Kite, no engine, no store unless --db
+        from livecli.cli.bus_flags import run_attached
+
+        run_attached(attach, symbols or [], jsonl=jsonl, duration=duration, db=db,
+                     durable=durable, shown=interval[0] if interval else None)
+        return
+    if not symbols:
+        raise UsageError("no symbols given: name at least one, e.g. RELIANCE or NSE:INFY "
+                         "(or --attach nats://HOST:4222 to show a published feed)")
 
     session, intervals = live_session(
         exchange=exchange, mode=mode, interval=interval, sim=sim, speed=speed, record=record,
@@ -65,7 +80,12 @@ def stream(
     st = session.settings.stream
     shown = parse_interval(intervals[0] if intervals else st.intervals[0])
     as_lines = jsonl or not sys.stdout.isatty()
-    _run(session, symbols, st.exchange, st.mode, shown, as_lines, duration)
+    publication = session.publish(publish)  # None unless --publish or [publish] url
+    try:
+        _run(session, symbols, st.exchange, st.mode, shown, as_lines, duration)
+    finally:
+        if publication is not None:
+            publication.close(session.live_status() if session.started_at else None)
 
 
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")  # Ctrl-C, kill, the terminal or SSH went away

@@ -20,8 +20,10 @@ import os
 import queue
 import sys
 import threading
+from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
+from livecli.core.status import STATUS_SCHEMA
 from livecli.core.timeutil import iso
 
 if TYPE_CHECKING:
@@ -49,7 +51,7 @@ class JsonLines:
         self.dropped_ticks = 0
         self.reader_gone = threading.Event()
         self.failed: str | None = None  # why output stopped, when it was not the reader leaving
-        self._heads: dict[int, tuple[Any, str]] = {}  # per token: (instrument, line's start)
+        self._tick_lines = TickLines(lambda: session.instruments)
         session.add_frame_listener(self._on_frame)
         session.add_candle_listener(lambda c: self._put("candle", c))
         session.add_status_listener(lambda st: self._put("status", st))
@@ -135,10 +137,47 @@ class JsonLines:
             self.failed = f"{type(exc).__name__}: {exc}"
 
     def _ticks(self, frame: Any, received_at: float) -> list[str]:
+        return self._tick_lines.lines(frame, received_at)
+
+    @staticmethod
+    def _candle(c: Candle) -> str:
+        return candle_line(c)
+
+    @staticmethod
+    def _status(st: LiveStatus) -> str:
+        return status_line(st)
+
+
+def candle_line(c: Candle, *, schema: bool = False) -> str:
+    """A candle's line (`schema`: with the schema version, as NATS messages carry it)."""
+    if schema:
+        return json.dumps({"type": "candle", "schema": STATUS_SCHEMA, **c.to_dict()}) + "\n"
+    return json.dumps({"type": "candle", **c.to_dict()}) + "\n"
+
+
+def status_line(st: LiveStatus) -> str:
+    return json.dumps({"type": "status", **st.to_json_dict()}) + "\n"
+
+
+class TickLines:
+    """The tick lines of decoded frames: what `--jsonl` writes and NATS messages carry.
+
+    `instruments()` gives the session's {token: instrument} now (instruments may be added while
+    streaming); `schema` puts the schema version in each line (the NATS messages).
+    """
+
+    def __init__(self, instruments: Callable[[], Mapping[int, Any]], *,
+                 schema: bool = False) -> None:
+        self._instruments = instruments
+        self._type = (f'{{"type": "tick", "schema": {STATUS_SCHEMA}, ' if schema
+                      else '{"type": "tick", ')
+        self._heads: dict[int, tuple[Any, str]] = {}  # per token: (instrument, line's start)
+
+    def lines(self, frame: Any, received_at: float) -> list[str]:
         """The frame's tick lines, exactly as `json.dumps` writes them, several times faster
         (the lines of a busy feed are the output's whole cost): each token's fixed part and
         each distinct timestamp are formatted once."""
-        names = self.session.instruments
+        names = self._instruments()
         heads = self._heads
         stamps: dict[float, str] = {}
         got = _js(iso(received_at))
@@ -152,7 +191,7 @@ class JsonLines:
             else:
                 symbol = inst.tradingsymbol if inst else str(tok)
                 exchange = _js(inst.exchange) if inst else "null"
-                head = (f'{{"type": "tick", "symbol": {_js(symbol)}, "exchange": {exchange}, '
+                head = (f'{self._type}"symbol": {_js(symbol)}, "exchange": {exchange}, '
                         f'"instrument_token": {tok}, "last_price": ')
                 heads[tok] = (inst, head)
             ets = t.exchange_timestamp
@@ -170,14 +209,6 @@ class JsonLines:
                 f'{_num(None if change is None else round(change, 4))}, "mode": {_js(t.mode)}}}\n'
             )
         return out
-
-    @staticmethod
-    def _candle(c: Candle) -> str:
-        return json.dumps({"type": "candle", **c.to_dict()}) + "\n"
-
-    @staticmethod
-    def _status(st: LiveStatus) -> str:
-        return json.dumps({"type": "status", **st.to_json_dict()}) + "\n"
 
 
 _js = json.dumps  # strings exactly as json.dumps writes them

@@ -41,7 +41,9 @@ if TYPE_CHECKING:
 
     from livecli.config import Settings
     from livecli.core.candles import Candle
+    from livecli.core.status import PublishStatus
     from livecli.kite.instruments import Instrument
+    from livecli.session.publish import Publication
     from livecli.session.source import Source
 
 
@@ -254,6 +256,29 @@ class LiveSession:
     def add_drop_counter(self, fn: Callable[[], int]) -> None:
         """`fn()`: tick events an output shed so far; summed into `tick_lines_dropped`."""
         self._listeners.drop_counters.append(fn)
+
+    def set_publish_status(self, fn: Callable[[], PublishStatus] | None) -> None:
+        """`fn()`: the NATS publisher's state, shown in the status's `publish` (None: none)."""
+        self._listeners.publisher = fn
+
+    # --- other machines (NATS) -------------------------------------------------------------
+    def publish(self, url: str | None = None) -> Publication | None:
+        """Publish this session to NATS JetStream (`url`, else `[publish] url`); before
+        `start()`. Returns the publication (`close()` it after `stop()`), None when no URL is
+        given or configured. See livecli/session/publish.py."""
+        from livecli.session.publish import Publication, publish_options
+
+        opts = publish_options(self, url)
+        return None if opts is None else Publication(self, opts).start()
+
+    @staticmethod
+    def attach(url: str, symbols: Iterable[str] = (), **options: Any) -> Any:
+        """A session published elsewhere, with this read API and callbacks: `nats://HOST:4222`
+        (a feed published with `--publish`; `durable="NAME"` resumes a named consumer where it
+        stopped). See livecli/session/attach.py."""
+        from livecli.session.attach import attach
+
+        return attach(url, symbols, **options)
 
     # --- reading ---------------------------------------------------------------------------
     def get_latest_tick(self, symbol: str) -> dict[str, Any] | None:
