@@ -44,4 +44,4 @@ def test_a_nats_server_that_is_not_there_is_a_connection_error_before_streaming(
 
 def test_stream_without_symbols_or_attach_says_what_to_give(tmp_path):
     proc = run(["stream", "--sim"], tmp_path)
-    assert_one_line_error(proc, 2, "no symbols", "--attach")
+    assert_one_line_error(proc, 2, "missing argument", "--attach")

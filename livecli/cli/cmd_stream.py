@@ -70,8 +70,8 @@ def stream(
                      durable=durable, shown=interval[0] if interval else None)
         return
     if not symbols:
-        raise UsageError("no symbols given: name at least one, e.g. RELIANCE or NSE:INFY "
-                         "(or --attach nats://HOST:4222 to show a published feed)")
+        raise UsageError("missing argument SYMBOL: name at least one, e.g. RELIANCE or NSE:INFY "
+                         "(or --attach nats://HOST:4222 to show a published feed); see livecli stream --help")
 
     session, intervals = live_session(
         exchange=exchange, mode=mode, interval=interval, sim=sim, speed=speed, record=record,
