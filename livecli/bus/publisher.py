@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from livecli.bus.loops import cancel_pending
 from livecli.bus.options import PublishOptions
 from livecli.bus.subjects import STATUS_SUBJECT
 from livecli.core.status import PublishStatus
@@ -173,6 +174,7 @@ class NatsPublisher:
             log.warning("NATS publisher stopped: %s", self.last_error)
         finally:
             self._loop = None
+            cancel_pending(loop)
             loop.close()
 
     async def _main(self, loop: asyncio.AbstractEventLoop) -> None:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from livecli.bus.loops import cancel_pending
 from livecli.bus.subjects import CANDLES, STATUS_SUBJECT, TICKS, symbol_filters
 from livecli.errors import ConnectionFailedError
 
@@ -95,6 +96,7 @@ class NatsSubscriber:
                 self._ready.set()
         finally:
             self._loop = None
+            cancel_pending(loop)
             loop.close()
             self.done.set()
 
@@ -180,3 +182,4 @@ class NatsSubscriber:
                 await asyncio.wait_for(nc.close(), 5)
             except Exception:
                 pass
+

@@ -20,7 +20,7 @@ import dataclasses
 import threading
 from typing import TYPE_CHECKING, Any
 
-from livecli.bus.publisher import CANDLE, TICKS, NatsPublisher, Outgoing
+from livecli.bus.publisher import CANDLE, TICKS, Encoder, NatsPublisher, Outgoing
 from livecli.bus.subjects import STATUS_SUBJECT, candle_msg_id, candle_subject, tick_subject
 from livecli.session.jsonl import TickLines, candle_line, status_line
 
@@ -31,19 +31,29 @@ if TYPE_CHECKING:
     from livecli.session.live import LiveSession
 
 STATUS_SYMBOLS_MAX = 1000
-FORMING = "forming"  # the marker of a forming-candle round on the publisher's queue
+NAMES, FORMING = "names", "forming"  # markers of the other items on the publisher's queue
 
 
 class Publication:
-    """Publish `session` to NATS. `start()` before the session starts; `close()` after stop."""
+    """Publish `session` to NATS. `start()` before the session starts; `close()` after stop.
 
-    def __init__(self, session: LiveSession, opts: PublishOptions) -> None:
+    The publishing itself runs in a child process (livecli/bus/process.py); here only O(1)
+    listeners queue references. `in_process=True` keeps it on a thread of this process
+    (livecli/bus/publisher.py), for hosts where a child process cannot be started.
+    """
+
+    def __init__(self, session: LiveSession, opts: PublishOptions, *,
+                 in_process: bool = False) -> None:
         self.session = session
         self.opts = opts
-        self.publisher = NatsPublisher(opts, self._encode)
-        self._ticks = TickLines(lambda: session.instruments, schema=True)
-        self._tick_subjects: dict[int, tuple[Any, str]] = {}
-        self._candle_subjects: dict[tuple[int, str], str] = {}
+        self.publisher: Any
+        if in_process:
+            self.publisher = NatsPublisher(opts, make_encoder())
+        else:
+            from livecli.bus.process import ProcessPublisher
+
+            self.publisher = ProcessPublisher(opts, make_encoder)
+        self._names_len = -1
         self._touched: set[int] = set()  # tokens that ticked since the last forming round
         self._closed = threading.Event()
 
@@ -66,15 +76,23 @@ class Publication:
         if self._closed.is_set():
             return True
         if final_status is not None:
-            self.publisher.put_other(final_status)
+            self.publisher.put_other(_slim(final_status))
         self._closed.set()
         self.session.set_publish_status(None)
         return self.publisher.close(timeout)
 
     # --- listeners: the receiving path and the clock thread, O(1) ----------------------------
     def _on_frame(self, frame: Any, received_at: float) -> None:
-        if not self._closed.is_set():
-            self.publisher.put_ticks(frame, len(frame), received_at)
+        if self._closed.is_set():
+            return
+        names = self.session.instruments
+        if len(names) != self._names_len:  # new instruments: their names go first
+            self._names_len = len(names)
+            self.publisher.put_other(
+                (NAMES, {t: (i.tradingsymbol, i.exchange) for t, i in names.items()}))
+        if self.opts.forming_updates:
+            self._touched.update(frame.token.tolist())
+        self.publisher.put_ticks(frame, len(frame), received_at)
 
     def _on_candle(self, candle: Candle) -> None:
         if not self._closed.is_set():
@@ -84,24 +102,62 @@ class Publication:
         if self._closed.is_set():
             return
         if self.opts.forming_updates:
-            self.publisher.put_other(FORMING)
-        self.publisher.put_other(status)
+            touched, self._touched = self._touched, set()
+            if touched:
+                forming = [fc.candle for iv in self.session.intervals
+                           for fc in self.session.forming_candles(touched, iv, 0).values()
+                           if fc.candle is not None]
+                if forming:
+                    self.publisher.put_other((FORMING, forming), len(forming))
+        self.publisher.put_other(_slim(status))
 
-    # --- the publisher's thread ----------------------------------------------------------------
-    def _encode(self, kind: int, item: Any, received_at: float) -> list[Outgoing]:
+
+def _slim(st: LiveStatus) -> LiveStatus:
+    """The status as published: per-symbol status only up to STATUS_SYMBOLS_MAX instruments."""
+    return dataclasses.replace(st, symbols=()) if len(st.symbols) > STATUS_SYMBOLS_MAX else st
+
+
+class _Names:
+    """An instrument as the encoder needs it: its symbol and exchange."""
+
+    __slots__ = ("exchange", "tradingsymbol")
+
+    def __init__(self, tradingsymbol: str, exchange: str) -> None:
+        self.tradingsymbol = tradingsymbol
+        self.exchange = exchange
+
+
+def make_encoder() -> Encoder:
+    """The publisher's encoder (called in the publisher's process: picklable by name)."""
+    return MessageEncoder()
+
+
+class MessageEncoder:
+    """The publisher's items as NATS messages: the JSON lines' encoders, with the schema."""
+
+    def __init__(self) -> None:
+        self.names: dict[int, _Names] = {}
+        self._ticks = TickLines(lambda: self.names, schema=True)
+        self._tick_subjects: dict[int, tuple[Any, str]] = {}
+        self._candle_subjects: dict[tuple[int, str], str] = {}
+
+    def __call__(self, kind: int, item: Any, received_at: float) -> list[Outgoing]:
         if kind == TICKS:
             return self._tick_messages(item, received_at)
         if kind == CANDLE:
             return [self._candle_message(item)]
-        if item == FORMING:
-            return self._forming_messages()
-        return [self._status_message(item)]
+        if isinstance(item, tuple) and item[0] == NAMES:
+            self.names = {t: _Names(sym, ex) for t, (sym, ex) in item[1].items()}
+            return []
+        if isinstance(item, tuple) and item[0] == FORMING:
+            return [(self._subject_of(c), candle_line(c, schema=True).encode(), None)
+                    for c in item[1]]
+        return [(STATUS_SUBJECT, status_line(item).encode(), None)]
 
     def _tick_messages(self, frame: Any, received_at: float) -> list[Outgoing]:
         lines = self._ticks.lines(frame, received_at)
-        names = self.session.instruments
+        names = self.names
         subjects = self._tick_subjects
-        touched = self._touched
         out: list[Outgoing] = []
         for tok, line in zip(frame.token.tolist(), lines, strict=True):
             inst = names.get(tok)
@@ -110,7 +166,6 @@ class Publication:
                 subject = tick_subject(inst.exchange, inst.tradingsymbol) if inst else \
                     tick_subject("_", str(tok))
                 cached = subjects[tok] = (inst, subject)
-            touched.add(tok)
             out.append((cached[1], line.encode(), None))
         return out
 
@@ -125,23 +180,6 @@ class Publication:
     def _candle_message(self, c: Candle) -> Outgoing:
         return (self._subject_of(c), candle_line(c, schema=True).encode(),
                 candle_msg_id(c.instrument_token, c.interval, c.start))
-
-    def _forming_messages(self) -> list[Outgoing]:
-        touched, self._touched = self._touched, set()
-        if not touched:
-            return []
-        out: list[Outgoing] = []
-        for iv in self.session.intervals:
-            for fc in self.session.forming_candles(touched, iv, closes=0).values():
-                c = fc.candle
-                if c is not None:
-                    out.append((self._subject_of(c), candle_line(c, schema=True).encode(), None))
-        return out
-
-    def _status_message(self, st: LiveStatus) -> Outgoing:
-        if len(st.symbols) > STATUS_SYMBOLS_MAX:
-            st = dataclasses.replace(st, symbols=())
-        return (STATUS_SUBJECT, status_line(st).encode(), None)
 
 
 def publish_options(session: LiveSession, url: str | None = None) -> PublishOptions | None:
