@@ -104,22 +104,39 @@ def session_run(ws_url: str, api_url: str, symbols: list[str], nats_url: str | N
         assert e2e.wait_connected(s, 30), s.live_status().last_error
         time.sleep(e2e.WARMUP_S)
         p0 = pub.stats() if pub else None
+        child = pub.publisher._proc.pid if pub is not None else None
+        c0, k0 = time.process_time(), proc_cpu(child)
         t0 = time.monotonic()
         timing[0] = True
         time.sleep(measure_s)
         timing[0] = False
         t1 = time.monotonic()
+        c1, k1 = time.process_time(), proc_cpu(child)
         p1 = pub.stats() if pub else None
     finally:
         s.stop()
         if pub is not None:
             pub.close(s.live_status(symbols=False), timeout=20)
-    r = {"ticks_per_s": sum(sizes) / (t1 - t0), "lat": lat}
+    ticks = max(1, sum(sizes))
+    r = {"ticks_per_s": sum(sizes) / (t1 - t0), "lat": lat,
+         "cpu_us_per_tick": (c1 - c0) / ticks * 1e6,
+         "child_cpu_us_per_tick": (k1 - k0) / ticks * 1e6}
     if p0 is not None and p1 is not None:
         r["published_per_s"] = (p1.ticks_published - p0.ticks_published) / (t1 - t0)
         r["dropped"] = p1.ticks_dropped - p0.ticks_dropped
         r["final"] = pub.stats() if pub else None
     return r
+
+
+def proc_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc (0 where absent)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def bare_loop(url: str, messages: list[tuple[str, bytes]]) -> float:
@@ -201,7 +218,8 @@ def run(args, url: str) -> None:
     from livecli.sim import StandIn
 
     print(f"publish: {e2e.N_INSTRUMENTS} instruments, full mode, {args.frame_packets} packets a "
-          f"frame, {args.measure:g} s measured; nats-server -js on loopback; cpus {os.cpu_count()}")
+          f"frame, {args.measure:g} s measured; nats-server -js on loopback; cpus {os.cpu_count()}"
+          f", load average {os.getloadavg()[0]:.1f}")
     start_epoch = int(at_ist(date.fromisoformat(e2e.SIM_DATE), dtime(9, 15)))
     rest = StandIn(api_key=e2e.API_KEY, access_token=e2e.ACCESS_TOKEN, date=e2e.SIM_DATE,
                    extra_instruments=e2e.N_INSTRUMENTS).start()
@@ -240,19 +258,25 @@ def run(args, url: str) -> None:
 
     b50, b99 = pct(base["lat"], 0.5) * 1e3, pct(base["lat"], 0.99) * 1e3
     w50, w99 = pct(withp["lat"], 0.5) * 1e3, pct(withp["lat"], 0.99) * 1e3
-    cost = 1 - withp["ticks_per_s"] / base["ticks_per_s"]
+    cost = withp["cpu_us_per_tick"] / base["cpu_us_per_tick"] - 1
     print(f"\n[receiving path, as fast as taken] without publishing (baseline) "
-          f"{base['ticks_per_s']:,.0f} ticks/s, p50 {b50:.2f} ms p99 {b99:.2f} ms per frame")
+          f"{base['ticks_per_s']:,.0f} ticks/s, p50 {b50:.2f} ms p99 {b99:.2f} ms per frame, "
+          f"{base['cpu_us_per_tick']:.2f} us CPU per tick in the session's process")
     print(f"  with --publish: {withp['ticks_per_s']:,.0f} ticks/s, p50 {w50:.2f} ms p99 "
           f"{w99:.2f} ms; published {withp['published_per_s']:,.0f} ticks/s, dropped "
-          f"{withp['dropped']:,}   ratio {withp['ticks_per_s'] / base['ticks_per_s']:.2f}, cost "
-          f"{cost:.0%}   target cost < 20%: {'met' if cost < 0.20 else 'MISSED'}")
+          f"{withp['dropped']:,}; {withp['cpu_us_per_tick']:.2f} us CPU per tick in the "
+          f"session's process (+ {withp['child_cpu_us_per_tick']:.2f} us in the publisher's)")
+    print(f"  ratio ticks/s {withp['ticks_per_s'] / base['ticks_per_s']:.2f} (CPU shared with "
+          f"the publisher's process and nats-server); cost to the session's process "
+          f"{cost:+.0%} CPU per tick   target < 20%: {'met' if cost < 0.20 else 'MISSED'}")
     f = paced["final"]
     c50, c99 = (pct(clat, 0.5) * 1e3, pct(clat, 0.99) * 1e3) if clat else (float("nan"),) * 2
     print(f"\n[paced at {args.rate:,.0f} ticks/s, publishing] received {paced['ticks_per_s']:,.0f}"
           f" ticks/s, published {paced['published_per_s']:,.0f} ticks/s, dropped "
           f"{paced['dropped']:,}; closed candles acked {f.candles_published:,}, dropped "
           f"{f.candles_dropped}")
+    print(f"  CPU per tick: session's process {paced['cpu_us_per_tick']:.2f} us, publisher's "
+          f"process {paced['child_cpu_us_per_tick']:.2f} us")
     print(f"  arrival -> consumer receipt (another process, {got:,} ticks, 1 in 8 timed): "
           f"p50 {c50:.1f} ms p99 {c99:.1f} ms")
     print(f"  baseline bare nats-py publish loop of the same {len(messages):,} messages: "

@@ -207,3 +207,40 @@ def test_a_slow_consumer_never_slows_the_publisher(tmp_path, nats_server, monkey
     assert slow_seen[0] < received[0] / 2  # the consumer really was behind
     print(f"published {stats.ticks_published}, slow consumer handled {slow_seen[0]}",
           file=sys.stderr)
+
+
+def _collect(url, want, **options):
+    """Closed candles a consumer gets (keys), until `want` of them or 20 s."""
+    from livecli.session.live import LiveSession
+
+    got: list = []
+    s = LiveSession.attach(url, start=False, **options)
+    s.on_candle_close("1min", lambda tok, c: got.append(c))
+    s.start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(got) < want and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)  # anything more would come now
+    finally:
+        s.stop()
+    return [(c.instrument_token, c.interval, c.to_dict()["start"]) for c in got]
+
+
+@pytest.mark.slow
+def test_a_durable_consumer_resumes_where_it_stopped(tmp_path, nats_server):
+    first, out1, _ = _stream(tmp_path, nats_server.url, name="day1", duration="5")
+    _wait(first)
+    day1 = [closed_candle_key(d) for d in _jsonl(out1) if d["type"] == "candle"]
+    assert _collect(nats_server.url, len(day1), durable="strategy-1") == day1
+    # The strategy is away while the feed goes on (the next simulated day).
+    proc = Proc(tmp_path / "day2", "stream", *SYMBOLS, "--sim", "--speed", "60", "--sim-date",
+                "2025-12-11", "--jsonl", "--duration", "5", "--db", str(tmp_path / "d2.db"),
+                "--publish", nats_server.url, env=clean_env(tmp_path / "day2"),
+                stdout_file=tmp_path / "day2.jsonl")
+    _wait(proc)
+    day2 = [closed_candle_key(d) for d in _jsonl(tmp_path / "day2.jsonl") if d["type"] == "candle"]
+    assert day2 and not set(day2) & set(day1)
+    # Back under the same name: only what it missed. Without a name: everything the stream has.
+    assert _collect(nats_server.url, len(day2), durable="strategy-1") == day2
+    assert sorted(_collect(nats_server.url, len(day1) + len(day2))) == sorted(day1 + day2)

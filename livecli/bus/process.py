@@ -44,6 +44,8 @@ from livecli.errors import ConnectionFailedError
 log = logging.getLogger("livecli.bus")
 
 SEND_BATCH = 256  # items pickled into one pipe write
+SEND_EVERY_S = 0.01
+CHILD_NICE = 5  # the publisher's process runs this much below the session's  # how often the sender looks for queued items
 STATS_EVERY_S = 0.25
 _CLOSE = "close"
 
@@ -134,7 +136,6 @@ class ProcessPublisher:
                 return
             self._held += n
         self._items.append((TICKS, (frame, received_at), n))
-        self._wake.set()
 
     def put_candle(self, candle: Any) -> None:
         with self._held_lock:
@@ -143,7 +144,6 @@ class ProcessPublisher:
                 return
             self._held += 1
         self._items.append((CANDLE, candle, 1))
-        self._wake.set()
 
     def put_other(self, item: Any, weight: int = 1) -> None:
         with self._held_lock:
@@ -151,7 +151,6 @@ class ProcessPublisher:
                 return
             self._held += weight
         self._items.append((OTHER, item, weight))
-        self._wake.set()
 
     def stats(self) -> PublishStatus:
         st = self._child_stats
@@ -167,8 +166,9 @@ class ProcessPublisher:
         dumps = pickle.dumps
         try:
             while True:
-                self._wake.wait(0.5)
-                self._wake.clear()
+                # Polled, never woken by a producer: waking this thread for each frame would
+                # hand it the GIL (and back) once per frame, which halved the receiving path.
+                self._wake.wait(SEND_EVERY_S)
                 while items:
                     batch: list[tuple[int, Any, int]] = []
                     held = 0
@@ -226,6 +226,14 @@ class _Duplex:
 # --- the child process -------------------------------------------------------------------------
 def _child_main(conn: Any) -> None:
     from livecli.bus.publisher import NatsPublisher
+
+    if hasattr(os, "nice"):
+        # Below the receiving path: when the CPU is short, publishing sheds ticks (counted),
+        # the receiving path does not slow down.
+        try:
+            os.nice(CHILD_NICE)
+        except OSError:
+            pass
 
     opts, factory = conn.recv()
 

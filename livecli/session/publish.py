@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from livecli.session.live import LiveSession
 
 STATUS_SYMBOLS_MAX = 1000
+FORMING_CHUNK = 500  # instruments per look at the forming candles (one lock hold each)
 NAMES, FORMING = "names", "forming"  # markers of the other items on the publisher's queue
 
 
@@ -102,13 +103,17 @@ class Publication:
         if self._closed.is_set():
             return
         if self.opts.forming_updates:
-            touched, self._touched = self._touched, set()
-            if touched:
-                forming = [fc.candle for iv in self.session.intervals
-                           for fc in self.session.forming_candles(touched, iv, 0).values()
-                           if fc.candle is not None]
-                if forming:
-                    self.publisher.put_other((FORMING, forming), len(forming))
+            touched, self._touched = list(self._touched), set()
+            forming = []
+            # In chunks: each call holds the session's lock, which the receiving path needs.
+            for i in range(0, len(touched), FORMING_CHUNK):
+                chunk = touched[i:i + FORMING_CHUNK]
+                for iv in self.session.intervals:
+                    forming.extend(fc.candle for fc in
+                                   self.session.forming_candles(chunk, iv, 0).values()
+                                   if fc.candle is not None)
+            if forming:
+                self.publisher.put_other((FORMING, forming), len(forming))
         self.publisher.put_other(_slim(status))
 
 
