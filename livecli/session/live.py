@@ -338,6 +338,17 @@ class LiveSession:
 
         return {} if self._run is None else forming_candles(self._run, tokens, interval, closes)
 
+    def forming_list(self, tokens: Iterable[int], interval: Interval) -> list[Candle]:
+        """The forming candles of `tokens` in `interval`, under one lock hold, and nothing more
+        (what `--publish` sends each second; forming_candles() also reads closes and times)."""
+        run = self._run
+        if run is None:
+            return []
+        with run.lock:
+            forming = run.engine.forming
+            got = [forming(tok, interval) for tok in tokens]
+        return [c for c in got if c is not None]
+
     def now(self) -> float:
         """The session clock's time: the wall's for Kite, the simulated market's for the stand-in;
         frozen at the moment a run stopped."""

@@ -1,15 +1,16 @@
 """Publishing a running session to NATS JetStream (`--publish`, `[publish]`).
 
 The session side of livecli/bus: it registers O(1) listeners on the session (a frame, a closed
-candle, the status: each only a reference handed to the bus publisher's bounded inbox) and gives
-the publisher the encoder it calls on its own thread. The messages are the JSON lines' objects
+candle, the status: each only a reference handed to the bus publisher's bounded queue) and gives
+the publisher its encoder (`MessageEncoder`), which runs in the publisher's own process
+(livecli/bus/process.py), never on the receiving path. The messages are the JSON lines' objects
 (livecli/session/jsonl.py, the same encoders) with the schema version:
 
 * every tick on `livecli.ticks.<EXCHANGE>.<SYMBOL>`;
 * every closed candle on `livecli.candles.<INTERVAL>.<EXCHANGE>.<SYMBOL>`, with a
   `Nats-Msg-Id` (instrument, interval, start), so JetStream stores each closed candle once;
-* about once a second, the forming candle of each instrument that ticked since (`"closed":
-  false`, same subject), and the status on `livecli.status` (with its `publish` part; per-symbol
+* the forming candle of each instrument that ticked since (`"closed": false`, same subject):
+  1-minute ones about once a second, longer intervals every LONG_EVERY seconds; and the status on `livecli.status` (with its `publish` part; per-symbol
   status only up to `STATUS_SYMBOLS_MAX` instruments: beyond, it would outgrow a NATS message,
   and the ticks carry it anyway).
 """
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from livecli.session.live import LiveSession
 
 STATUS_SYMBOLS_MAX = 1000
+LONG_EVERY = 5  # status rounds (~seconds) between forming updates of the longer intervals
 FORMING_CHUNK = 500  # instruments per look at the forming candles (one lock hold each)
 NAMES, FORMING = "names", "forming"  # markers of the other items on the publisher's queue
 
@@ -56,6 +58,8 @@ class Publication:
             self.publisher = ProcessPublisher(opts, make_encoder)
         self._names_len = -1
         self._touched: set[int] = set()  # tokens that ticked since the last forming round
+        self._touched_long: set[int] = set()  # ... since the last round of longer intervals
+        self._rounds = 0
         self._closed = threading.Event()
 
     def start(self) -> Publication:
@@ -103,15 +107,24 @@ class Publication:
         if self._closed.is_set():
             return
         if self.opts.forming_updates:
-            touched, self._touched = list(self._touched), set()
+            # 1-minute candles every second, longer ones every LONG_EVERY seconds: reading a
+            # longer forming candle merges its minutes (~4 us each, 9000 instruments...).
+            self._rounds += 1
+            intervals = self.session.intervals
+            if self._rounds % LONG_EVERY:
+                intervals = intervals[:1]  # 1min (always built, first)
+                touched = list(self._touched)
+                self._touched_long |= self._touched
+            else:
+                touched = list(self._touched | self._touched_long)
+                self._touched_long = set()
+            self._touched = set()
             forming = []
             # In chunks: each call holds the session's lock, which the receiving path needs.
             for i in range(0, len(touched), FORMING_CHUNK):
                 chunk = touched[i:i + FORMING_CHUNK]
-                for iv in self.session.intervals:
-                    forming.extend(fc.candle for fc in
-                                   self.session.forming_candles(chunk, iv, 0).values()
-                                   if fc.candle is not None)
+                for iv in intervals:
+                    forming.extend(self.session.forming_list(chunk, iv))
             if forming:
                 self.publisher.put_other((FORMING, forming), len(forming))
         self.publisher.put_other(_slim(status))
