@@ -31,7 +31,7 @@ class PublishOptions:
     max_age_s: float = 86_400.0
     max_bytes: int = 0
     duplicate_window_s: float = 120.0
-    buffer: int = 200_000
+    buffer: int = 100_000
     forming_updates: bool = True
 
     @property

@@ -220,7 +220,7 @@ class PublishSettings:
         min_incl=1.0, max_incl=86_400.0,
     )
     buffer: int = _f(
-        200_000, "int",
+        100_000, "int",
         "Messages that may wait for the NATS connection; ticks are shed (and counted) beyond "
         "three quarters of it, closed candles only when it is full. 1000 to 10000000.",
         min_incl=1000, max_incl=10_000_000,

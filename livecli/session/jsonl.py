@@ -195,6 +195,7 @@ class TickLines:
         cl = frame.column("close").tolist()
         oi = frame.column("oi").tolist()
         ets = frame.exchange_timestamp.tolist()
+        ftext, itext = _float_text, int.__repr__
         out = []
         for i in range(n):
             tok = toks[i]
@@ -224,10 +225,12 @@ class TickLines:
                 high, low = _num(hi[i]), _num(lo[i])
                 c = cl[i]
                 change = _num(round((price - c) * 100.0 / c, 4)) if c else "null"
+            # Prices are quotients of integers (always finite) and volume and oi are ints:
+            # their text is their repr, as json.dumps writes it.
             out.append(
-                f'{head}{_num(price)}, "volume_traded": {_num(v) if v >= 0 else "null"}, '
+                f'{head}{ftext(price)}, "volume_traded": {itext(v) if v >= 0 else "null"}, '
                 f'"exchange_timestamp": {stamp}, "received_at": {got}, "oi": '
-                f'{_num(o) if o >= 0 else "null"}, "day_high": {high}, "day_low": {low}, '
+                f'{itext(o) if o >= 0 else "null"}, "day_high": {high}, "day_low": {low}, '
                 f'"change_pct": {change}, "mode": "{mode}"}}\n'
             )
         return out
