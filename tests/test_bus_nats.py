@@ -244,3 +244,40 @@ def test_a_durable_consumer_resumes_where_it_stopped(tmp_path, nats_server):
     # Back under the same name: only what it missed. Without a name: everything the stream has.
     assert _collect(nats_server.url, len(day2), durable="strategy-1") == day2
     assert sorted(_collect(nats_server.url, len(day1) + len(day2))) == sorted(day1 + day2)
+
+
+@pytest.mark.slow
+def test_serve_publishes_and_the_publish_section_sets_the_stream(tmp_path, nats_server):
+    import asyncio
+
+    from tests.serve_server import ServeProcess
+
+    srv = ServeProcess(tmp_path, "RELIANCE", "--publish", nats_server.url, "--duration", "4")
+    assert srv.proc.wait(60) == 0, srv.stderr()
+    msgs = read_stream(nats_server.url)
+    assert any(s == "livecli.ticks.NSE.RELIANCE" for s, _, _ in msgs)
+    assert any(h.get("Nats-Msg-Id") for s, _, h in msgs if s.startswith("livecli.candles."))
+    # The config file alone: its stream name and limits make the stream (after the first one
+    # is gone: JetStream refuses two streams capturing the same subjects).
+    async def nats_call(fn):
+        import nats
+
+        nc = await nats.connect(nats_server.url)
+        try:
+            return await fn(nc.jetstream())
+        finally:
+            await nc.close()
+
+    asyncio.run(nats_call(lambda js: js.delete_stream("LIVECLI")))
+    base = tmp_path / "cfg"
+    base.mkdir()
+    (base / "livecli.toml").write_text(
+        f'[publish]\nurl = "{nats_server.url}"\nstream = "FEED_2"\nmax_age_s = 3600\n'
+        "max_bytes = 10000000\n")
+    proc = Proc(base, "stream", "RELIANCE", "--sim", "--speed", "60", "--sim-date", SIM_DATE,
+                "--jsonl", "--duration", "3", "--db", str(base / "s.db"), env=clean_env(base),
+                stdout_file=base / "out.jsonl")
+    _wait(proc)
+    got = asyncio.run(nats_call(lambda js: js.stream_info("FEED_2")))
+    assert got.config.max_age == 3600 and got.config.max_bytes == 10_000_000
+    assert got.state.messages > 0
