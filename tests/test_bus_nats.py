@@ -281,3 +281,33 @@ def test_serve_publishes_and_the_publish_section_sets_the_stream(tmp_path, nats_
     got = asyncio.run(nats_call(lambda js: js.stream_info("FEED_2")))
     assert got.config.max_age == 3600 and got.config.max_bytes == 10_000_000
     assert got.state.messages > 0
+
+
+@pytest.mark.slow
+def test_the_dashboard_shows_an_attached_feed(tmp_path, nats_server):
+    import io
+
+    from rich.console import Console
+
+    from livecli.core.intervals import parse_interval
+    from livecli.dashboard.builder import SnapshotBuilder
+    from livecli.dashboard.render import render
+    from livecli.session.live import LiveSession
+
+    proc, out, _ = _stream(tmp_path, nats_server.url, duration="4")
+    _wait(proc)
+    closes = [d for d in _jsonl(out) if d["type"] == "candle" and d["symbol"] == "RELIANCE"]
+    s = LiveSession.attach(nats_server.url, ["RELIANCE"])
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and s.candles < len(closes):
+            time.sleep(0.1)
+        snap = SnapshotBuilder(s, parse_interval("1min"), title="attached")()
+        screen = io.StringIO()
+        Console(file=screen, width=160).print(render(snap))
+    finally:
+        s.stop()
+    assert "RELIANCE" in screen.getvalue()
+    assert [r.symbol for r in snap.rows] == ["RELIANCE"]
+    assert snap.rows[0].closes[-len(closes):] == [c["close"] for c in closes]
+    assert snap.connection.state == "stopped"  # the publisher's last status

@@ -126,6 +126,8 @@ COMMANDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
         "livecli stream RELIANCE INFY 'NSE:NIFTY 50' --interval 5min",
         "livecli stream RELIANCE --jsonl --duration 60 > ticks.jsonl",
         "livecli stream RELIANCE INFY --sim --speed 60 --record",
+        "livecli stream RELIANCE INFY --publish nats://feed-host:4222",
+        "livecli stream --attach nats://feed-host:4222 INFY --jsonl",
     )),
     ("candles", "cmd_candles", "Show or export candles from the store or a tick file.", (
         "livecli candles INFY --interval 45min",
@@ -159,6 +161,7 @@ COMMANDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
         "livecli serve RELIANCE INFY",
         "livecli serve --sim --port 8001",
         "livecli serve --host 0.0.0.0 --require-key",
+        "livecli serve RELIANCE --publish nats://feed-host:4222",
     )),
     ("sim", "cmd_sim", "Run the local Kite stand-in with a simulated market.", (
         "livecli sim --speed 60",
