@@ -240,9 +240,8 @@ def _child_main(conn: Any) -> None:
     pub = NatsPublisher(opts, factory())
     try:
         pub.start()
-    except BaseException as exc:
-        cause = exc.__cause__ or pub._startup_error or exc
-        conn.send((False, f"{type(cause).__name__}: {cause}"))
+    except BaseException:
+        conn.send((False, pub.startup_reason))
         return
     conn.send((True, None))
     lock = threading.Lock()

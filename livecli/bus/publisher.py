@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from livecli.bus.loops import cancel_pending
+from livecli.bus.loops import cancel_pending, reachable
 from livecli.bus.options import PublishOptions
 from livecli.bus.subjects import STATUS_SUBJECT
 from livecli.core.status import PublishStatus
@@ -90,7 +90,7 @@ class NatsPublisher:
         if self._startup_error is not None or not self._ready.is_set():
             self._stopping = True
             self._thread.join(5)
-            why = self._startup_error or "timed out"
+            why = self.startup_reason
             raise ConnectionFailedError(
                 f"cannot publish to {self.opts.shown_url} ({why}): start nats-server with -js "
                 "there, or fix --publish / [publish] url"
@@ -103,6 +103,12 @@ class NatsPublisher:
         self._kick()
         self._thread.join(timeout + 5)
         return not self._thread.is_alive() and not self._acks and not self._items
+
+    @property
+    def startup_reason(self) -> str:
+        """Why `start()` failed, in a few words."""
+        exc = self._startup_error
+        return "timed out" if exc is None else (str(exc) or type(exc).__name__)
 
     # --- producers (receiving path, clock thread): O(1), never wait ------------------------------
     def put_ticks(self, frame: Any, n: int, received_at: float) -> None:
@@ -202,6 +208,7 @@ class NatsPublisher:
         kw: dict[str, Any] = {}
         if opts.credentials is not None:
             kw["user_credentials"] = str(opts.credentials)
+        await reachable(opts.url, CONNECT_TIMEOUT_S)
         nc = await nats.connect(
             servers=[opts.url], connect_timeout=CONNECT_TIMEOUT_S, allow_reconnect=True,
             max_reconnect_attempts=-1, reconnect_time_wait=0.5, ping_interval=5,

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from livecli.bus.loops import cancel_pending
+from livecli.bus.loops import cancel_pending, reachable
 from livecli.bus.subjects import CANDLES, STATUS_SUBJECT, TICKS, symbol_filters
 from livecli.errors import ConnectionFailedError
 
@@ -124,6 +124,7 @@ class NatsSubscriber:
         kw: dict[str, Any] = {}
         if opts.credentials:
             kw["user_credentials"] = opts.credentials
+        await reachable(opts.url, CONNECT_TIMEOUT_S)
         nc = await nats.connect(
             servers=[opts.url], connect_timeout=CONNECT_TIMEOUT_S, allow_reconnect=True,
             max_reconnect_attempts=-1, reconnect_time_wait=0.5, ping_interval=5,
