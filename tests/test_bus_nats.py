@@ -311,3 +311,24 @@ def test_the_dashboard_shows_an_attached_feed(tmp_path, nats_server):
     assert [r.symbol for r in snap.rows] == ["RELIANCE"]
     assert snap.rows[0].closes[-len(closes):] == [c["close"] for c in closes]
     assert snap.connection.state == "stopped"  # the publisher's last status
+
+
+@pytest.mark.slow
+def test_an_attached_stream_keeps_a_store_only_when_asked(tmp_path, nats_server):
+    proc, out, _ = _stream(tmp_path, nats_server.url, duration="4")
+    _wait(proc)
+    published = {closed_candle_key(d) for d in _jsonl(out) if d["type"] == "candle"}
+    base = tmp_path / "mine"
+    base.mkdir()
+    env = clean_env(base)
+    consumer = Proc(base, "stream", "--attach", nats_server.url, "--jsonl", "--duration", "4",
+                    "--db", str(base / "mine.db"), env=env, stdout_file=base / "out.jsonl")
+    assert consumer.proc.wait(60) == 0, consumer.stderr()
+    with sqlite3.connect(base / "mine.db") as con:
+        n = con.execute("SELECT COUNT(*) FROM candles WHERE closed = 1").fetchone()[0]
+    assert n == len(published)
+    # Without --db: nothing written anywhere in its data folder.
+    plain = Proc(base, "stream", "--attach", nats_server.url, "--jsonl", "--duration", "2",
+                 env=env, stdout_file=base / "out2.jsonl")
+    assert plain.proc.wait(60) == 0, plain.stderr()
+    assert not list((base / "data").rglob("*.db"))

@@ -85,6 +85,10 @@ class NatsSession:
         self.credentials = credentials
         self.history = history
         self.db_path = Path(db) if db else None
+        if self.db_path is not None:  # a store that cannot be written: said now, not later
+            from livecli.store.schema import check_writable
+
+            check_writable(self.db_path, create_folder=False)
         self.lock = threading.Lock()
         self._instruments: dict[int, Instrument] = {}
         self._by_symbol: dict[str, int] = {}
