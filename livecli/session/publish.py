@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 from livecli.bus.publisher import CANDLE, TICKS, Encoder, NatsPublisher, Outgoing
 from livecli.bus.subjects import STATUS_SUBJECT, candle_msg_id, candle_subject, tick_subject
+from livecli.core.candles import Candle
 from livecli.session.jsonl import TickLines, candle_line, status_line
 
 if TYPE_CHECKING:
     from livecli.bus.options import PublishOptions
-    from livecli.core.candles import Candle
     from livecli.core.status import LiveStatus, PublishStatus
     from livecli.session.live import LiveSession
 
@@ -126,7 +126,12 @@ class Publication:
                 for iv in intervals:
                     forming.extend(self.session.forming_list(chunk, iv))
             if forming:
-                self.publisher.put_other((FORMING, forming), len(forming))
+                # As plain tuples: they cross to the publisher's process several times faster
+                # than Candle objects pickle (thousands a second).
+                rows = [(c.instrument_token, c.interval_min, c.start, c.open, c.high, c.low,
+                         c.close, c.volume, c.oi, c.ticks, c.partial, c.synthetic, c.closed,
+                         c.symbol, c.exchange) for c in forming]
+                self.publisher.put_other((FORMING, rows), len(rows))
         self.publisher.put_other(_slim(status))
 
 
@@ -168,8 +173,9 @@ class MessageEncoder:
             self.names = {t: _Names(sym, ex) for t, (sym, ex) in item[1].items()}
             return []
         if isinstance(item, tuple) and item[0] == FORMING:
+            candles = [Candle(*row) for row in item[1]]
             return [(self._subject_of(c), candle_line(c, schema=True).encode(), None)
-                    for c in item[1]]
+                    for c in candles]
         return [(STATUS_SUBJECT, status_line(item).encode(), None)]
 
     def _tick_messages(self, frame: Any, received_at: float) -> list[Outgoing]:
