@@ -126,6 +126,7 @@ COMMANDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
         "livecli stream RELIANCE INFY 'NSE:NIFTY 50' --interval 5min",
         "livecli stream RELIANCE --jsonl --duration 60 > ticks.jsonl",
         "livecli stream RELIANCE INFY --sim --speed 60 --record",
+        "livecli stream --attach http://127.0.0.1:8000 HDFCBANK",
         "livecli stream RELIANCE INFY --publish nats://feed-host:4222",
         "livecli stream --attach nats://feed-host:4222 INFY --jsonl",
     )),
@@ -144,6 +145,7 @@ COMMANDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
         "livecli status",
         "livecli status --follow",
         "livecli status --json --db ~/data/livecli.db",
+        "livecli status --attach http://127.0.0.1:8000 --follow",
     )),
     ("login", "cmd_login", "Log in to Kite and store today's access token.", (
         "livecli login",

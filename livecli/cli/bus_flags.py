@@ -24,12 +24,6 @@ PublishOption = Annotated[
                       "nats://HOST:4222 ([publish] in the config).",
                  show_default="[publish] url"),
 ]
-AttachOption = Annotated[
-    str | None,
-    typer.Option("--attach", metavar="URL",
-                 help="Show a feed published elsewhere (nats://HOST:4222) instead of "
-                      "connecting to Kite; SYMBOLs filter it."),
-]
 DurableOption = Annotated[
     str | None,
     typer.Option("--durable", metavar="NAME",
@@ -56,7 +50,7 @@ def run_attached(url: str, symbols: list[str], *, jsonl: bool, duration: float |
     if durable:
         options["durable"] = durable
     as_lines = jsonl or not sys.stdout.isatty()
-    session = attach(url, symbols, start=False, **options)
+    session = attach(url, symbols=tuple(symbols), **options)
     reader_gone = threading.Event()
     runner = None
     if as_lines:

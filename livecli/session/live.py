@@ -51,9 +51,42 @@ class LiveSession:
     """A live market-data session with candles, callbacks, a store and a status.
 
     `source`: "auto" (Kite when credentials are configured, else the built-in stand-in),
-    "kite" or "sim". `intervals`: candle intervals besides 1 minute (always built). `db`: the
+    "kite" or "sim"; a URL ("http://127.0.0.1:8000") attaches to a served session instead
+    (see `attach`). `intervals`: candle intervals besides 1 minute (always built). `db`: the
     SQLite store (default from config; `False` for none). `config`: a config file path.
     """
+
+    def __new__(cls, source: str = "auto", *args: Any, **kwargs: Any) -> LiveSession:
+        # LiveSession(source="http://127.0.0.1:8000"): the served session's client instead.
+        from livecli.session.attach import is_url
+
+        if is_url(source):
+            return cls.attach(source, *args, **kwargs)
+        return super().__new__(cls)
+
+    @staticmethod
+    def attach(url: str, *args: Any, **options: Any) -> Any:
+        """A session served by another process (`livecli serve` at "http://HOST:PORT"), with
+        this class's surface: `get_candles`, `on_candle_close`, `status`, `subscribe_symbol`...
+        over its API, callbacks fed by its WebSocket, reconnecting when the server restarts.
+        Options: `api_key`, `timeout`, `reconnect_max_delay_s` (livecli.session.remote).
+
+        "nats://HOST:4222": a feed published with `--publish` (livecli.session.attach_nats),
+        started unless `start=False`: SYMBOLs to follow (positional or `symbols=`; none: all),
+        `durable="NAME"` (a named consumer that resumes where it stopped), `stream`,
+        `credentials`, `history`, `db`."""
+        from livecli.session.attach import NATS_SCHEMES, attach, scheme_of
+
+        if scheme_of(url) in NATS_SCHEMES:
+            start = options.pop("start", True)
+            symbols = tuple(args[0]) if args else tuple(options.pop("symbols", ()))
+            session = attach(url, symbols=symbols, **options)
+            return session.start() if start else session
+        if args or set(options) - {"api_key", "timeout", "reconnect_max_delay_s"}:
+            raise UsageError("an attached session takes only api_key, timeout and "
+                             "reconnect_max_delay_s: intervals, store and market are the "
+                             "server's (set them on `livecli serve`)")
+        return attach(url, **options)
 
     def __init__(
         self,
@@ -270,15 +303,6 @@ class LiveSession:
 
         opts = publish_options(self, url)
         return None if opts is None else Publication(self, opts).start()
-
-    @staticmethod
-    def attach(url: str, symbols: Iterable[str] = (), **options: Any) -> Any:
-        """A session published elsewhere, with this read API and callbacks: `nats://HOST:4222`
-        (a feed published with `--publish`; `durable="NAME"` resumes a named consumer where it
-        stopped). See livecli/session/attach.py."""
-        from livecli.session.attach import attach
-
-        return attach(url, symbols, **options)
 
     # --- reading ---------------------------------------------------------------------------
     def get_latest_tick(self, symbol: str) -> dict[str, Any] | None:
