@@ -45,3 +45,8 @@ def test_a_nats_server_that_is_not_there_is_a_connection_error_before_streaming(
 def test_stream_without_symbols_or_attach_says_what_to_give(tmp_path):
     proc = run(["stream", "--sim"], tmp_path)
     assert_one_line_error(proc, 2, "missing argument", "--attach")
+
+
+def test_status_attach_to_a_nats_feed_says_where_its_status_is(tmp_path):
+    proc = run(["status", "--attach", "nats://127.0.0.1:4222"], tmp_path)
+    assert_one_line_error(proc, 2, "livecli.status", "--attach nats://127.0.0.1:4222")
