@@ -42,6 +42,8 @@ and SIGHUP stop it cleanly; so does its reader closing the pipe (`| head`).
 
 When the store is served by `livecli serve` (or with --attach URL), it attaches to that server
 instead of connecting again: the same dashboard or lines, its symbols added to what it streams.
+--publish nats://HOST:4222 also publishes ticks, candles and status to NATS JetStream, for
+other machines; there, --attach nats://HOST:4222 shows that feed (no Kite, no store but --db).
 """
 
 OptionalSymbolsArgument = Annotated[
