@@ -167,10 +167,10 @@ def pump_alone(url: str, encode, recorded: list) -> float:
     pub = NatsPublisher(PublishOptions(url=url, buffer=10_000_000), encode).start()
     total = sum(len(f) for f, _ in recorded)
     t0 = time.perf_counter()
-    for frame, at in recorded:
-        pub.put_ticks(frame, len(frame), at)
+    for frame, _ in recorded:  # received now: none is shed as stale (TICK_MAX_AGE_S)
+        pub.put_ticks(frame, len(frame), time.time())
     deadline = time.monotonic() + 120
-    while pub.ticks_published < total and time.monotonic() < deadline:
+    while pub.ticks_published + pub.ticks_dropped < total and time.monotonic() < deadline:
         time.sleep(0.005)
     rate = pub.ticks_published / (time.perf_counter() - t0)
     pub.close()

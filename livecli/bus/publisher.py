@@ -10,6 +10,7 @@ Bounded, and nothing lost in silence:
 * at most `buffer` messages wait; ticks may fill three quarters of it, beyond that a frame's
   ticks are dropped and counted (`ticks_dropped`), so closed candles always find room unless
   the whole buffer is full (then they are counted as `candles_dropped`, and the status says so);
+  ticks that waited more than TICK_MAX_AGE_S when their turn comes are shed too (counted);
 * ticks, forming-candle updates and the status are plain NATS publishes into the stream's
   subjects (the stream stores them; no ack is awaited);
 * closed candles are JetStream publishes with a `Nats-Msg-Id` (subjects.candle_msg_id) and an
@@ -42,7 +43,10 @@ CONNECT_TIMEOUT_S = 5.0
 # The NATS client's own outbound buffer while reconnecting (bytes): ticks beyond it are dropped.
 CLIENT_PENDING_BYTES = 64 * 1024 * 1024
 MAX_ACKS_PENDING = 50_000
-BATCH_MESSAGES = 20_000  # plain messages sent as one buffer (a few MB at most)  # 9000 instruments x a few intervals close together at a minute's end
+BATCH_MESSAGES = 20_000
+# A publisher that falls behind (short of CPU) sheds the ticks that waited longer than this,
+# counted: it publishes as many either way, and consumers of a live feed want the fresh ones.
+TICK_MAX_AGE_S = 2.0  # plain messages sent as one buffer (a few MB at most)  # 9000 instruments x a few intervals close together at a minute's end
 
 # (subject, payload, msg_id): msg_id only on closed candles.
 Outgoing = tuple[str, bytes, str | None]
@@ -269,10 +273,14 @@ class NatsPublisher:
                 # interpreter's switch interval, so fewer, bigger sends go much faster.
                 batch: list[Outgoing] = []
                 counts = [0, 0, 0]  # ticks, forming updates, status messages in the batch
+                stale = time.time() - TICK_MAX_AGE_S
                 while items and len(batch) < BATCH_MESSAGES:
                     kind, payload, n, at = items.popleft()
                     with self._held_lock:
                         self._held -= n
+                    if kind == TICKS and at < stale:
+                        self.ticks_dropped += n  # behind: fresh ticks go first, these are shed
+                        continue
                     try:
                         out = ([payload.msg] if isinstance(payload, _Resend)
                                else encode(kind, payload, at))
