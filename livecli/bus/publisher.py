@@ -40,8 +40,11 @@ log = logging.getLogger("livecli.bus")
 TICKS, CANDLE, OTHER = 0, 1, 2
 ACK_TIMEOUT_S = 5.0
 CONNECT_TIMEOUT_S = 5.0
-# The NATS client's own outbound buffer while reconnecting (bytes): ticks beyond it are dropped.
-CLIENT_PENDING_BYTES = 64 * 1024 * 1024
+# The NATS client's own outbound buffer (bytes), about a second of a 50,000 ticks/s feed: while
+# reconnecting, ticks beyond it are dropped; while connected, a full one makes the sender wait
+# for the socket, so ticks age in the publisher's queue and are shed there (TICK_MAX_AGE_S)
+# instead of waiting, unbounded, in the client.
+CLIENT_PENDING_BYTES = 8 * 1024 * 1024
 MAX_ACKS_PENDING = 50_000
 BATCH_MESSAGES = 20_000
 # A publisher that falls behind (short of CPU) sheds the ticks that waited longer than this,
