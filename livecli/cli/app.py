@@ -127,6 +127,8 @@ COMMANDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
         "livecli stream RELIANCE --jsonl --duration 60 > ticks.jsonl",
         "livecli stream RELIANCE INFY --sim --speed 60 --record",
         "livecli stream --attach http://127.0.0.1:8000 HDFCBANK",
+        "livecli stream RELIANCE INFY --publish nats://feed-host:4222",
+        "livecli stream --attach nats://feed-host:4222 INFY --jsonl",
     )),
     ("candles", "cmd_candles", "Show or export candles from the store or a tick file.", (
         "livecli candles INFY --interval 45min",
@@ -166,6 +168,7 @@ COMMANDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
         "livecli serve RELIANCE INFY",
         "livecli serve --sim --port 8001",
         "livecli serve --host 0.0.0.0 --require-key",
+        "livecli serve RELIANCE --publish nats://feed-host:4222",
     )),
     ("sim", "cmd_sim", "Run the local Kite stand-in with a simulated market.", (
         "livecli sim --speed 60",

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from livecli.cli.bus_flags import PublishOption
 from livecli.cli.options import (
     ConfigOption,
     DbOption,
@@ -62,6 +63,7 @@ def serve(
     config: ConfigOption = None,
     seed: SeedOption = 1,
     sim_date: SimDateOption = None,
+    publish: PublishOption = None,
 ) -> None:
     from livecli.cli.live_flags import live_session
     from livecli.server.runner import ServeOptions, ServeRunner
@@ -86,7 +88,12 @@ def serve(
     )
     _quiet_uvicorn()
     runner = ServeRunner(session, settings, opts)
-    reason = runner.run(announce=_announce)
+    publication = session.publish(publish)  # None unless --publish or [publish] url
+    try:
+        reason = runner.run(announce=_announce)
+    finally:
+        if publication is not None:
+            publication.close(session.live_status() if session.started_at else None)
     if session.failure is not None:  # the last streaming run ended in failure (as `stream`)
         raise session.failure
     final = session.status()

@@ -200,8 +200,14 @@ def _served(url: str, settings: Settings, follow: bool, as_json: bool, count: in
     """The status of the session served at `url`, over its API (pushed with --follow)."""
     from livecli.cli import status_api
     from livecli.server.auth import local_key
-    from livecli.session.attach import attach
+    from livecli.session.attach import NATS_SCHEMES, attach, scheme_of
 
+    if scheme_of(url) in NATS_SCHEMES:
+        from livecli.errors import UsageError
+
+        raise UsageError(f"`livecli status --attach` reads a `livecli serve` (http://...), not "
+                         f"a NATS feed: its status is on livecli.status, e.g. `livecli stream "
+                         f"--attach {url} --jsonl | grep '\"status\"'`")
     remote = attach(url, api_key=local_key(settings.data_dir))
     try:
         if not follow:

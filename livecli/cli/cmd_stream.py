@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from livecli.cli.bus_flags import DurableOption, PublishOption
 from livecli.cli.options import (
     SYMBOLS_HELP,
     ConfigOption,
@@ -43,6 +44,8 @@ symbols). SYMBOL may be @NAME, a [watchlists] entry of the config.
 
 When the store is served by `livecli serve` (or with --attach URL), it attaches to that server
 instead of connecting again: the same dashboard or lines, its symbols added to what it streams.
+--publish nats://HOST:4222 also publishes ticks, candles and status to NATS JetStream, for
+other machines; there, --attach nats://HOST:4222 shows that feed (no Kite, no store but --db).
 """
 
 OptionalSymbolsArgument = Annotated[
@@ -56,7 +59,8 @@ AttachOption = Annotated[
     str | None,
     typer.Option("--attach", metavar="URL",
                  help="Attach to a `livecli serve` (http://127.0.0.1:8000) instead of "
-                      "connecting: its session, with these symbols added.",
+                      "connecting: its session, with these symbols added; or show a feed "
+                      "published to NATS (nats://HOST:4222), these symbols only.",
                  show_default="the store's server when it is served"),
 ]
 
@@ -76,6 +80,8 @@ def stream(
     seed: SeedOption = 1,
     sim_date: SimDateOption = None,
     attach: AttachOption = None,
+    publish: PublishOption = None,
+    durable: DurableOption = None,
 ) -> None:
     from livecli.cli.live_flags import live_session
     from livecli.core.intervals import parse_interval
@@ -85,6 +91,14 @@ def stream(
 
         refuse_local_flags(sim=sim, speed=speed is not None, record=record,
                            sim_date=sim_date is not None)
+        from livecli.session.attach import NATS_SCHEMES, scheme_of
+
+        if scheme_of(attach) in NATS_SCHEMES:  # a published feed: no Kite, no store but --db
+            from livecli.cli.bus_flags import run_attached
+
+            run_attached(attach, symbols or [], jsonl=jsonl, duration=duration, db=db,
+                         durable=durable, shown=interval[0] if interval else None)
+            return
     session, intervals = live_session(
         exchange=exchange, mode=mode, interval=interval, sim=sim, speed=speed, record=record,
         db=db, config=config, seed=seed, sim_date=sim_date,
@@ -96,12 +110,17 @@ def stream(
         return
     if not symbols:
         raise UsageError("missing argument SYMBOL: name at least one, e.g. `livecli stream "
-                         "RELIANCE`, or attach to a server with --attach URL (see `livecli "
-                         "stream --help`)")
+                         "RELIANCE`, or attach to a server or a NATS feed with --attach URL (see "
+                         "`livecli stream --help`)")
     st = session.settings.stream
     shown = parse_interval(intervals[0] if intervals else st.intervals[0])
     as_lines = jsonl or not sys.stdout.isatty()
-    _run(session, symbols, st.exchange, st.mode, shown, as_lines, duration)
+    publication = session.publish(publish)  # None unless --publish or [publish] url
+    try:
+        _run(session, symbols, st.exchange, st.mode, shown, as_lines, duration)
+    finally:
+        if publication is not None:
+            publication.close(session.live_status() if session.started_at else None)
 
 
 def _attached(session: LiveSession, url: str | None, symbols: list[str], mode: str | None,

@@ -84,7 +84,8 @@ IntervalsOption = Annotated[
 # --- a live session: `stream` and `serve` ---------------------------------------------------------
 SYMBOLS_HELP = "RELIANCE, NSE:INFY, NFO:NIFTY25DECFUT, 'NSE:NIFTY 50'."
 SymbolsArgument = Annotated[
-    list[str], typer.Argument(metavar="SYMBOL", show_default=False, help=SYMBOLS_HELP),
+    list[str] | None,
+    typer.Argument(metavar="SYMBOL", show_default=False, help=SYMBOLS_HELP),
 ]
 """At least one symbol (`stream`); give it no default."""
 ModeOption = Annotated[

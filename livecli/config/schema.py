@@ -181,8 +181,59 @@ class ServeSettings:
     )
 
 
+@dataclass
+class PublishSettings:
+    """[publish]: the feed on NATS JetStream for other machines (`--publish`)."""
+
+    url: str | None = _f(
+        None, "opt_str",
+        "NATS server to publish ticks, candles and status to, e.g. nats://feed-host:4222 (tls:// "
+        "for TLS); unset: no publishing. Flag: --publish",
+        flag="--publish",
+    )
+    credentials: str | None = _f(
+        None, "opt_str",
+        "A NATS credentials file (.creds: JWT and NKey seed) for servers that require one; keep "
+        "passwords out of the URL.",
+    )
+    stream: str = _f(
+        "LIVECLI", "opt_str",
+        "JetStream stream that captures livecli.> (made if absent, with the limits below; an "
+        "existing stream keeps its own). Letters, digits, _ and -.",
+    )
+    max_age_s: float = _f(
+        86400.0, "float",
+        "The stream drops messages older than this many seconds; 0 for no age limit, at most "
+        "31536000 (a year).",
+        min_incl=0.0, max_incl=31_536_000.0,
+    )
+    max_bytes: int = _f(
+        4_294_967_296, "int",
+        "The stream drops its oldest messages beyond this many bytes; 0 for no size limit "
+        "(ticks of 9000 instruments fill about 5 MB a second).",
+        min_incl=0, max_incl=2**62,
+    )
+    duplicate_window_s: float = _f(
+        120.0, "float",
+        "How long JetStream remembers closed candles' message ids: a publisher restarted within "
+        "it never stores a closed candle twice. 1 to 86400.",
+        min_incl=1.0, max_incl=86_400.0,
+    )
+    buffer: int = _f(
+        100_000, "int",
+        "Messages that may wait for the NATS connection; ticks are shed (and counted) beyond "
+        "three quarters of it, closed candles only when it is full. 1000 to 10000000.",
+        min_incl=1000, max_incl=10_000_000,
+    )
+    forming_updates: bool = _f(
+        True, "bool",
+        "Also publish, about once a second, the forming candle of each instrument that ticked "
+        '("closed": false).',
+    )
+
+
 SECTIONS: dict[str, type] = {"kite": KiteSettings, "stream": StreamSettings, "store": StoreSettings,
-                             "serve": ServeSettings}
+                             "serve": ServeSettings, "publish": PublishSettings}
 SESSIONS_SECTION = "sessions"
 WATCHLISTS_SECTION = "watchlists"  # name = ["SYMBOL", "EXCH:SYMBOL", ...]; `@name` expands
 ALL_SECTIONS = (*SECTIONS, SESSIONS_SECTION, WATCHLISTS_SECTION)

@@ -15,6 +15,7 @@ from livecli.config import paths
 from livecli.config.schema import (
     SECRET_KEYS,
     KiteSettings,
+    PublishSettings,
     ServeSettings,
     StoreSettings,
     StreamSettings,
@@ -35,6 +36,7 @@ class Settings:
     stream: StreamSettings = field(default_factory=StreamSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)
+    publish: PublishSettings = field(default_factory=PublishSettings)
     # Per-exchange session overrides, "HH:MM-HH:MM" IST, keyed by upper-case exchange.
     sessions: dict[str, str] = field(default_factory=dict)
     # Named lists of symbols ([watchlists]); `@name` on the command line stands for one.

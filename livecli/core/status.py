@@ -52,6 +52,32 @@ class LinkStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class PublishStatus:
+    """The NATS publisher of a session (`--publish`): its connection, what it sent and shed.
+
+    `lag_s`: how long the oldest message still waiting to be sent has waited; `acks_pending`:
+    closed candles sent whose JetStream ack has not come yet (they are re-sent, same message
+    id, until it does).
+    """
+
+    url: str
+    stream: str = ""
+    state: str = "connecting"  # connecting, connected, reconnecting, closed, failed
+    ticks_published: int = 0
+    candles_published: int = 0  # closed candles JetStream acknowledged
+    updates_published: int = 0  # forming-candle updates
+    status_published: int = 0
+    ticks_dropped: int = 0
+    candles_dropped: int = 0  # only when the whole buffer is full of waiting messages
+    candles_duplicate: int = 0  # closed candles JetStream already had (a restarted publisher)
+    pending: int = 0
+    acks_pending: int = 0
+    lag_s: float = 0.0
+    reconnects: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LiveStatus:
     """A live session at one moment. Counters are totals since `started_at`.
 
@@ -88,6 +114,7 @@ class LiveStatus:
     links: tuple[LinkStatus, ...] = ()
     symbols: tuple[SymbolStatus, ...] = ()
     schema: int = STATUS_SCHEMA
+    publish: PublishStatus | None = None  # set while the session publishes to NATS
 
     def symbol(self, name: str) -> SymbolStatus | None:
         for s in self.symbols:
@@ -97,8 +124,9 @@ class LiveStatus:
 
     def to_json_dict(self) -> dict[str, Any]:
         """The JSON form (JSON lines, the store's session row): symbols keyed by trading symbol."""
-        out = _to_json(self, skip=("links", "symbols"))
+        out = _to_json(self, skip=("links", "symbols", "publish"))
         out["links"] = [_to_json(lk) for lk in self.links]
+        out["publish"] = None if self.publish is None else _to_json(self.publish)
         isos: dict[float, str] = {}
         enc = _encoder(SymbolStatus, ("symbol",))
         out["symbols"] = {s.symbol: enc(s, isos) for s in self.symbols}
@@ -108,7 +136,10 @@ class LiveStatus:
     def from_json_dict(cls, data: dict[str, Any]) -> LiveStatus:
         """Read `to_json_dict()` back, tolerantly: missing or unreadable values take defaults,
         unknown keys (a newer livecli's fields) are ignored."""
-        kw = _from_json(cls, data, skip=("links", "symbols"))
+        kw = _from_json(cls, data, skip=("links", "symbols", "publish"))
+        pub = data.get("publish")
+        if isinstance(pub, dict) and isinstance(pub.get("url"), str):
+            kw["publish"] = PublishStatus(**_from_json(PublishStatus, pub))
         links = data.get("links")
         if isinstance(links, list):
             kw["links"] = tuple(

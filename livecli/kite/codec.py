@@ -329,6 +329,14 @@ class DecodedFrame:
     def __len__(self) -> int:
         return self._n
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as its packets, not its cached columns: a frame crosses to the NATS
+        # publisher's process (livecli/bus/process.py) for a memcpy of the message.
+        buf = self._buf if isinstance(self._buf, bytes) else bytes(self._buf)
+        return (DecodedFrame, (buf, self._offset, self._stride, self._n, self._kinds,
+                               self._present, self.received_at, self.skipped, self.trailing,
+                               self.heartbeat, self._width))
+
     def __repr__(self) -> str:
         return (f"DecodedFrame(packets={self._n}, skipped={self.skipped}, "
                 f"heartbeat={self.heartbeat})")

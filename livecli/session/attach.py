@@ -2,7 +2,9 @@
 
 `LiveSession.attach(url)`, `LiveSession(source=url)`, `livecli stream --attach URL` and
 `livecli status --attach URL` all come here. The scheme picks the client: `http://` and
-`https://` are a `livecli serve` (livecli.session.remote.RemoteSession). Another transport adds
+`https://` are a `livecli serve` (livecli.session.remote.RemoteSession); `nats://` and `tls://`
+a feed published to NATS JetStream with `--publish` (livecli.session.attach_nats). Another
+transport adds
 one line to `CLIENTS` (module and class, imported only when used); anything else is refused
 in one line naming the schemes there are.
 """
@@ -21,7 +23,10 @@ from livecli.errors import UsageError
 CLIENTS: dict[str, str] = {
     "http": "livecli.session.remote:RemoteSession",
     "https": "livecli.session.remote:RemoteSession",
+    "nats": "livecli.session.attach_nats:NatsSession",
+    "tls": "livecli.session.attach_nats:NatsSession",
 }
+NATS_SCHEMES = ("nats", "tls")
 
 
 def is_url(source: object) -> bool:

@@ -41,7 +41,9 @@ if TYPE_CHECKING:
 
     from livecli.config import Settings
     from livecli.core.candles import Candle
+    from livecli.core.status import PublishStatus
     from livecli.kite.instruments import Instrument
+    from livecli.session.publish import Publication
     from livecli.session.source import Source
 
 
@@ -67,9 +69,19 @@ class LiveSession:
         """A session served by another process (`livecli serve` at "http://HOST:PORT"), with
         this class's surface: `get_candles`, `on_candle_close`, `status`, `subscribe_symbol`...
         over its API, callbacks fed by its WebSocket, reconnecting when the server restarts.
-        Options: `api_key`, `timeout`, `reconnect_max_delay_s` (livecli.session.remote)."""
-        from livecli.session.attach import attach
+        Options: `api_key`, `timeout`, `reconnect_max_delay_s` (livecli.session.remote).
 
+        "nats://HOST:4222": a feed published with `--publish` (livecli.session.attach_nats),
+        started unless `start=False`: SYMBOLs to follow (positional or `symbols=`; none: all),
+        `durable="NAME"` (a named consumer that resumes where it stopped), `stream`,
+        `credentials`, `history`, `db`."""
+        from livecli.session.attach import NATS_SCHEMES, attach, scheme_of
+
+        if scheme_of(url) in NATS_SCHEMES:
+            start = options.pop("start", True)
+            symbols = tuple(args[0]) if args else tuple(options.pop("symbols", ()))
+            session = attach(url, symbols=symbols, **options)
+            return session.start() if start else session
         if args or set(options) - {"api_key", "timeout", "reconnect_max_delay_s"}:
             raise UsageError("an attached session takes only api_key, timeout and "
                              "reconnect_max_delay_s: intervals, store and market are the "
@@ -283,6 +295,20 @@ class LiveSession:
         """`fn()`: tick events an output shed so far; summed into `tick_lines_dropped`."""
         self._listeners.drop_counters.append(fn)
 
+    def set_publish_status(self, fn: Callable[[], PublishStatus] | None) -> None:
+        """`fn()`: the NATS publisher's state, shown in the status's `publish` (None: none)."""
+        self._listeners.publisher = fn
+
+    # --- other machines (NATS) -------------------------------------------------------------
+    def publish(self, url: str | None = None) -> Publication | None:
+        """Publish this session to NATS JetStream (`url`, else `[publish] url`); before
+        `start()`. Returns the publication (`close()` it after `stop()`), None when no URL is
+        given or configured. See livecli/session/publish.py."""
+        from livecli.session.publish import Publication, publish_options
+
+        opts = publish_options(self, url)
+        return None if opts is None else Publication(self, opts).start()
+
     # --- reading ---------------------------------------------------------------------------
     def get_latest_tick(self, symbol: str) -> dict[str, Any] | None:
         tok = self._token(symbol)
@@ -366,6 +392,17 @@ class LiveSession:
                 run.engine.add_interval(iv)
         self.intervals = tuple(sorted({*self.intervals, iv}))
         return iv
+
+    def forming_list(self, tokens: Iterable[int], interval: Interval) -> list[Candle]:
+        """The forming candles of `tokens` in `interval`, under one lock hold, and nothing more
+        (what `--publish` sends each second; forming_candles() also reads closes and times)."""
+        run = self._run
+        if run is None:
+            return []
+        with run.lock:
+            forming = run.engine.forming
+            got = [forming(tok, interval) for tok in tokens]
+        return [c for c in got if c is not None]
 
     def now(self) -> float:
         """The session clock's time: the wall's for Kite, the simulated market's for the stand-in;

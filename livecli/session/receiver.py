@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from livecli.core.candles import Candle
     from livecli.core.closed import ClosedCandles
     from livecli.core.engine import CandleEngine
-    from livecli.core.status import LiveStatus
+    from livecli.core.status import LiveStatus, PublishStatus
     from livecli.session.clock import Clock
     from livecli.session.dispatch import Dispatcher
     from livecli.session.store import Store
@@ -56,6 +56,8 @@ class Listeners:
     candle_batches: list[CandleBatchListener] = field(default_factory=list)
     status: list[StatusListener] = field(default_factory=list)
     drop_counters: list[Callable[[], int]] = field(default_factory=list)
+    # The NATS publisher's state for the status (`--publish`), None when not publishing.
+    publisher: Callable[[], PublishStatus] | None = None
 
     def dropped(self) -> int:
         return sum(fn() for fn in self.drop_counters)

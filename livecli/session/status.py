@@ -83,4 +83,5 @@ def build_status(run: Run, *, ended: bool = False, symbols: bool = True) -> Live
             for lk in feed.links
         ),
         symbols=tuple(per_symbol),
+        publish=run.listeners.publisher() if run.listeners.publisher is not None else None,
     )

@@ -1,0 +1,315 @@
+"""Publishing to NATS JetStream: what it costs the receiving path, and how fast it goes.
+
+9000 instruments of replayed full-mode frames (bench/e2e.py's replay server, Kite's ticker
+protocol over loopback, in its own process) through `LiveSession`, against a real
+`nats-server -js` started here on a free loopback port with a tmp store. Figures, each beside a
+baseline run in this process:
+
+  receiving path, as fast as taken: ticks/s and p50/p99 per frame (receipt -> candles updated)
+      without publishing (baseline) and with `--publish` on; cost = 1 - with/without
+      (target: under 20%);
+  paced at --rate ticks/s with publishing on: ticks/s published by the session, ticks dropped,
+      and arrival -> consumer receipt p50/p99 (a consumer in another process subscribed to
+      livecli.ticks.>, comparing each message's `received_at` to its own clock);
+  a bare nats-py publish loop of the same messages (recorded from the publishing run) in
+      this process: messages/s, the client's ceiling here; and the publisher's own loop
+      (encoder + batched PUBs) on the same frames, alone: what the publisher's process does
+      given a core (target: >= 50,000 ticks/s).
+
+Run: nice -n 5 .venv/bin/python bench/publish.py [--measure 8] [--rate 50000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import e2e  # noqa: E402  (the replay server and the measuring helpers)
+
+RECORD_FRAMES = 1200  # frames kept for the bare loop (300,000 ticks)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def consumer_proc(url: str, ready, stop, out) -> None:
+    """Another process: every tick message, its arrival -> receipt latency (sampled 1 in 8)."""
+    import nats
+
+    lat: list[float] = []
+    n = [0]
+
+    async def main() -> None:
+        nc = await nats.connect(url)
+
+        async def cb(msg) -> None:
+            n[0] += 1
+            if n[0] & 7 == 0:
+                data = msg.data
+                i = data.find(b'"received_at": "') + 16
+                at = datetime.fromisoformat(data[i:data.index(b'"', i)].decode()).timestamp()
+                lat.append(time.time() - at)
+
+        await nc.subscribe("livecli.ticks.>", cb=cb, pending_msgs_limit=2_000_000,
+                           pending_bytes_limit=1 << 30)
+        await nc.flush()
+        ready.set()
+        while not stop.is_set():
+            await asyncio.sleep(0.05)
+        await nc.close()
+
+    asyncio.run(main())
+    out.send((n[0], lat))
+
+
+def session_run(ws_url: str, api_url: str, symbols: list[str], nats_url: str | None,
+                measure_s: float, record: list | None = None) -> dict:
+    from livecli.session.live import LiveSession
+
+    overrides = {"kite.api_key": e2e.API_KEY, "kite.access_token": e2e.ACCESS_TOKEN,
+                 "kite.ws_url": ws_url, "kite.api_url": api_url}
+    s = LiveSession(source="kite", intervals=["1min", "5min"], db=False, overrides=overrides)
+    lat: list[float] = []
+    sizes: list[int] = []
+    timing = [False]
+    now = time.time
+
+    def timed(frame, received_at: float) -> None:
+        if timing[0]:
+            lat.append(now() - received_at)
+            sizes.append(len(frame))
+
+    s.add_frame_listener(timed)
+    if record is not None:  # the frames the session publishes, for the bare loop
+        s.add_frame_listener(lambda frame, at: len(record) < RECORD_FRAMES
+                             and record.append((frame, at)))
+    pub = s.publish(nats_url) if nats_url else None
+    s.start(symbols)
+    try:
+        assert e2e.wait_connected(s, 30), s.live_status().last_error
+        time.sleep(e2e.WARMUP_S)
+        p0 = pub.stats() if pub else None
+        child = pub.publisher._proc.pid if pub is not None else None
+        c0, k0 = time.process_time(), proc_cpu(child)
+        t0 = time.monotonic()
+        timing[0] = True
+        time.sleep(measure_s)
+        timing[0] = False
+        t1 = time.monotonic()
+        c1, k1 = time.process_time(), proc_cpu(child)
+        p1 = pub.stats() if pub else None
+    finally:
+        s.stop()
+        if pub is not None:
+            pub.close(s.live_status(symbols=False), timeout=20)
+    ticks = max(1, sum(sizes))
+    r = {"ticks_per_s": sum(sizes) / (t1 - t0), "lat": lat,
+         "cpu_us_per_tick": (c1 - c0) / ticks * 1e6,
+         "child_cpu_us_per_tick": (k1 - k0) / ticks * 1e6}
+    if p0 is not None and p1 is not None:
+        r["published_per_s"] = (p1.ticks_published - p0.ticks_published) / (t1 - t0)
+        r["dropped"] = p1.ticks_dropped - p0.ticks_dropped
+        r["final"] = pub.stats() if pub else None
+    return r
+
+
+def proc_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc (0 where absent)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bare_loop(url: str, messages: list[tuple[str, bytes]]) -> float:
+    """nats-py's publish of the same messages, nothing else: messages/s."""
+    import nats
+
+    async def main() -> float:
+        nc = await nats.connect(url, pending_size=256 * 1024 * 1024)
+        t0 = time.perf_counter()
+        for subject, data in messages:
+            await nc.publish(subject, data)
+        await nc.flush(timeout=60)
+        dt = time.perf_counter() - t0
+        await nc.close()
+        return len(messages) / dt
+
+    return asyncio.run(main())
+
+
+def pump_alone(url: str, encode, recorded: list) -> float:
+    """The publisher's own loop (livecli.bus.publisher, as the publisher's process runs it:
+    the session's encoder, batched PUBs) on the recorded frames, given the CPU: ticks/s."""
+    from livecli.bus.options import PublishOptions
+    from livecli.bus.publisher import NatsPublisher
+
+    pub = NatsPublisher(PublishOptions(url=url, buffer=10_000_000), encode).start()
+    total = sum(len(f) for f, _ in recorded)
+    t0 = time.perf_counter()
+    for frame, _ in recorded:  # received now: none is shed as stale (TICK_MAX_AGE_S)
+        pub.put_ticks(frame, len(frame), time.time())
+    deadline = time.monotonic() + 120
+    while pub.ticks_published + pub.ticks_dropped < total and time.monotonic() < deadline:
+        time.sleep(0.005)
+    rate = pub.ticks_published / (time.perf_counter() - t0)
+    pub.close()
+    return rate
+
+
+def with_replay(rate: float, frame_packets: int, start_epoch: int, fn):
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    stop = ctx.Event()
+    proc = ctx.Process(target=e2e._serve, args=(child, stop, frame_packets, start_epoch, rate),
+                       daemon=True)
+    proc.start()
+    try:
+        port = parent.recv()
+        return fn(f"ws://127.0.0.1:{port}")
+    finally:
+        stop.set()
+        proc.join(10)
+        if proc.is_alive():
+            proc.kill()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frame-packets", type=int, default=250)
+    ap.add_argument("--measure", type=float, default=8.0)
+    ap.add_argument("--rate", type=float, default=50_000.0)
+    args = ap.parse_args()
+    binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
+    if not Path(binary).exists():
+        sys.exit("bench/publish.py needs nats-server (apt-get install nats-server)")
+
+    work = Path(tempfile.mkdtemp(prefix="livecli-bench-pub-"))
+    for name in ("config", "data", "cache"):
+        (work / name).mkdir()
+        os.environ[f"LIVECLI_{name.upper()}_DIR"] = str(work / name)
+    for var in ("KITE_API_KEY", "KITE_ACCESS_TOKEN", "KITE_API_SECRET"):
+        os.environ.pop(var, None)
+    os.chdir(work)
+    port = free_port()
+    url = f"nats://127.0.0.1:{port}"
+    server = subprocess.Popen([binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd",
+                               str(work / "js")], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        run(args, url)
+    finally:
+        server.terminate()
+        server.wait(10)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(args, url: str) -> None:
+    from datetime import date
+    from datetime import time as dtime
+
+    from livecli.core.timeutil import at_ist
+    from livecli.sim import StandIn
+
+    print(f"publish: {e2e.N_INSTRUMENTS} instruments, full mode, {args.frame_packets} packets a "
+          f"frame, {args.measure:g} s measured; nats-server -js on loopback; cpus {os.cpu_count()}"
+          f", load average {os.getloadavg()[0]:.1f}")
+    start_epoch = int(at_ist(date.fromisoformat(e2e.SIM_DATE), dtime(9, 15)))
+    rest = StandIn(api_key=e2e.API_KEY, access_token=e2e.ACCESS_TOKEN, date=e2e.SIM_DATE,
+                   extra_instruments=e2e.N_INSTRUMENTS).start()
+    symbols = [f"SIM{i + 1:05d}" for i in range(e2e.N_INSTRUMENTS)]
+    pct = e2e.pct
+    try:
+        base = with_replay(0.0, args.frame_packets, start_epoch, lambda ws: session_run(
+            ws, rest.api_url, symbols, None, args.measure))
+        withp = with_replay(0.0, args.frame_packets, start_epoch, lambda ws: session_run(
+            ws, rest.api_url, symbols, url, args.measure))
+        ctx = mp.get_context("spawn")
+        ready, stop = ctx.Event(), ctx.Event()
+        parent, child = ctx.Pipe()
+        cons = ctx.Process(target=consumer_proc, args=(url, ready, stop, child), daemon=True)
+        cons.start()
+        ready.wait(30)
+        recorded: list = []
+        paced = with_replay(args.rate, args.frame_packets, start_epoch, lambda ws: session_run(
+            ws, rest.api_url, symbols, url, args.measure, record=recorded))
+        time.sleep(1.0)
+        stop.set()
+        got, clat = parent.recv()
+        cons.join(10)
+        from livecli.session.publish import NAMES, make_encoder
+
+        encode = make_encoder()  # the session's own encoder, as the publisher's process has it
+        encode(2, (NAMES, {rest.token(sym): (sym, "NSE") for sym in symbols}), 0.0)
+    finally:
+        rest.stop()
+    messages = [(subj, data) for frame, at in recorded for subj, data, _ in encode(0, frame, at)]
+    t0 = time.perf_counter()
+    for frame, at in recorded:
+        encode(0, frame, at)
+    enc_rate = len(messages) / (time.perf_counter() - t0)
+    bare = bare_loop(url, messages)
+    pumped = pump_alone(url, encode, recorded)
+
+    b50, b99 = pct(base["lat"], 0.5) * 1e3, pct(base["lat"], 0.99) * 1e3
+    w50, w99 = pct(withp["lat"], 0.5) * 1e3, pct(withp["lat"], 0.99) * 1e3
+    cost = withp["cpu_us_per_tick"] / base["cpu_us_per_tick"] - 1
+    print(f"\n[receiving path, as fast as taken] without publishing (baseline) "
+          f"{base['ticks_per_s']:,.0f} ticks/s, p50 {b50:.2f} ms p99 {b99:.2f} ms per frame, "
+          f"{base['cpu_us_per_tick']:.2f} us CPU per tick in the session's process")
+    print(f"  with --publish: {withp['ticks_per_s']:,.0f} ticks/s, p50 {w50:.2f} ms p99 "
+          f"{w99:.2f} ms; published {withp['published_per_s']:,.0f} ticks/s, dropped "
+          f"{withp['dropped']:,}; {withp['cpu_us_per_tick']:.2f} us CPU per tick in the "
+          f"session's process (+ {withp['child_cpu_us_per_tick']:.2f} us in the publisher's)")
+    print(f"  ratio ticks/s {withp['ticks_per_s'] / base['ticks_per_s']:.2f} (CPU shared with "
+          f"the publisher's process and nats-server); cost to the session's process "
+          f"{cost:+.0%} CPU per tick   target < 20%: {'met' if cost < 0.20 else 'MISSED'}")
+    f = paced["final"]
+    c50, c99 = (pct(clat, 0.5) * 1e3, pct(clat, 0.99) * 1e3) if clat else (float("nan"),) * 2
+    print(f"\n[paced at {args.rate:,.0f} ticks/s, publishing] received {paced['ticks_per_s']:,.0f}"
+          f" ticks/s, published {paced['published_per_s']:,.0f} ticks/s, dropped "
+          f"{paced['dropped']:,}; closed candles acked {f.candles_published:,}, dropped "
+          f"{f.candles_dropped}")
+    print(f"  CPU per tick: session's process {paced['cpu_us_per_tick']:.2f} us, publisher's "
+          f"process {paced['child_cpu_us_per_tick']:.2f} us")
+    print(f"  arrival -> consumer receipt (another process, {got:,} ticks, 1 in 8 timed): "
+          f"p50 {c50:.1f} ms p99 {c99:.1f} ms")
+    print(f"  baseline bare nats-py publish loop of the same {len(messages):,} messages: "
+          f"{bare:,.0f} msgs/s   ratio {paced['published_per_s'] / bare:.2f}; the encoder alone "
+          f"(JSON lines' encoders) {enc_rate:,.0f} ticks/s")
+    print(f"  the publisher's loop alone on the same frames (encoder + batched PUBs, one "
+          f"process, no replay or receiving path beside it): {pumped:,.0f} ticks/s   target "
+          f">= 50,000: {'met' if pumped >= 50_000 else 'MISSED'}")
+    ok = paced["published_per_s"] >= 0.97 * min(args.rate, 50_000) and args.rate >= 50_000
+    print(f"  target >= 50,000 ticks/s published: {'met' if ok else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()

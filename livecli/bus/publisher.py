@@ -1,0 +1,410 @@
+"""The NATS publisher: a bounded inbox filled from any thread, sent on a thread of its own.
+
+The session's listeners run on the receiving path; publishing must never make them wait. So a
+producer only appends a reference (a decoded frame, a candle, a status) to a deque and, when the
+publisher's loop has not been woken since it last drained, wakes it once. Everything that costs
+(encoding JSON, the NATS client, acks) happens on the publisher's own asyncio loop, in batches.
+
+Bounded, and nothing lost in silence:
+
+* at most `buffer` messages wait; ticks may fill three quarters of it, beyond that a frame's
+  ticks are dropped and counted (`ticks_dropped`), so closed candles always find room unless
+  the whole buffer is full (then they are counted as `candles_dropped`, and the status says so);
+  ticks that waited more than TICK_MAX_AGE_S when their turn comes are shed too (counted);
+* ticks, forming-candle updates and the status are plain NATS publishes into the stream's
+  subjects (the stream stores them; no ack is awaited);
+* closed candles are JetStream publishes with a `Nats-Msg-Id` (subjects.candle_msg_id) and an
+  asynchronous ack: one not acked within `ACK_TIMEOUT_S` (the server restarted, the link
+  dropped) is sent again with the same id, which JetStream de-duplicates, until it is acked;
+* the NATS client reconnects by itself, forever; the stream is made again if it went missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from livecli.bus.loops import cancel_pending, reachable
+from livecli.bus.options import PublishOptions
+from livecli.bus.subjects import STATUS_SUBJECT
+from livecli.core.status import PublishStatus
+from livecli.errors import ConnectionFailedError
+
+log = logging.getLogger("livecli.bus")
+
+TICKS, CANDLE, OTHER = 0, 1, 2
+ACK_TIMEOUT_S = 5.0
+CONNECT_TIMEOUT_S = 5.0
+# The NATS client's own outbound buffer (bytes), about a second of a 50,000 ticks/s feed: while
+# reconnecting, ticks beyond it are dropped; while connected, a full one makes the sender wait
+# for the socket, so ticks age in the publisher's queue and are shed there (TICK_MAX_AGE_S)
+# instead of waiting, unbounded, in the client.
+CLIENT_PENDING_BYTES = 8 * 1024 * 1024
+MAX_ACKS_PENDING = 50_000
+BATCH_MESSAGES = 20_000
+# A publisher that falls behind (short of CPU) sheds the ticks that waited longer than this,
+# counted: it publishes as many either way, and consumers of a live feed want the fresh ones.
+TICK_MAX_AGE_S = 2.0  # plain messages sent as one buffer (a few MB at most)  # 9000 instruments x a few intervals close together at a minute's end
+
+# (subject, payload, msg_id): msg_id only on closed candles.
+Outgoing = tuple[str, bytes, str | None]
+Encoder = Callable[[int, Any, float], list[Outgoing]]
+
+
+class NatsPublisher:
+    """`start()` connects (or raises ConnectionFailedError); `put_*` from any thread; `close()`."""
+
+    def __init__(self, opts: PublishOptions, encode: Encoder) -> None:
+        self.opts = opts
+        self._encode = encode
+        self._items: deque[tuple[int, Any, int, float]] = deque()
+        self._held = 0  # messages waiting in _items (a frame counts as its ticks)
+        self._held_lock = threading.Lock()
+        self._tick_room = max(1, opts.buffer * 3 // 4)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._woken = False
+        self._stopping = False
+        self._thread = threading.Thread(target=self._thread_main, name="livecli-nats-pub",
+                                        daemon=True)
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+        self.state = "connecting"
+        self.last_error: str | None = None
+        self.reconnects = 0
+        self.ticks_published = 0
+        self.candles_published = 0
+        self.updates_published = 0
+        self.status_published = 0
+        self.ticks_dropped = 0
+        self.candles_dropped = 0
+        self.candles_duplicate = 0
+        self._acks: dict[str, tuple[Any, Outgoing, float]] = {}  # msg_id -> (future, msg, sent)
+        self._give_up_at = 0.0  # closing: when to stop waiting for the last acks
+        self._nc: Any = None
+        self._raw: bool | None = None  # whether the client's PUB buffer can take a batch
+        self._js: Any = None
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> NatsPublisher:
+        self._thread.start()
+        self._ready.wait(CONNECT_TIMEOUT_S + 10)
+        if self._startup_error is not None or not self._ready.is_set():
+            self._stopping = True
+            self._thread.join(5)
+            why = self.startup_reason
+            raise ConnectionFailedError(
+                f"cannot publish to {self.opts.shown_url} ({why}): start nats-server with -js "
+                "there, or fix --publish / [publish] url"
+            )
+        return self
+
+    def close(self, timeout: float = 10.0) -> bool:
+        """Send what waits, wait for closed candles' acks (up to `timeout`); True if all done."""
+        self._stopping = True
+        self._kick()
+        self._thread.join(timeout + 5)
+        return not self._thread.is_alive() and not self._acks and not self._items
+
+    @property
+    def startup_reason(self) -> str:
+        """Why `start()` failed, in a few words."""
+        exc = self._startup_error
+        return "timed out" if exc is None else (str(exc) or type(exc).__name__)
+
+    # --- producers (receiving path, clock thread): O(1), never wait ------------------------------
+    def put_ticks(self, frame: Any, n: int, received_at: float) -> None:
+        with self._held_lock:
+            if self._held + n > self._tick_room:
+                self.ticks_dropped += n
+                return
+            self._held += n
+        self._items.append((TICKS, frame, n, received_at))
+        self._kick()
+
+    def put_candle(self, candle: Any) -> None:
+        self._put(CANDLE, candle)
+
+    def put_other(self, item: Any, weight: int = 1) -> None:
+        """The status, or a batch of forming-candle updates (shed like ticks when full)."""
+        with self._held_lock:
+            if self._held + weight > self._tick_room:
+                return
+            self._held += weight
+        self._items.append((OTHER, item, weight, time.time()))
+        self._kick()
+
+    def _put(self, kind: int, item: Any) -> None:
+        with self._held_lock:
+            if self._held + 1 > self.opts.buffer:
+                self.candles_dropped += 1
+                return
+            self._held += 1
+        self._items.append((kind, item, 1, time.time()))
+        self._kick()
+
+    def _kick(self) -> None:
+        loop, wake = self._loop, self._wake
+        if loop is None or wake is None or self._woken:
+            return
+        self._woken = True
+        try:
+            loop.call_soon_threadsafe(wake.set)
+        except RuntimeError:  # the loop has closed
+            self._woken = False
+
+    # --- status --------------------------------------------------------------------------------
+    def stats(self) -> PublishStatus:
+        items = self._items
+        oldest = items[0][3] if items else 0.0
+        return PublishStatus(
+            url=self.opts.shown_url, stream=self.opts.stream, state=self.state,
+            ticks_published=self.ticks_published, candles_published=self.candles_published,
+            updates_published=self.updates_published, status_published=self.status_published,
+            ticks_dropped=self.ticks_dropped, candles_dropped=self.candles_dropped,
+            candles_duplicate=self.candles_duplicate, pending=self._held,
+            acks_pending=len(self._acks),
+            lag_s=round(max(0.0, time.time() - oldest), 3) if oldest else 0.0,
+            reconnects=self.reconnects, last_error=self.last_error,
+        )
+
+    # --- the publisher's thread ----------------------------------------------------------------
+    def _thread_main(self) -> None:
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(self._main(loop))
+        except BaseException as exc:  # anything: the status says so, the session goes on
+            self.state = "failed"
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            if not self._ready.is_set():
+                self._startup_error = exc
+                self._ready.set()
+            log.warning("NATS publisher stopped: %s", self.last_error)
+        finally:
+            self._loop = None
+            cancel_pending(loop)
+            loop.close()
+
+    async def _main(self, loop: asyncio.AbstractEventLoop) -> None:
+        import nats
+
+        opts = self.opts
+
+        async def on_disconnect() -> None:
+            if not self._stopping:
+                self.state = "reconnecting"
+
+        async def on_reconnect() -> None:
+            self.reconnects += 1
+            self.state = "connected"
+            try:  # a server restarted without its store has lost the stream: make it again
+                await self._ensure_stream(js)
+            except Exception as exc:
+                self.last_error = f"stream: {exc}"
+            self._resend_unacked(time.time(), force=True)
+            self._kick_local()
+
+        async def on_error(exc: Exception) -> None:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+
+        kw: dict[str, Any] = {}
+        if opts.credentials is not None:
+            kw["user_credentials"] = str(opts.credentials)
+        await reachable(opts.url, CONNECT_TIMEOUT_S)
+        nc = await nats.connect(
+            servers=[opts.url], connect_timeout=CONNECT_TIMEOUT_S, allow_reconnect=True,
+            max_reconnect_attempts=-1, reconnect_time_wait=0.5, ping_interval=5,
+            max_outstanding_pings=3, pending_size=CLIENT_PENDING_BYTES,
+            disconnected_cb=on_disconnect, reconnected_cb=on_reconnect, error_cb=on_error,
+            name="livecli-publisher", **kw,
+        )
+        js = nc.jetstream(publish_async_max_pending=MAX_ACKS_PENDING)
+        self._nc, self._js = nc, js
+        await self._ensure_stream(js)
+        self._wake = asyncio.Event()
+        self._loop = loop
+        self.state = "connected"
+        self._ready.set()
+        try:
+            await self._pump()
+        finally:
+            self.state = "closed"
+            try:
+                await asyncio.wait_for(nc.drain(), 5)
+            except Exception:
+                await nc.close()
+
+    def _kick_local(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _ensure_stream(self, js: Any) -> None:
+        """The stream, made with the user's limits if absent (an existing one is left as it is:
+        its owner may have set other limits on purpose)."""
+        from nats.js.api import DiscardPolicy, StorageType, StreamConfig
+        from nats.js.errors import NotFoundError
+
+        opts = self.opts
+        try:
+            await js.stream_info(opts.stream)
+            return
+        except NotFoundError:
+            pass
+        from livecli.bus.subjects import ALL_SUBJECTS
+        await js.add_stream(StreamConfig(
+            name=opts.stream, subjects=[ALL_SUBJECTS], storage=StorageType.FILE,
+            max_age=opts.max_age_s or None, max_bytes=opts.max_bytes or -1,
+            duplicate_window=opts.duplicate_window_s, discard=DiscardPolicy.OLD,
+        ))
+
+    async def _pump(self) -> None:
+        wake = self._wake
+        assert wake is not None
+        nc = self._nc
+        encode = self._encode
+        items = self._items
+        while True:
+            self._woken = False  # first: a later put wakes the loop again
+            while items:
+                # Everything queued, encoded, then sent as one buffer: every send lets go of
+                # the GIL, and getting it back behind a busy receiving path costs up to the
+                # interpreter's switch interval, so fewer, bigger sends go much faster.
+                batch: list[Outgoing] = []
+                counts = [0, 0, 0]  # ticks, forming updates, status messages in the batch
+                stale = time.time() - TICK_MAX_AGE_S
+                while items and len(batch) < BATCH_MESSAGES:
+                    kind, payload, n, at = items.popleft()
+                    with self._held_lock:
+                        self._held -= n
+                    if kind == TICKS and at < stale:
+                        self.ticks_dropped += n  # behind: fresh ticks go first, these are shed
+                        continue
+                    try:
+                        out = ([payload.msg] if isinstance(payload, _Resend)
+                               else encode(kind, payload, at))
+                    except Exception as exc:  # a bad item is reported, never fatal
+                        self.last_error = f"encode: {type(exc).__name__}: {exc}"
+                        continue
+                    if kind == CANDLE:
+                        for msg in out:
+                            await self._send_acked(msg)
+                        continue
+                    batch.extend(out)
+                    if kind == TICKS:
+                        counts[0] += len(out)
+                    elif out and out[0][0] == STATUS_SUBJECT:
+                        counts[2] += len(out)
+                    else:
+                        counts[1] += len(out)
+                try:
+                    await self._send_plain(nc, batch)
+                except Exception as exc:  # the client's own buffer is full while reconnecting
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    self.ticks_dropped += counts[0]
+                else:
+                    self.ticks_published += counts[0]
+                    self.updates_published += counts[1]
+                    self.status_published += counts[2]
+                await asyncio.sleep(0)  # let acks and the client's flusher run
+            self._resend_unacked(time.time())
+            if self._stopping and not items:
+                if not self._acks:
+                    return
+                if self._give_up_at == 0.0:
+                    self._give_up_at = time.monotonic() + ACK_TIMEOUT_S * 2
+                if time.monotonic() > self._give_up_at:
+                    return
+            try:
+                await asyncio.wait_for(wake.wait(), 0.5 if self._acks else 1.0)
+            except TimeoutError:
+                pass
+            wake.clear()
+
+    async def _send_plain(self, nc: Any, out: list[Outgoing]) -> int:
+        """Plain publishes of one batch (a frame's ticks): one PUB blob for the whole batch.
+
+        nats-py's `publish()` costs some 5 us a message in Python; a frame of ticks written as
+        one buffer of PUB commands costs a fraction of that (the protocol is `PUB <subject>
+        <size>\r\n<payload>\r\n`). Only with a client that has the buffer we append to
+        (checked once); any other client gets `publish()` per message.
+        """
+        if not out:
+            return 0
+        if self._raw is None:
+            self._raw = hasattr(nc, "_send_command") and hasattr(nc, "_flush_pending") \
+                and hasattr(nc, "_pending_data_size") and hasattr(nc, "_max_pending_size")
+        if not self._raw:
+            for subject, data, _ in out:
+                await nc.publish(subject, data)
+            return len(out)
+        limit = nc.max_payload
+        if any(len(data) > limit for _, data, _ in out):  # the server would drop the link
+            self.last_error = f"a message over the server's max_payload ({limit} bytes) skipped"
+            out = [m for m in out if len(m[1]) <= limit]
+        blob = b"".join([b"PUB %s %d\r\n%s\r\n" % (subject.encode(), len(data), data)
+                         for subject, data, _ in out])
+        if nc.is_closed:
+            raise ConnectionError("the NATS connection is closed")
+        if not nc.is_connected and (
+                nc._pending_data_size + len(blob) > nc._max_pending_size):
+            raise BufferError("the NATS client's reconnect buffer is full")
+        await nc._send_command(blob)
+        await nc._flush_pending()
+        return len(out)
+
+    async def _send_acked(self, msg: Outgoing) -> None:
+        subject, data, msg_id = msg
+        assert msg_id is not None
+        old = self._acks.pop(msg_id, None)
+        if old is not None and not old[0].done():
+            old[0].cancel()
+        try:
+            fut = await self._js.publish_async(subject, data, headers={"Nats-Msg-Id": msg_id},
+                                               wait_stall=ACK_TIMEOUT_S)
+        except Exception as exc:  # not even sent: kept, and tried again
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            fut = asyncio.get_running_loop().create_future()
+            fut.cancel()
+        self._acks[msg_id] = (fut, msg, time.time())
+        fut.add_done_callback(lambda f, mid=msg_id: self._on_ack(mid, f))
+
+    def _on_ack(self, msg_id: str, fut: Any) -> None:
+        held = self._acks.get(msg_id)
+        if held is None or held[0] is not fut or fut.cancelled():
+            return  # re-sent since, or cancelled to be re-sent
+        if fut.exception() is not None:
+            self.last_error = f"ack: {fut.exception()}"
+            return  # kept: re-sent after ACK_TIMEOUT_S
+        del self._acks[msg_id]
+        if fut.result().duplicate:
+            self.candles_duplicate += 1
+        else:
+            self.candles_published += 1
+
+    def _resend_unacked(self, now: float, force: bool = False) -> None:
+        """Closed candles not acked in time go back to the front of the queue (same id)."""
+        if not self._acks or self.state != "connected":
+            return
+        due = [held for held in self._acks.values()
+               if force or now - held[2] > ACK_TIMEOUT_S or held[0].cancelled()
+               or (held[0].done() and held[0].exception() is not None)]
+        for fut, msg, _ in due:
+            if not fut.done():
+                fut.cancel()
+            with self._held_lock:
+                self._held += 1
+            self._items.appendleft((CANDLE, _Resend(msg), 1, now))
+
+
+class _Resend:
+    """A closed candle's message already encoded, sent again as it was."""
+
+    __slots__ = ("msg",)
+
+    def __init__(self, msg: Outgoing) -> None:
+        self.msg = msg
