@@ -316,6 +316,17 @@ def test_cli_config_masks_secrets_and_shows_sources(dirs):
     assert doc["data_dir"] == str(dirs["data"])
 
 
+def test_cli_config_never_shows_a_password_in_the_publish_url(dirs):
+    password = "hunter2-nats-password"
+    write(dirs["cfg"] / "config.toml",
+          f'[publish]\nurl = "nats://trader:{password}@feed-host:4222"\n')
+    for args in (["config"], ["config", "--json"]):
+        r = run_cli(args, base_env(dirs), dirs["cwd"])
+        assert r.returncode == 0, r.stderr
+        assert password not in r.stdout + r.stderr and "trader" not in r.stdout
+        assert "nats://***@feed-host:4222" in r.stdout
+
+
 @pytest.mark.parametrize(
     ("text", "needle"),
     [("[stream\n", "invalid TOML"), ("[stream]\nbogus = 1\n", "unknown setting 'stream.bogus'")],

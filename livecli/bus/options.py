@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from livecli.config.schema import shown_url
 from livecli.errors import UsageError
 
 SCHEMES = ("nats", "tls")
@@ -63,13 +64,3 @@ def check_stream(name: str) -> str:
             "`_` and `-` only, e.g. LIVECLI"
         )
     return name
-
-
-def shown_url(url: str) -> str:
-    """The URL as it may be printed: a password (or token) in it never shown."""
-    parts = urlsplit(url)
-    if parts.password or parts.username:
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-        return f"{parts.scheme}://***@{host}{port}"
-    return url

@@ -96,11 +96,11 @@ def config(
 
 
 def _json_value(settings: Any, key: str) -> Any:
-    from livecli.config.schema import SECRET_KEYS, mask
+    from livecli.config.schema import SECRET_KEYS, URL_KEYS, shown_value
 
     value = settings.get(key)
-    if key in SECRET_KEYS:
-        return mask(value) if value else None
+    if key in SECRET_KEYS or key in URL_KEYS:
+        return shown_value(key, value)
     if isinstance(value, Path):
         return str(value)
     return value

@@ -22,6 +22,8 @@ DEFAULT_LOGIN_URL = "https://kite.zerodha.com/connect/login"
 
 EXCHANGES = ("NSE", "BSE", "NFO", "BFO", "CDS", "BCD", "MCX", "MCXSX")
 SECRET_KEYS = frozenset({"kite.api_secret", "kite.access_token"})
+# URLs that may carry a password (nats://user:pass@host): shown with it masked (`shown_url`).
+URL_KEYS = frozenset({"publish.url"})
 
 
 def _f(default: Any, kind: str, doc: str, **extra: Any) -> Any:
@@ -412,3 +414,27 @@ def mask(secret: str | None) -> str:
     if len(secret) >= 12:
         return f"{secret[:4]}…{secret[-2:]}"
     return "****"
+
+
+def shown_url(url: str) -> str:
+    """A URL as it may be printed: a user, password or token in it never shown."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        secret = parts.password or parts.username
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a port that is not a number: show nothing of what precedes the host
+        return url.rpartition("@")[2] if "@" in url else url
+    if secret:
+        return f"{parts.scheme}://***@{parts.hostname or ''}{port}{parts.path}"
+    return url
+
+
+def shown_value(key: str, value: str | None) -> str | None:
+    """A setting's text as it may be printed: secrets masked, passwords in URLs hidden."""
+    if key in SECRET_KEYS:
+        return mask(value) if value else None
+    if key in URL_KEYS and value:
+        return shown_url(value)
+    return value

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from livecli.config import paths
 from livecli.config.schema import (
     SECRET_KEYS,
+    URL_KEYS,
     KiteSettings,
     PublishSettings,
     ServeSettings,
@@ -22,6 +23,7 @@ from livecli.config.schema import (
     field_specs,
     mask,
     parse_session,
+    shown_url,
 )
 
 if TYPE_CHECKING:
@@ -106,6 +108,8 @@ class Settings:
         for key, value, source in self.items():
             if key in SECRET_KEYS:
                 text = mask(value)
+            elif key in URL_KEYS and value:
+                text = shown_url(value)
             elif value is None:
                 text = "(not set)"
             elif isinstance(value, bool):
