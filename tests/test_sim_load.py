@@ -41,8 +41,8 @@ def test_9000_instruments_at_60x_stream_with_under_1_percent_late_ticks(tmp_path
     assert status["ticks"] >= 30_000, status
     # The grace is real seconds of arrival skew, scaled by the speed the stand-in advertises
     # (CANDLES.md rule 8), and quiet is judged behind the receiving thread's backlog (rule 9):
-    # 0.01-0.03% late in separate runs (the target is 1%), from 0.7-35% before. When
-    # the whole suite and other work share the 2 cores, the stand-in's own senders fall behind
-    # one another (lateness on the wire, which livecli must count): once 45% in such a run. So
-    # the bound is loose; a lost wiring (27%+ in every run) still fails it.
+    # 0.01-0.03% late in separate runs (the target is 1%), from 0.7-35% before. Once,
+    # in a full-suite run while other work shared the 2 cores, 45% (not reproduced alone; the
+    # stand-in's three senders may then fall behind one another, which is lateness on the wire).
+    # So the bound is loose; a lost wiring (27%+ in every run) still fails it.
     assert status["late_ticks"] < 0.05 * status["ticks"], status
