@@ -16,6 +16,7 @@ from livecli.cli.options import (
     ExchangeOption,
     IntervalsOption,
     ModeOption,
+    NoHistoryOption,
     RecordOption,
     SeedOption,
     SimDateOption,
@@ -54,13 +55,14 @@ def stream(
     config: ConfigOption = None,
     seed: SeedOption = 1,
     sim_date: SimDateOption = None,
+    no_history: NoHistoryOption = False,
 ) -> None:
     from livecli.cli.live_flags import live_session
     from livecli.core.intervals import parse_interval
 
     session, intervals = live_session(
         exchange=exchange, mode=mode, interval=interval, sim=sim, speed=speed, record=record,
-        db=db, config=config, seed=seed, sim_date=sim_date,
+        db=db, config=config, seed=seed, sim_date=sim_date, no_history=no_history,
     )
     st = session.settings.stream
     shown = parse_interval(intervals[0] if intervals else st.intervals[0])

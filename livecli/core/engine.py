@@ -30,10 +30,11 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from livecli.core.candles import Candle
+from livecli.core import backfill
+from livecli.core.candles import ORIGIN_CODE, Candle
 from livecli.core.history import CandleHistory
 from livecli.core.intervals import ONE_MINUTE, Interval, parse_interval
 from livecli.core.sessions import Session, exchange_of_token, session_for
@@ -456,6 +457,7 @@ class CandleEngine:
                 f = Candle(
                     c.instrument_token, minutes, start, c.open, c.high, c.low, c.close,
                     c.volume, c.oi, c.ticks, c.partial, False, False, c.symbol, c.exchange,
+                    c.origin,
                 )
                 st.forming[minutes] = f
                 close_at = _day_start(start) + st.session.close_s
@@ -496,6 +498,72 @@ class CandleEngine:
             except Exception as exc:  # one callback's failure never reaches the engine or others
                 self.counters.callback_errors += 1
                 self.counters.last_callback_error = f"{type(exc).__name__}: {exc}"
+
+    # --- history from Kite -----------------------------------------------------------------------
+    def insert_history(self, token: int, minutes: Sequence[Candle]) -> list[Candle]:
+        """Put closed 1-minute candles from Kite's history into the engine's history.
+
+        The one way history enters the engine (warm start, gap repair; session/warmup.py). Each
+        given minute replaces the one held for the same start (the caller gives only minutes it
+        wants from history: before the session, or those a disconnect spoiled); a minute still
+        open here is skipped (the caller asks again once it closed). Every longer candle holding
+        a given minute is rebuilt from the 1-minute candles, the forming one in place. Nothing
+        is announced to `on_close` (a strategy must not act at 11:00 on a 09:15 close). Returns
+        the candles put in or rebuilt (the store's to keep), 1-minute ones first.
+        """
+        st = self._states.get(token) or self._state(token)
+        # History's minutes are over (Kite serves a minute once it closed): the feed's clock may
+        # move to their end (rule 8, never past now() + max_ahead_s), so a tick for one of them
+        # that comes after is late rather than opening a second candle for the same minute.
+        limit = self.ahead_limit()
+        given = [m for m in minutes if m.interval_min == 1 and m.start not in st.buckets
+                 and m.start + 60 <= limit]
+        if not given:
+            return []
+        self._advance(max(m.start for m in given) + 60)
+        for m in given:
+            m.closed = True
+            m.symbol, m.exchange = st.symbol, st.exchange
+        ring1 = self._ring(st, 1)
+        merged = backfill.merge_minutes(ring1, given)
+        ring1.replace_all(merged)
+        out: list[Candle] = list(given)
+        real = [m for m in merged if not m.synthetic]
+        open_off = st.session.open_s
+        for minutes_n in self._longer:
+            touched = sorted({backfill.bucket_start(m.start, minutes_n, _day_start(m.start) + open_off)
+                              for m in given})
+            ring = self._ring(st, minutes_n)
+            rebuilt: list[Candle] = []
+            f = st.forming.get(minutes_n)
+            for b in touched:
+                span = minutes_n * 60
+                inside = [m for m in real if b <= m.start < b + span]
+                if not inside:
+                    continue
+                end = min(b + span, _day_start(b) + st.session.close_s)
+                if f is not None and f.start == b:
+                    backfill.copy_values(f, backfill.fold(inside, minutes_n, b, closed=False))
+                    out.append(_copy(f))
+                elif end + self.grace_s <= self.clock or (f is not None and f.start > b):
+                    rebuilt.append(backfill.fold(inside, minutes_n, b, closed=True))
+                elif f is None:
+                    f = backfill.fold(inside, minutes_n, b, closed=False)
+                    st.forming[minutes_n] = f
+                    self._schedule(end, f)
+                    out.append(_copy(f))
+            if rebuilt:
+                ring.replace_all(backfill.merge_minutes(ring, rebuilt))
+                out += rebuilt
+        return out
+
+    def _ring(self, st: _Inst, minutes: int) -> CandleHistory:
+        key = (st.token, minutes)
+        h = self._history.get(key)
+        if h is None:
+            h = self._history[key] = CandleHistory(st.token, minutes, self.history_size,
+                                                   st.symbol, st.exchange)
+        return h
 
     # --- reading ------------------------------------------------------------------------------
     def forming(self, token: int, interval: Interval | str | int = ONE_MINUTE) -> Candle | None:
@@ -571,6 +639,8 @@ def merge_into(f: Candle, c: Candle) -> None:
     f.ticks += c.ticks
     if c.partial:
         f.partial = True
+    if c.origin is not f.origin and ORIGIN_CODE[c.origin] > ORIGIN_CODE[f.origin]:
+        f.origin = c.origin
 
 
 def synthetic_between(prev: Candle, cur: Candle, disconnects: Iterable[float] = ()) -> list[Candle]:
@@ -597,7 +667,7 @@ def synthetic_between(prev: Candle, cur: Candle, disconnects: Iterable[float] = 
 def _copy(c: Candle) -> Candle:
     return Candle(
         c.instrument_token, c.interval_min, c.start, c.open, c.high, c.low, c.close, c.volume,
-        c.oi, c.ticks, c.partial, c.synthetic, c.closed, c.symbol, c.exchange,
+        c.oi, c.ticks, c.partial, c.synthetic, c.closed, c.symbol, c.exchange, c.origin,
     )
 
 

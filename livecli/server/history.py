@@ -46,7 +46,7 @@ def to_candle(d: Mapping[str, Any]) -> Candle:
     return Candle(int(d["instrument_token"]), int(str(d["interval"]).removesuffix("min")),
                   int(parse_instant(d["start"])), d["open"], d["high"], d["low"], d["close"],
                   d["volume"], d["oi"], d["ticks"], d["partial"], d["synthetic"], d["closed"],
-                  d["symbol"], d["exchange"])
+                  d["symbol"], d["exchange"], str(d.get("origin") or "live"))
 
 
 def history(session: Any, symbol: str, iv: Interval, count: int, include_current: bool, *,

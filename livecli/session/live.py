@@ -64,6 +64,7 @@ class LiveSession:
         speed: float | None = None,
         seed: int = 1,
         sim_date: str | None = None,
+        sim_start: str | None = None,
         settings: Settings | None = None,
         overrides: dict[str, Any] | None = None,
     ) -> None:
@@ -98,6 +99,7 @@ class LiveSession:
         self._speed = speed
         self._seed = seed
         self._sim_date = sim_date
+        self._sim_start = sim_start  # HH:MM IST the simulated market's clock starts at
         self._callbacks = Callbacks()
         self._listeners = Listeners()
         self._run: Run | None = None  # the current (or last) run
@@ -123,6 +125,7 @@ class LiveSession:
             symbols=wanted, exchange=exchange, mode=mode, db_path=self.db_path,
             db_default=self._db_default, record=self.record, speed=self._speed, seed=self._seed,
             sim_date=self._sim_date, callbacks=self._callbacks, listeners=self._listeners,
+            sim_start=self._sim_start,
         )
         return self
 
@@ -256,6 +259,12 @@ class LiveSession:
         self._listeners.drop_counters.append(fn)
 
     # --- reading ---------------------------------------------------------------------------
+    def wait_for_history(self, timeout: float | None = None) -> bool:
+        """Wait until the warm start from Kite's history is in (the minute in progress at start
+        too, once Kite has it); True at once when history is off. False on timeout."""
+        run = self._require_running()
+        return True if run.history is None else run.history.wait_warm(timeout)
+
     def get_latest_tick(self, symbol: str) -> dict[str, Any] | None:
         tok = self._token(symbol)
         assert self._run is not None

@@ -24,6 +24,7 @@ from livecli.core.candles import CANDLE_COLUMNS
 from livecli.errors import ExportError, OutputExistsError, UsageError
 
 if TYPE_CHECKING:
+    import numpy as np
     import pyarrow as pa
 
     from livecli.core.derive import CandleArrays
@@ -117,10 +118,23 @@ def candle_table(
             "ticks": pa.array(arrays.ticks, pa.int64()),
             "partial": pa.array(arrays.partial, pa.bool_()),
             "synthetic": pa.array(arrays.synthetic, pa.bool_()),
+            "origin": _origins(arrays.origin),
             "closed": pa.array(arrays.closed, pa.bool_()),
             "source": _constant(source, n),
         }
     ).select(list(EXPORT_COLUMNS))
+
+
+def _origins(codes: np.ndarray) -> pa.Array:
+    """The origin codes as their names (live, history, repaired), dictionary-encoded."""
+    import numpy as np
+    import pyarrow as pa
+
+    from livecli.core.candles import ORIGINS
+
+    return pa.DictionaryArray.from_arrays(
+        pa.array(codes.astype(np.int32)), pa.array(list(ORIGINS))
+    ).cast(pa.string())
 
 
 def _constant(text: str | None, n: int) -> pa.Array:
