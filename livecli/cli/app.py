@@ -133,6 +133,11 @@ COMMANDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
         "livecli candles RELIANCE -i 15min -o out.parquet --from 2025-01-06",
         "livecli candles --ticks examples/sample_ticks.csv --interval 10min",
     )),
+    ("reconcile", "cmd_reconcile", "Check the store's candles against Kite's history.", (
+        "livecli reconcile",
+        "livecli reconcile RELIANCE INFY --date 2025-12-10 --interval 5min",
+        "livecli reconcile --tolerance 0.1% --json --db ~/data/livecli.db",
+    )),
     ("ticks", "cmd_ticks", "List or export the raw ticks a store recorded.", (
         "livecli ticks",
         "livecli ticks RELIANCE --export --from 2025-01-06",

@@ -177,7 +177,8 @@ class HistoryFiller:
                     log.warning("history: %s", exc)
                     self._set(error=str(exc))
                     got = []
-                self._put(tok, got, counter="minutes")
+                live = self._whole_live(tok, t_from, t_to)  # see _work_gaps: the join
+                self._put(tok, [c for c in got if c.start not in live], counter="minutes")
             if join is not None:
                 joins[tok] = join
             self._set(done=n + 1)
@@ -259,6 +260,14 @@ class HistoryFiller:
                     log.warning("history: %s", exc)
                     self._set(error=str(exc))
                     continue
+                if g.origin == HISTORY:
+                    # The join: a live minute that is whole (the session began in the day's
+                    # first minute, so its volume counts from zero) is kept; history wins only
+                    # over a partial one, or where live has none.
+                    exact = self._whole_live(tok, g.first, g.last)
+                    if g.last in exact:
+                        g.done.add(tok)
+                    got = [c for c in got if c.start not in exact]
                 put = self._put(tok, got, counter="repaired" if g.origin == REPAIRED else "minutes")
                 if any(c.start == g.last and c.interval_min == 1 for c in put):
                     g.done.add(tok)
@@ -270,6 +279,13 @@ class HistoryFiller:
                     self._gaps.remove(g)
                 if g.origin == HISTORY:
                     self._warmed.set()
+
+    def _whole_live(self, tok: int, first: int, last: int) -> set[int]:
+        """Starts of the closed, live, non-partial 1-minute candles held in [first, last]."""
+        with self.run.lock:
+            held = self.run.engine.history(tok, 1)
+        return {c.start for c in held if first <= c.start <= last and c.origin == "live"
+                and not c.partial and not c.synthetic}
 
     # --- putting candles in -----------------------------------------------------------------------
     def _put(self, tok: int, minutes: list[Candle], *, counter: str) -> list[Candle]:
