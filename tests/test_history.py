@@ -103,6 +103,9 @@ def test_a_stream_started_at_11_has_the_day_from_the_open_equal_to_history(herme
                     sim_date=SIM_DATE, sim_start="11:00")
     seen_fetching = threading.Event()
     s.add_status_listener(lambda st: st.history_state == "fetching" and seen_fetching.set())
+    called: list[Candle] = []
+    s.on_candle_close("1min", lambda _tok, c: called.append(c))
+    s.on_candle_close("5min", lambda _tok, c: called.append(c))
     s.start(["RELIANCE", "INFY"])
     try:
         assert s.wait_for_history(60), s.live_status(False)
@@ -134,6 +137,9 @@ def test_a_stream_started_at_11_has_the_day_from_the_open_equal_to_history(herme
                 mins[0][0], max(m[1] for m in mins), min(m[2] for m in mins), mins[-1][3],
                 sum(m[4] for m in mins))
         assert_rate_kept(standin)
+        # Callbacks heard only live candles: a strategy never acts at 11:00 on 09:15.
+        assert called and {c.origin for c in called} == {LIVE}
+        assert min(c.start for c in called) >= join
     finally:
         s.stop()
     assert seen_fetching.is_set() or st.history_requests > 0
@@ -152,8 +158,10 @@ def test_a_stream_started_at_11_has_the_day_from_the_open_equal_to_history(herme
 def test_a_silent_link_is_repaired_from_history(hermetic):
     from livecli.session.live import LiveSession
 
+    # A grace of 30 simulated s (0.5 real s at 60x): no tick of a loaded machine is late, so the
+    # live minutes equal history's too.
     s = LiveSession(source="sim", intervals=("1min", "5min"), db=hermetic / "s.db", speed=60,
-                    sim_date=SIM_DATE, sim_start="11:00")
+                    sim_date=SIM_DATE, sim_start="11:00", overrides={"stream.grace_s": 30})
     s.start(["RELIANCE", "INFY"])
     try:
         assert s.wait_for_history(60)
@@ -215,8 +223,10 @@ def recorded(tmp_path_factory) -> tuple[Path, int]:
     try:
         from livecli.session.live import LiveSession
 
+        # A grace of 60 simulated s (0.5 real s at 120x): no tick of a loaded machine is late,
+        # which would make a live candle differ from Kite's for real.
         s = LiveSession(source="sim", db=db, speed=120, sim_date=SIM_DATE,
-                        overrides={"stream.fetch_history": False})
+                        overrides={"stream.fetch_history": False, "stream.grace_s": 60})
         s.start(["RELIANCE", "INFY"])
         try:
             until(lambda: len(s._run.engine.history(INFY, 1)) >= 2, 60, "two closed minutes")

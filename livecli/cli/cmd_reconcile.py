@@ -24,8 +24,8 @@ For one day (--date, default the last day the store recorded) it fetches each sy
 candles from Kite's historical API (within Kite's 3 requests a second) and compares them with
 the store's, minute by minute (or per --interval, both sides derived from their minutes the same
 way): per symbol and field how many match, the largest difference, and the minutes only one side
-has. Candles the store took from Kite's history (warm start, repair) and partial ones are not
-judged. A store of the simulated market is checked against the simulated market's history.
+has. Candles the store took from Kite's history (warm start, repair), partial ones and the
+recording's first of the day (it joined that minute after it began) are not judged. A store of the simulated market is checked against the simulated market's history.
 
 Exit code 0 when everything matches within --tolerance; 15 when something does not.
 """
@@ -188,7 +188,7 @@ def _print(report: ReconcileReport) -> None:
         verdict = "ok" if s.ok else "MISMATCH"
         out.write(f"{s.symbol}: {verdict}: {s.compared} candles compared, "
                   f"{len(s.only_store)} only in the store, {len(s.only_kite)} only at Kite, "
-                  f"{s.skipped} not judged (history, repaired or partial)\n")
+                  f"{s.skipped} not judged (history, repaired, partial or the first)\n")
         for f in s.fields:
             extra = "" if f.matched == f.compared else (
                 f" (largest {f.max_diff:+g} at {hm(f.max_at)})")

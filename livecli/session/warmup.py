@@ -11,9 +11,11 @@ stream: the feed is already receiving when it begins), does three things:
   candles (`CandleEngine.insert_history`, which rebuilds the longer intervals).
 * The minute in progress at start, the join: the live side saw only its end (its first tick's
   cumulative volume is the day's, so the engine counts no volume from it and marks the minute
-  partial); history saw all of it. History wins, once Kite has the minute: it is asked again
-  after the minute closes and replaces the live candle whole, so no volume is counted twice.
-  The last minute or two before the start, which Kite may not serve yet, are asked again too.
+  partial; even in the day's first minute, where volume counts from zero, the trades before
+  the first tick are missing from its open, high and low); history saw all of it. History
+  wins, once Kite has the minute: it is asked again after the minute closes and replaces the
+  live candle whole, so no volume is counted twice. The last minute or two before the start,
+  which Kite may not serve yet, are asked again too.
 * Gap repair: when the feed reconnects, or goes quiet beyond Kite's heartbeat (QUIET_S with no
   message at all: the link is silent, ticks are being lost), the minutes from the last message
   to the recovery are fetched once Kite has them, retried with a doubling backoff for a bounded
@@ -177,8 +179,7 @@ class HistoryFiller:
                     log.warning("history: %s", exc)
                     self._set(error=str(exc))
                     got = []
-                live = self._whole_live(tok, t_from, t_to)  # see _work_gaps: the join
-                self._put(tok, [c for c in got if c.start not in live], counter="minutes")
+                self._put(tok, got, counter="minutes")
             if join is not None:
                 joins[tok] = join
             self._set(done=n + 1)
@@ -233,11 +234,15 @@ class HistoryFiller:
         self._reconnects = st.reconnects
         if self._down_at is not None and st.state == "connected" and not quiet:
             down, self._down_at = self._down_at, None
-            ses = self.run.engine.session_of(next(iter(self.run.instruments), 0))
+            tokens = self._tokens()
+            # Minutes are anchored at the open of the instruments' session (one exchange's, as
+            # a stream's instruments usually are; an hour-anchored session, MCX, repairs the
+            # same whole minutes either way).
+            ses = self.run.engine.session_of(tokens[0] if tokens else 0)
             day_open = day_start(ist_day(down)) + ses.open_s
             first, last = minute_of(down, day_open), minute_of(now, day_open)
             with self._lock:
-                self._gaps.append(Gap(first, last, REPAIRED, set(self._tokens())))
+                self._gaps.append(Gap(first, last, REPAIRED, set(tokens)))
                 self._progress.state = "repairing"
             log.info("history: repairing %d minute(s) from %s", (last - first) // 60 + 1, first)
 
@@ -260,14 +265,6 @@ class HistoryFiller:
                     log.warning("history: %s", exc)
                     self._set(error=str(exc))
                     continue
-                if g.origin == HISTORY:
-                    # The join: a live minute that is whole (the session began in the day's
-                    # first minute, so its volume counts from zero) is kept; history wins only
-                    # over a partial one, or where live has none.
-                    exact = self._whole_live(tok, g.first, g.last)
-                    if g.last in exact:
-                        g.done.add(tok)
-                    got = [c for c in got if c.start not in exact]
                 put = self._put(tok, got, counter="repaired" if g.origin == REPAIRED else "minutes")
                 if any(c.start == g.last and c.interval_min == 1 for c in put):
                     g.done.add(tok)
@@ -279,13 +276,6 @@ class HistoryFiller:
                     self._gaps.remove(g)
                 if g.origin == HISTORY:
                     self._warmed.set()
-
-    def _whole_live(self, tok: int, first: int, last: int) -> set[int]:
-        """Starts of the closed, live, non-partial 1-minute candles held in [first, last]."""
-        with self.run.lock:
-            held = self.run.engine.history(tok, 1)
-        return {c.start for c in held if first <= c.start <= last and c.origin == "live"
-                and not c.partial and not c.synthetic}
 
     # --- putting candles in -----------------------------------------------------------------------
     def _put(self, tok: int, minutes: list[Candle], *, counter: str) -> list[Candle]:

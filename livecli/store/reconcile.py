@@ -6,8 +6,9 @@ and any longer interval is derived from them the same way (core.derive: session-
 answer everywhere"), so an N-minute difference is a difference of its minutes.
 
 Only candles livecli built from ticks are judged: stored candles whose origin is history or
-repaired are Kite's already, and a partial candle (the first minute of a session that began
-mid-minute) is known to have missed the start of its minute; both are counted as skipped. A
+repaired are Kite's already, and the recording's first candle of the day (its join: the trades
+of that minute before the first tick were not seen, CANDLES.md rule 12) and any partial one
+are known to have missed the start of their minute; all of these are counted as skipped. A
 minute is compared where both sides have it; the minutes only one side has are listed, within
 the span the store recorded that day (from its first to its last closed candle: minutes before
 a stream started are not missing). Fields: open, high, low, close, volume. Two values match
@@ -102,6 +103,8 @@ def compare(symbol: str, token: int, stored: Sequence[Candle], kite: Sequence[Ca
     """Reconcile one symbol's stored candles (closed, one interval, one day) with Kite's."""
     real = [c for c in stored if c.closed and not c.synthetic]
     judged = {c.start: c for c in real if c.origin == LIVE and not c.partial}
+    if real and min(c.start for c in real) in judged:  # the join, unless history replaced it
+        del judged[min(c.start for c in real)]
     held = {c.start for c in real}
     skipped = len(real) - len(judged)
     if real:
