@@ -406,3 +406,30 @@ def test_a_schema_1_store_reads_as_live_and_is_migrated_when_written(tmp_path):
         assert version == (str(SCHEMA_VERSION),)
     finally:
         con.close()
+
+
+@pytest.mark.parametrize("disconnected", [True, False])
+def test_fill_gaps_never_stands_where_history_gives_the_minute(disconnected):
+    """Across a disconnect nothing synthetic is made; where it was (a quiet feed taken for a
+    quiet market), history's minutes replace the synthetic ones."""
+    from livecli.core.candles import REPAIRED
+
+    eng = CandleEngine(fill_gaps=True)
+    eng.register(RELIANCE, "RELIANCE", "NSE")
+    t = at_ist(DAY, dtime(11, 0))
+    eng.update(_tick(t + 10, 100.0, 1000))
+    eng.update(_tick(t + 30, 101.0, 1010))
+    eng.advance(t + 65)
+    if disconnected:
+        eng.mark_disconnect(t + 70)
+    eng.update(_tick(t + 250, 102.0, 1100))
+    eng.advance(t + 305)
+    synthetic = [c.start for c in eng.history(RELIANCE, 1) if c.synthetic]
+    assert synthetic == ([] if disconnected else [t + 60, t + 120, t + 180])
+    gap = [Candle(RELIANCE, 1, t + k * 60, 100.5, 101.5, 100.0, 101.0, 20 + k, None, 0,
+                  origin=REPAIRED) for k in (1, 2, 3)]
+    eng.insert_history(RELIANCE, gap)
+    held = eng.history(RELIANCE, 1)
+    assert [c.start for c in held] == [t + k * 60 for k in range(5)]
+    assert [c.origin for c in held] == [LIVE, REPAIRED, REPAIRED, REPAIRED, LIVE]
+    assert not any(c.synthetic for c in held)

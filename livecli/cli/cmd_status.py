@@ -77,6 +77,11 @@ def _renderable(st: SessionStatus) -> RenderableType:
     ]
     if st.ended_at is not None:
         rows.insert(4, ("ended", _when(st.ended_at)))
+    if live.history_state != "off":  # Kite's history: warm start and gap repair (issue 13)
+        rows.append(("history", f"{live.history_state}  ({live.history_done}/"
+                                f"{live.history_total} instruments, {live.history_minutes:,} "
+                                f"minutes, {live.history_repaired:,} repaired, "
+                                f"{live.history_requests:,} requests)"))
     if live.tick_lines_dropped:
         rows.append(("tick lines dropped", f"{live.tick_lines_dropped:,} (JSON lines output)"))
     if live.store_error:

@@ -14,8 +14,10 @@ from livecli.core.timeutil import iso
 
 CANDLE_COLUMNS = (
     "symbol", "instrument_token", "exchange", "interval", "start",
-    "open", "high", "low", "close", "volume", "oi", "ticks", "partial", "synthetic", "origin",
+    "open", "high", "low", "close", "volume", "oi", "ticks", "partial", "synthetic",
 )
+# A candle's dict (`to_dict`), a DataFrame of candles, and an export, in this order.
+CANDLE_FIELDS = (*CANDLE_COLUMNS, "closed", "origin")
 
 # Where a candle's minutes came from. LIVE: built here from ticks. HISTORY: Kite's historical
 # API, fetched at start for the minutes before the session (warm start). REPAIRED: the same API,

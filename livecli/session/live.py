@@ -285,7 +285,7 @@ class LiveSession:
         """The newest `count` candles (closed; plus the forming one if asked) as a DataFrame."""
         import pandas as pd
 
-        from livecli.core.candles import CANDLE_COLUMNS
+        from livecli.core.candles import CANDLE_FIELDS
 
         tok = self._token(symbol)
         run = self._run
@@ -299,7 +299,7 @@ class LiveSession:
         if forming is not None:
             rows = [*rows, forming]
         rows = rows[-count:] if count > 0 else []
-        df = pd.DataFrame([c.to_dict() for c in rows], columns=[*CANDLE_COLUMNS, "closed"])
+        df = pd.DataFrame([c.to_dict() for c in rows], columns=list(CANDLE_FIELDS))
         df["start"] = pd.to_datetime(df["start"], format="ISO8601")
         return df
 

@@ -54,7 +54,7 @@ SETTLE_S = 3.0  # session seconds after a gap's last minute ends before the firs
 RETRY_FIRST_S = 0.5  # real seconds between asks, doubling up to RETRY_MAX_S
 RETRY_MAX_S = 15.0
 RETRY_ATTEMPTS = 12  # asks per gap before it is given up (about two real minutes)
-EXTRA_CALENDAR_DAYS = 4  # beyond the trading days needed: weekends and holidays
+EXTRA_CALENDAR_DAYS = 1  # beyond the trading days needed and their weekends: a holiday
 
 
 @dataclass(slots=True)
@@ -205,8 +205,10 @@ class HistoryFiller:
         today_close = day_start(day) + ses.close_s
         longest = max(iv.minutes for iv in engine.intervals)
         per_day = max(1, math.ceil((ses.close_s - ses.open_s) / 60 / longest))
-        days = math.ceil(engine.history_size / per_day)
-        t_from = day_start(day - days - (days // 5 + 1) * 2 - EXTRA_CALENDAR_DAYS)
+        today_n = max(0, min(now, today_close) - today_open) // 60 // longest
+        # Whole earlier trading days for the rest; calendar days: their weekends, and a holiday.
+        days = math.ceil(max(0, engine.history_size - today_n) / per_day)
+        t_from = day_start(day - days - 2 * math.ceil(days / 5) - EXTRA_CALENDAR_DAYS)
         if now < today_open:
             return t_from, today_open, None
         if now >= today_close:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from livecli.config.files import atomic_path
-from livecli.core.candles import CANDLE_COLUMNS
+from livecli.core.candles import CANDLE_FIELDS
 from livecli.errors import ExportError, OutputExistsError, UsageError
 
 if TYPE_CHECKING:
@@ -77,14 +77,14 @@ def check_target(path: Path, force: bool) -> None:
         raise ExportError(f"cannot write {path}: folder {folder} is not writable")
 
 
-EXPORT_COLUMNS = (*CANDLE_COLUMNS, "closed", "source")
+EXPORT_COLUMNS = (*CANDLE_FIELDS, "source")
 
 
 def candle_table(
     arrays: CandleArrays, interval_min: int, names: Mapping[int, tuple[str, str]] | None = None,
     source: str | None = None,
 ) -> pa.Table:
-    """Candles as an Arrow table: the CANDLES.md columns and types, then closed and source."""
+    """Candles as an Arrow table: the CANDLES.md columns and types, then closed, origin and source."""
     import numpy as np
     import pyarrow as pa
 
