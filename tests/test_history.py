@@ -433,3 +433,31 @@ def test_fill_gaps_never_stands_where_history_gives_the_minute(disconnected):
     assert [c.start for c in held] == [t + k * 60 for k in range(5)]
     assert [c.origin for c in held] == [LIVE, REPAIRED, REPAIRED, REPAIRED, LIVE]
     assert not any(c.synthetic for c in held)
+
+
+def test_an_account_without_history_streams_on_and_says_so(hermetic):
+    """Kite refusing the historical API (an account without it): a few requests, then history
+    is given up for the run, in the status, and the live stream goes on."""
+    from livecli.session.live import LiveSession
+
+    s = LiveSession(source="sim", db=False, speed=60, sim_date=SIM_DATE, sim_start="11:00")
+    s.start(["RELIANCE", "INFY", "SBIN", "TCS"])
+    try:
+        standin = s.source.standin
+        standin.reject_auth(True)  # REST calls get a TokenException (the ticker link stays)
+        assert s.wait_for_history(30)
+        st = s.live_status(False)
+        # (The first request may have been answered before the refusal; the next ones not.)
+        assert st.history_state == "failed" and "access token" in (st.history_error or ""), st
+        assert st.history_done < 4 or st.history_minutes < 4 * 106
+        standin.reject_auth(False)
+        n = standin.history_log.count()
+        assert n <= 4
+        until(lambda: s.live_status(False).ticks > 0, 20, "live ticks")
+        thread = s._run.history._thread
+        thread.join(10)
+        assert not thread.is_alive()  # history is over for this run: no more asking
+        assert standin.history_log.count() == n
+        assert s.live_status(False).history_state == "failed"
+    finally:
+        s.stop()

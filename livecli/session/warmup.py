@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 from livecli.core.candles import HISTORY, REPAIRED, Candle
 from livecli.core.timeutil import DAY_S, day_start, ist_day
-from livecli.errors import LivecliError
+from livecli.errors import AuthError, LivecliError
 
 if TYPE_CHECKING:
     from livecli.kite.historical import HistoricalClient
@@ -54,6 +54,7 @@ SETTLE_S = 3.0  # session seconds after a gap's last minute ends before the firs
 RETRY_FIRST_S = 0.5  # real seconds between asks, doubling up to RETRY_MAX_S
 RETRY_MAX_S = 15.0
 RETRY_ATTEMPTS = 12  # asks per gap before it is given up (about two real minutes)
+GIVE_UP_AFTER = 3  # failed requests in a row (not 429s, which are retried) that end history
 EXTRA_CALENDAR_DAYS = 1  # beyond the trading days needed and their weekends: a holiday
 
 
@@ -84,6 +85,10 @@ class Gap:
     done: set[int] = field(default_factory=set)
 
 
+class _GiveUp(Exception):
+    """History cannot be had in this run (no historical API on the account, Kite unreachable)."""
+
+
 def minute_of(t: float, day_open: int) -> int:
     """The start of the minute holding `t`, anchored at the session open (CANDLES.md rule 2)."""
     return day_open + int((t - day_open) // 60) * 60
@@ -107,6 +112,7 @@ class HistoryFiller:
         self._reconnects = 0
         self._down_at: float | None = None
         self._connected_once = False
+        self._fails = 0  # failed requests in a row
 
     # --- control --------------------------------------------------------------------------------
     def start(self) -> HistoryFiller:
@@ -145,6 +151,9 @@ class HistoryFiller:
                 self._stop.wait(POLL_S)
         except Stopped:
             pass
+        except _GiveUp as exc:
+            log.warning("history: %s; the stream goes on without it", exc)
+            self._set(state="failed", error=str(exc))
         except Exception as exc:  # history is a help: its failure never stops the live stream
             log.warning("history: %s", exc)
             self._set(state="failed", error=str(exc))
@@ -176,10 +185,9 @@ class HistoryFiller:
                 except Stopped:
                     raise
                 except LivecliError as exc:
-                    log.warning("history: %s", exc)
-                    self._set(error=str(exc))
-                    got = []
-                self._put(tok, got, counter="minutes")
+                    self._failed(exc)
+                else:
+                    self._put(tok, got, counter="minutes")
             if join is not None:
                 joins[tok] = join
             self._set(done=n + 1)
@@ -264,8 +272,7 @@ class HistoryFiller:
                 except Stopped:
                     raise
                 except LivecliError as exc:
-                    log.warning("history: %s", exc)
-                    self._set(error=str(exc))
+                    self._failed(exc)
                     continue
                 put = self._put(tok, got, counter="repaired" if g.origin == REPAIRED else "minutes")
                 if any(c.start == g.last and c.interval_min == 1 for c in put):
@@ -279,8 +286,18 @@ class HistoryFiller:
                 if g.origin == HISTORY:
                     self._warmed.set()
 
+    def _failed(self, exc: LivecliError) -> None:
+        """A request failed for good: noted; an auth failure, or GIVE_UP_AFTER in a row (an
+        account without the historical API, Kite unreachable), ends history for the run."""
+        self._fails += 1
+        self._set(error=str(exc))
+        log.debug("history: %s", exc)
+        if isinstance(exc, AuthError) or self._fails >= GIVE_UP_AFTER:
+            raise _GiveUp(str(exc)) from exc
+
     # --- putting candles in -----------------------------------------------------------------------
     def _put(self, tok: int, minutes: list[Candle], *, counter: str) -> list[Candle]:
+        self._fails = 0  # (called only after a request that succeeded)
         if not minutes:
             return []
         run = self.run
