@@ -202,17 +202,21 @@ class Served:
         self.wall: list[float] = []
         self.cpu: list[float] = []
         self.timing = False
-        orig = s._on_frame
+        from livecli.session.receiver import Receiver
+
+        orig = Receiver.on_frame
         now, cpu = time.time, time.thread_time
 
-        def timed(frame: Any, received_at: float) -> None:
+        def timed(rx: Any, frame: Any, received_at: float) -> None:
             c0 = cpu()
-            orig(frame, received_at)
+            orig(rx, frame, received_at)
             if self.timing:
                 self.cpu.append(cpu() - c0)
                 self.wall.append(now() - received_at)
 
-        s._on_frame = timed  # bound by start(): KiteFeed calls this wrapper for every frame
+        # The receiving path is the run's Receiver.on_frame, bound when start() makes the run:
+        # this process's runs all take the timed one.
+        Receiver.on_frame = timed  # type: ignore[method-assign]
         self.runner = ServeRunner(s, s.settings, ServeOptions(port=0, symbols=tuple(symbols),
                                                               client_queue=256))
         up = threading.Event()
@@ -220,7 +224,9 @@ class Served:
                                        kwargs={"announce": lambda _r: up.set()})
         self.thread.start()
         assert up.wait(120), "the server did not start"
-        assert s.feed.wait_connected(30)
+        from e2e import wait_connected
+
+        assert wait_connected(s, 30), s.live_status().last_error
         self.ws = f"{self.runner.url.replace('http://', 'ws://')}/api/live/ws"
         self.api = f"{self.runner.url}/api/live"
 

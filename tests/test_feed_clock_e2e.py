@@ -396,3 +396,25 @@ def test_session_poisoned_packet_among_ltp_and_full_never_puts_the_clock_ahead(h
     assert nifty[0][1][0] == sent_ltp[0] and nifty[-1][1][3] == sent_ltp[-1]
     assert max(v[1] for _, v in nifty) == max(sent_ltp)
     assert min(v[2] for _, v in nifty) == min(sent_ltp)
+
+
+def test_a_standalone_standin_ahead_of_the_wall_clock_is_judged_by_its_own_clock(tmp_path):
+    """`livecli sim` reached as Kite (credentials and URLs in the environment) may run a day
+    ahead of the wall clock: its upgrade headers carry its clock, and the guard measures against
+    that. By the wall clock, every one of its ticks would be years ahead and refused."""
+    from livecli.sim import StandIn
+    from tests.conftest import hermetic_env, run_livecli
+
+    key, token = "standalone-key", "standalone-access-token-0123456789"
+    with StandIn(api_key=key, access_token=token, seed=3, speed=60, date="2031-01-08") as s:
+        env = hermetic_env(tmp_path, KITE_API_KEY=key, KITE_ACCESS_TOKEN=token,
+                           LIVECLI_KITE_WS_URL=s.ws_url, LIVECLI_KITE_API_URL=s.api_url)
+        r = run_livecli(["stream", "RELIANCE", "INFY", "--jsonl", "--duration", "4", "--db",
+                         str(tmp_path / "s.db")], tmp_path, env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(ln) for ln in r.stdout.splitlines()]
+    ticks = [o for o in lines if o["type"] == "tick"]
+    final = [o for o in lines if o["type"] == "status"][-1]
+    assert ticks and final["future_ticks"] == 0, final
+    assert any(o["type"] == "candle" for o in lines)  # a minute a second: candles closed
+    assert all(o["start"].startswith("2031-01-08") for o in lines if o["type"] == "candle")

@@ -339,3 +339,36 @@ def test_the_read_api_and_the_dashboard_see_the_market_by_its_own_clock(tmp_path
         assert {time.strftime("%Y-%m-%d", time.gmtime(c.start + 19_800)) for c in closes} == {SIM_DATE}
     stopped = s.now()
     assert s.now() == stopped  # frozen once stopped
+
+# A receiver that falls behind is not a quiet feed (CANDLES.md rules 8 and 9). The clock thread
+# moves the feed's clock on after a second with no tick, so illiquid instruments close on time.
+# It used to measure that second from the last frame livecli had *processed*: a receiving thread
+# held up for a second (a slow frame listener, a garbage collection, 9000 instruments' status)
+# looked like a silent feed, the minute was closed under the backlog still on the socket, and the
+# backlog then arrived late by livecli's own doing. Now the question is asked on the receiving
+# thread, behind the frames the links already delivered.
+STALLS = 3
+STALL_S = 1.6  # > the 1 s of quiet that moves the clock on; 96 market seconds at 60x
+
+
+def test_a_receiving_thread_held_up_makes_no_tick_late():
+    frames_after = threading.Event()
+    stalled = 0
+
+    def slow_listener(frame, received_at):
+        # Holding the receiving thread is the point: the feed keeps sending meanwhile.
+        nonlocal stalled
+        if stalled < STALLS:
+            stalled += 1
+            time.sleep(STALL_S)
+        elif stalled == STALLS:
+            frames_after.set()
+
+    s = session(False, intervals=("1min",))
+    s.add_frame_listener(slow_listener)
+    with s.start(["RELIANCE", "INFY", "TCS", "HDFCBANK", "SBIN"]):
+        assert frames_after.wait(60), "no frame after the stalls"
+        st = s.live_status(symbols=False)
+    assert st.ticks > 0
+    # Each stall spans 96 market seconds, so every one crossed a minute the old clock closed.
+    assert st.late_ticks == 0, st

@@ -4,7 +4,7 @@ against the embedded stand-in, over loopback, with httpx (REST) and websockets c
 What is held: every endpoint answers with the JSON lines' objects and its documented errors
 (404 with the closest symbols, 422 bad interval, 409 not streaming, 503 feed down); the push
 socket multiplexes; fifty clients at once where one never reads: it alone is dropped with close
-code 1008 and the others get every tick; a `RemoteSession` reconnects by itself when the server
+code 1008 and the others get every tick; an attached `LiveSession` reconnects by itself when the server
 is killed and restarted, and its candle-close callbacks equal the store's closed candles; the
 API key is required off loopback (or with --require-key) and never printed whole; bad input
 ends in one line with livecli's exit codes; SIGINT/SIGTERM stop cleanly.
@@ -473,11 +473,13 @@ def test_fifty_clients_one_never_reads(tmp_path):
 # --- RemoteSession -----------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_remote_session_reconnects_and_its_closes_equal_the_store(tmp_path):
-    from livecli.server import RemoteSession
+    from livecli.session.live import LiveSession
+    from livecli.session.remote import RemoteSession
 
     first = ServeProcess(tmp_path, "--db", str(tmp_path / "one.db"))
     port = int(first.url.rsplit(":", 1)[1])
-    remote = RemoteSession(first.url, reconnect_max_delay_s=0.5)
+    remote = LiveSession.attach(first.url, reconnect_max_delay_s=0.5)
+    assert isinstance(remote, RemoteSession)
     closes: list[tuple[int, Any]] = []
     ticks: list[dict] = []
     lock = threading.Condition()
@@ -513,6 +515,8 @@ def test_remote_session_reconnects_and_its_closes_equal_the_store(tmp_path):
 
         first.kill()  # SIGKILL: the server is gone without a word
         wait_for(lambda: not remote.connected.is_set(), 30)
+        away = remote.live_status()  # what a dashboard shows meanwhile: no request, why
+        assert away.state == "reconnecting" and remote.url in away.last_error
         with lock:
             ticks.clear()
             closes.clear()

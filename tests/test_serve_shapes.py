@@ -90,3 +90,30 @@ def test_candles_go_and_come_back():
     assert shapes.candle_from_obj(obj) == c
     assert shapes.batch("candles", [shapes.encode_candle(c)]) == (
         '{"type":"candles","schema":1,"data":[' + shapes.encode_candle(c) + "]}")
+
+
+class _Stub:  # what the JSON lines writers read of a session: its instruments; listeners ignored
+    def __init__(self) -> None:
+        self.instruments = {tok: type("I", (), {"tradingsymbol": sym, "exchange": ex})()
+                            for tok, (sym, ex) in NAMES.items()}
+
+    def __getattr__(self, name: str):
+        return lambda *args, **kw: None
+
+
+@settings(max_examples=150, deadline=None)
+@given(token=st.sampled_from(TOKENS), raws=st.lists(st.integers(0, 2**31), min_size=6, max_size=6),
+       q=st.lists(st.integers(0, 2**31), min_size=7, max_size=7),
+       ets=st.sampled_from([0, 1_765_338_300, 1_765_338_359]))
+def test_an_attached_streams_tick_lines_are_the_local_ones_byte_for_byte(token, raws, q, ets):
+    """`stream --attach --jsonl` writes from the wire objects what `stream --jsonl` writes
+    from the frame: the same text, for every packet kind."""
+    from livecli.session.jsonl import JsonLines
+    from livecli.session.remote_lines import AttachedLines
+
+    frame = decode_frame(encode_frame(packets(token, raws, q, ets)), RECEIVED_AT)
+    local = JsonLines(_Stub(), io.StringIO())._ticks(frame, RECEIVED_AT)
+    wire = [json.loads(t) for _, t in shapes.TickEncoder(NAMES).encode(frame_columns(frame),
+                                                                      RECEIVED_AT)]
+    attached = AttachedLines(_Stub(), io.StringIO())._ticks(wire, 0.0)  # type: ignore[arg-type]
+    assert attached == local

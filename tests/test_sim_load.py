@@ -4,12 +4,13 @@
 of 3000, as Kite allows) pointed at it, for 20 s. Before, heartbeats waited behind the encoding
 of a 3000-instrument frame, the client's 5 s watchdog dropped every link, and each reconnect
 started over: no ticks at all, a reconnect every few seconds. Now the links must stay up, ticks
-must flow, and almost none may be late (a tick is late when livecli's candle engine has already
+must flow, and under 1% may be late (a tick is late when livecli's candle engine has already
 closed its minute, which happens when one link runs ahead of another by more than the grace).
 
-What can be late here at all: the snapshot each subscription starts with, for instruments whose
-last trade lies in a minute that the first link to stream has already closed (a few hundred per
-link, as with Kite); the bound leaves room for those and nothing much else.
+What could be late here: the snapshot each subscription starts with, for instruments whose last
+trade lies in a minute another link already closed. The stand-in advertises its speed, the
+session's clock is the stand-in's, and the grace (2 s of arrival skew) spans 120 market seconds
+at 60x, so the links' snapshots land inside it.
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ def test_9000_instruments_at_60x_stream_with_under_1_percent_late_ticks(tmp_path
         status = last_status(out)
         assert sim.stop() == 0
     assert status["reconnects"] == 0, status["last_error"]
-    assert status["ticks"] >= 100_000, status  # about a second's worth at full speed
-    # Late ticks depend on CPU (the stand-in and the stream each want a core): 0.02-0.9% with the
-    # machine to itself, a few percent when other runs share its 2 cores. A tight timed bound does
-    # not belong in a test; the guard here is what the defect was: nearly all ticks delivered.
-    assert status["late_ticks"] < 0.05 * status["ticks"], status
+    # Ticks must flow (the defect delivered none); how many depends on the CPU the stand-in and
+    # the stream get on a shared 2-core machine (0.1-1M in 20 s), so the bound is loose.
+    assert status["ticks"] >= 30_000, status
+    # The grace is real seconds of arrival skew, scaled by the speed the stand-in advertises
+    # (CANDLES.md rule 8), and quiet is judged behind the receiving thread's backlog (rule 9):
+    # 0.00-0.02% late, from 0.7-35% before, under any load seen here.
+    assert status["late_ticks"] < 0.01 * status["ticks"], status

@@ -164,6 +164,7 @@ def test_a_second_stream_on_a_store_is_refused_and_overwrites_nothing(tmp_path):
         assert second.returncode == 10, (second.returncode, second.stderr)
         line = one_error_line(second.stderr)
         assert f"pid {first.proc.pid}" in line and str(db) in line and "--db" in line
+        assert "livecli stream --attach URL" in line  # the way to share a stream
         assert second.stdout == "" and elapsed < 10  # refused before anything connected
         first.wait_for(lambda x: x["type"] == "status" and x["candles_stored"] >= 6)
         first.proc.send_signal(signal.SIGINT)

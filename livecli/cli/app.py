@@ -126,6 +126,7 @@ COMMANDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
         "livecli stream RELIANCE INFY 'NSE:NIFTY 50' --interval 5min",
         "livecli stream RELIANCE --jsonl --duration 60 > ticks.jsonl",
         "livecli stream RELIANCE INFY --sim --speed 60 --record",
+        "livecli stream --attach http://127.0.0.1:8000 HDFCBANK",
     )),
     ("candles", "cmd_candles", "Show or export candles from the store or a tick file.", (
         "livecli candles INFY --interval 45min",
@@ -147,6 +148,7 @@ COMMANDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
         "livecli status",
         "livecli status --follow",
         "livecli status --json --db ~/data/livecli.db",
+        "livecli status --attach http://127.0.0.1:8000 --follow",
     )),
     ("login", "cmd_login", "Log in to Kite and store today's access token.", (
         "livecli login",

@@ -20,6 +20,8 @@ from livecli.cli.options import ConfigOption, DbOption
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
+    from livecli.cli.status_api import Served
+    from livecli.config import Settings
     from livecli.store.reader import CandleStoreReader
     from livecli.store.status import SessionStatus
 
@@ -49,7 +51,7 @@ STATE_STYLES = {
 }
 
 
-def _renderable(st: SessionStatus) -> RenderableType:
+def _renderable(st: SessionStatus, served: Served | None = None) -> RenderableType:
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
@@ -82,6 +84,8 @@ def _renderable(st: SessionStatus) -> RenderableType:
                                 f"{live.history_total} instruments, {live.history_minutes:,} "
                                 f"minutes, {live.history_repaired:,} repaired, "
                                 f"{live.history_requests:,} requests)"))
+    if served is not None:
+        rows.insert(1, ("served", served.describe()))
     if live.tick_lines_dropped:
         rows.append(("tick lines dropped", f"{live.tick_lines_dropped:,} (JSON lines output)"))
     if live.store_error:
@@ -130,6 +134,12 @@ def status(
     count: Annotated[
         int | None, typer.Option("--count", min=1, hidden=True, help="Stop after N updates.")
     ] = None,
+    attach: Annotated[
+        str | None,
+        typer.Option("--attach", "--url", metavar="URL",
+                     help="Ask this `livecli serve` (http://127.0.0.1:8000) over its API.",
+                     show_default="the store's server when it is served, else the store"),
+    ] = None,
 ) -> None:
     """Show the running (or last) stream session: state, uptime, ticks/s, candles, symbols."""
     from livecli.config import load_settings
@@ -137,7 +147,16 @@ def status(
     from livecli.store.reader import CandleStoreReader
     from livecli.store.status import read_status
 
-    with CandleStoreReader(store_path(db, load_settings(config_path=config))) as reader:
+    settings = load_settings(config_path=config)
+    if attach is None:  # a store served now is read over its server's API
+        from livecli.server.auth import local_key
+        from livecli.session.attach import served_url
+
+        attach = served_url(store_path(db, settings), api_key=local_key(settings.data_dir))
+    if attach is not None:
+        _served(attach, settings, follow, as_json, count)
+        return
+    with CandleStoreReader(store_path(db, settings)) as reader:
         st = read_status(reader)
         if not follow:
             if as_json:
@@ -180,3 +199,28 @@ def _follow(reader: CandleStoreReader, st: SessionStatus, as_json: bool, every: 
             return
         time.sleep(every)
         st = read_status(reader)
+
+
+def _served(url: str, settings: Settings, follow: bool, as_json: bool, count: int | None) -> None:
+    """The status of the session served at `url`, over its API (pushed with --follow)."""
+    from livecli.cli import status_api
+    from livecli.server.auth import local_key
+    from livecli.session.attach import attach
+
+    remote = attach(url, api_key=local_key(settings.data_dir))
+    try:
+        if not follow:
+            st, served = status_api.read_once(remote)
+            if as_json:
+                typer.echo(json.dumps(status_api.to_json(st, served)))
+            else:
+                from livecli.cli.render import stdout_console
+
+                stdout_console().print(_renderable(st, served))
+            return
+        try:
+            status_api.follow(remote, as_json, count, _renderable, _line)
+        except KeyboardInterrupt:
+            return
+    finally:
+        remote.stop()

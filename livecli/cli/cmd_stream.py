@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from livecli.cli.options import (
+    SYMBOLS_HELP,
     ConfigOption,
     DbOption,
     DurationOption,
@@ -22,8 +23,8 @@ from livecli.cli.options import (
     SimDateOption,
     SimOption,
     SpeedOption,
-    SymbolsArgument,
 )
+from livecli.errors import UsageError
 
 if TYPE_CHECKING:
     from livecli.core.intervals import Interval
@@ -38,11 +39,29 @@ With no Kite credentials configured it streams the built-in simulated market (sh
 SIMULATED); --sim forces that. When stdout is not a terminal, or with --jsonl, it writes one
 JSON object per line (ticks, closed candles, status) instead of the dashboard. Ctrl-C, SIGTERM
 and SIGHUP stop it cleanly; so does its reader closing the pipe (`| head`).
+
+When the store is served by `livecli serve` (or with --attach URL), it attaches to that server
+instead of connecting again: the same dashboard or lines, its symbols added to what it streams.
 """
+
+OptionalSymbolsArgument = Annotated[
+    list[str] | None,
+    typer.Argument(metavar="SYMBOL", show_default=False,
+                   help=SYMBOLS_HELP + " Optional with --attach."),
+]
+
+
+AttachOption = Annotated[
+    str | None,
+    typer.Option("--attach", metavar="URL",
+                 help="Attach to a `livecli serve` (http://127.0.0.1:8000) instead of "
+                      "connecting: its session, with these symbols added.",
+                 show_default="the store's server when it is served"),
+]
 
 
 def stream(
-    symbols: SymbolsArgument,
+    symbols: OptionalSymbolsArgument = None,
     exchange: ExchangeOption = None,
     mode: ModeOption = None,
     interval: IntervalsOption = None,
@@ -56,18 +75,54 @@ def stream(
     seed: SeedOption = 1,
     sim_date: SimDateOption = None,
     no_history: NoHistoryOption = False,
+    attach: AttachOption = None,
 ) -> None:
     from livecli.cli.live_flags import live_session
     from livecli.core.intervals import parse_interval
 
+    if attach is not None:
+        from livecli.cli.attached import refuse_local_flags
+
+        refuse_local_flags(sim=sim, speed=speed is not None, record=record,
+                           sim_date=sim_date is not None, no_history=no_history)
     session, intervals = live_session(
         exchange=exchange, mode=mode, interval=interval, sim=sim, speed=speed, record=record,
         db=db, config=config, seed=seed, sim_date=sim_date, no_history=no_history,
     )
+    if _attached(session, attach, symbols or [], mode, intervals, jsonl, duration):
+        return
+    if not symbols:
+        raise UsageError("missing argument SYMBOL: name at least one, e.g. `livecli stream "
+                         "RELIANCE`, or attach to a server with --attach URL (see `livecli "
+                         "stream --help`)")
     st = session.settings.stream
     shown = parse_interval(intervals[0] if intervals else st.intervals[0])
     as_lines = jsonl or not sys.stdout.isatty()
     _run(session, symbols, st.exchange, st.mode, shown, as_lines, duration)
+
+
+def _attached(session: LiveSession, url: str | None, symbols: list[str], mode: str | None,
+              intervals: list[Interval], jsonl: bool, duration: float | None) -> bool:
+    """Stream attached to `url`, or to the server of this store when it is served (then True);
+    False: stream here."""
+    found = False
+    if url is None:
+        from livecli.cli.attached import api_key
+        from livecli.session.attach import served_url
+
+        url = served_url(session.db_path, api_key=api_key(session.settings))
+        found = url is not None
+    if url is None:
+        return False
+    from livecli.cli.attached import AttachRequest, stream_attached
+
+    st = session.settings.stream
+    stream_attached(AttachRequest(
+        url=url, symbols=tuple(symbols), exchange=st.exchange, mode=mode,
+        interval=intervals[0] if intervals else None,
+        as_lines=jsonl or not sys.stdout.isatty(), duration=duration, found=found,
+    ), session.settings)
+    return True
 
 
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")  # Ctrl-C, kill, the terminal or SSH went away

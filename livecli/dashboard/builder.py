@@ -1,9 +1,10 @@
 """What the dashboard shows of a running session, read through the session's typed read API.
 
 Built on the dashboard's thread at its refresh rate, never on the receiving path. The session
-gives typed views (`latest_ticks`, `recent_ticks`, `forming_candles`, `live_status`); this
-module only turns them into the rows of a `DashboardSnapshot` and remembers the last prices, so
-a price that moved flashes for a moment.
+(a local `LiveSession`, or one attached to `livecli serve`: anything of the shape
+`livecli.session.readable.ReadableSession`) gives typed views (`latest_ticks`, `recent_ticks`,
+`forming_candles`, `live_status`); this module only turns them into the rows of a
+`DashboardSnapshot` and remembers the last prices, so a price that moved flashes for a moment.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from livecli.dashboard.snapshot import ConnectionPanel, DashboardSnapshot, Instr
 if TYPE_CHECKING:
     from livecli.core.intervals import Interval
     from livecli.core.status import LiveStatus
-    from livecli.session.live import LiveSession
+    from livecli.session.readable import ReadableSession
 
 SPARK_CLOSES = 24
 MAX_ROWS = 150  # more than any terminal shows; the renderer says how many are hidden
@@ -27,7 +28,7 @@ RECENT_LINES = 12
 class SnapshotBuilder:
     """Makes `DashboardSnapshot`s of `session` for one interval; remembers prices for flashes."""
 
-    def __init__(self, session: LiveSession, interval: Interval, title: str = "livecli") -> None:
+    def __init__(self, session: ReadableSession, interval: Interval, title: str = "livecli") -> None:
         self.session = session
         self.interval = interval
         self.title = title

@@ -651,6 +651,15 @@ class KiteFeed:
         """
         return self._server_clock
 
+    def call_soon(self, fn: Callable[[], None]) -> None:
+        """Run `fn` on the receiving (reactor) thread, after the frames the links already read.
+
+        How the session tells a quiet feed from a busy receiver: a check queued here runs only
+        once the reactor has handled what its sockets had ready, so "no frame for a second"
+        measured there means the links delivered none, not that livecli fell behind.
+        """
+        _reactor.call(fn)
+
     def start(self, subscriptions: Mapping[int, str] | None = None) -> None:
         """Connect and subscribe `{token: mode}`; returns at once (see `wait_connected`).
 

@@ -9,7 +9,9 @@ adapter over the session's status), `auth` (the API key and who must send it), `
 listeners on the receiving path: O(1) per frame, never waiting), `hub` (the WebSocket fan-out
 with a bounded queue per client), `history` (candles of any interval), `control` (start, stop,
 subscribe with their errors), `app` (the FastAPI routes), `runner` (uvicorn and the session's
-lifecycle), `client` (`RemoteSession`, the same surface as `LiveSession` from another process).
+lifecycle). The client side (`RemoteSession`, the same surface as `LiveSession` from another
+process) is `livecli.session.remote`, over the shapes both share (`livecli.core.wire`); it is
+re-exported here for older code: `LiveSession.attach(url)` is the way to get one.
 
 FastAPI, uvicorn and httpx are imported only by the modules that need them, so `livecli --help`
 stays fast; `from livecli.server import RemoteSession` loads the client alone.
@@ -20,14 +22,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from livecli.server.client import RemoteSession
+    from livecli.session.remote import RemoteSession
 
 __all__ = ["RemoteSession"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "RemoteSession":
-        from livecli.server.client import RemoteSession
+        from livecli.session.remote import RemoteSession
 
         return RemoteSession
     raise AttributeError(name)

@@ -132,6 +132,15 @@ def _read_key(path: Path) -> str:
     return text
 
 
+def local_key(data_dir: Path) -> str | None:
+    """The key a server of this user (same data folder) requires, if one was made; None when
+    there is none or it cannot be read safely. For clients on this machine (`--attach`)."""
+    try:
+        return _read_key(key_file(data_dir))
+    except (FileNotFoundError, ConfigError):
+        return None
+
+
 def presented_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
     """The key a request carries: `Authorization: Bearer KEY`, else the `token` query value."""
     auth = headers.get("authorization")

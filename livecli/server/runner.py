@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import signal
 import socket
 import sys
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from livecli.errors import UsageError
+from livecli.errors import LivecliError, UsageError
 from livecli.server.auth import AuthPolicy, policy_for
 
 log = logging.getLogger("livecli.server")
@@ -108,6 +110,7 @@ class ServeRunner:
         from livecli.server.tap import Inbox, attach
 
         sock = self.prepare()
+        served: Path | None = None
         try:
             inbox = Inbox()
             attach(self.session, inbox)  # before start: no frame is missed
@@ -117,6 +120,7 @@ class ServeRunner:
                 self.session.start(list(self.opts.symbols), exchange=self.opts.exchange,
                                    mode=self.opts.mode)
                 control.watch()
+            served = self._record_served()
             ctx = ServerContext(self.session, hub, control, self.auth, self.opts.cors_origins,
                                 self.settings)
             config = uvicorn.Config(
@@ -126,9 +130,9 @@ class ServeRunner:
                 timeout_graceful_shutdown=3, server_header=False, proxy_headers=False,
             )
             self._server = server = uvicorn.Server(config)
+            self._signals(server)  # before the announcement: a signal right after it counts
             if announce is not None:
                 announce(self)
-            self._signals(server)
             timer = None
             if self.opts.duration is not None:
                 timer = threading.Timer(self.opts.duration, self._timeout)
@@ -145,7 +149,36 @@ class ServeRunner:
         finally:
             sock.close()
             self.session.stop(self.reason)
+            if served is not None:
+                from livecli.store.served import clear_served
+
+                clear_served(served)
         return self.reason
+
+    def _record_served(self) -> Path | None:
+        """Record this server's URL in its store, so `livecli stream` and `status` on that
+        store attach to it (livecli.store.served); the store it returns is cleared at exit.
+        Not when another process writes the store: attaching here would lead to a session
+        that cannot start."""
+        from livecli.store.owner import holder_of
+        from livecli.store.served import record_served
+
+        db = getattr(self.session, "db_path", None)
+        if db is None or self.url is None:
+            return None
+        holder = holder_of(db)
+        if holder is not None and holder.pid != os.getpid():
+            log.warning("the store %s is written by another livecli (%s): this server does not "
+                        "record itself there, so nobody attaches to it by the store",
+                        db, holder.describe())
+            return None
+        try:
+            record_served(db, self.url, create_folder=getattr(self.session, "_db_default",
+                                                                   False))
+        except LivecliError as exc:
+            log.warning("cannot record this server in the store %s: %s", db, exc)
+            return None
+        return Path(db)
 
     def shutdown(self, reason: str = "stopped") -> None:
         """Ask a running server to stop (from any thread); `run()` then returns."""
@@ -166,6 +199,7 @@ class ServeRunner:
 
         def noted(_signum: int, _frame: Any) -> None:
             self.reason = "stopped by signal"
+            server.should_exit = True  # came before uvicorn took the signals: it stops at once
 
         def hangup(_signum: int, frame: Any) -> None:
             self.reason = "stopped by signal"

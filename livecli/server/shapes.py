@@ -1,47 +1,41 @@
-"""The Live Data API's JSON: ticks, candles and status as the JSON lines write them, and errors.
+"""The server's side of the API's JSON: the hot-path tick encoder, over the shared shapes.
 
-One shape per thing across livecli: a tick or candle from the API is the object
-`livecli stream --jsonl` writes (docs/jsonl.md: same field names, times ISO 8601 with +05:30,
-`"schema": 1`), so a script can read either. REST answers wrap them in a small envelope
-(`{"schema": 1, "symbol": ..., "tick": {...}}`); WebSocket messages carry a batch:
-`{"type": "ticks", "schema": 1, "data": [tick, ...]}` or `{"type": "candles", ...}` (forming
-updates have `"closed": false`, closes `true`), plus `status`, `subscribed` and `error` messages.
-
-Encoding is on the fan-out's hot path (every tick once, whatever the number of clients), so a
-tick is encoded to text once here and the text is shared by every client that wants it.
-No FastAPI or pydantic here: `RemoteSession` decodes with these functions too.
+The shapes themselves (tick, candle, batch and error objects, their schema version, the close
+codes) are `livecli.core.wire`, shared with the attached session (livecli.session.remote) and
+re-exported here so the server imports one module. What stays here reads decoded frames:
+encoding is on the fan-out's hot path (every tick once, whatever the number of clients), so a
+tick is encoded to text once and the text is shared by every client that wants it.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from livecli.core.candles import Candle
-from livecli.core.timeutil import iso, parse_instant
+from livecli.core.timeutil import iso
+from livecli.core.wire import (  # noqa: F401  (re-exported: the server's one import)
+    API_SCHEMA,
+    CLOSE_BAD_REQUEST,
+    CLOSE_NOT_STREAMING,
+    CLOSE_SHUTDOWN,
+    CLOSE_TOO_SLOW,
+    CLOSE_UNKNOWN_SYMBOL,
+    PREFIX,
+    _dumps,
+    batch,
+    batch_of,
+    callback_tick,
+    candle_from_obj,
+    candle_obj,
+    dumps,
+    encode_candle,
+    error_body,
+    message,
+)
 
 if TYPE_CHECKING:
     from livecli.core.ticks import Tick
     from livecli.server.tap import FrameColumns
-
-# Bumped when a field changes meaning or is removed; adding a field keeps the version.
-API_SCHEMA = 1
-PREFIX = "/api/live"
-
-# The WebSocket close codes a client may see, with the reason text beside them.
-CLOSE_TOO_SLOW = 1008  # policy violation: the client did not read fast enough
-CLOSE_SHUTDOWN = 1001  # going away: the server stops
-CLOSE_UNKNOWN_SYMBOL = 4404
-CLOSE_BAD_REQUEST = 4422
-CLOSE_NOT_STREAMING = 4409
-
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-
-def dumps(obj: Any) -> str:
-    """Compact JSON text, as every message of the API is sent."""
-    return _dumps(obj)
 
 
 def _num(x: float | None) -> float | None:
@@ -126,59 +120,3 @@ class TickEncoder:
                              f'"day_low":{"null" if lo != lo else repr(lo)},'
                              f'"change_pct":{ch},"mode":"{mode}"}}'))
         return out
-
-
-def candle_obj(candle: Mapping[str, Any]) -> dict[str, Any]:
-    """A candle (`Candle.to_dict()`) as the JSON lines write it."""
-    return {"type": "candle", "schema": API_SCHEMA, **candle}
-
-
-def encode_candle(c: Candle) -> str:
-    return _dumps(candle_obj(c.to_dict()))
-
-
-def batch(kind: str, items: list[str]) -> str:
-    """A WebSocket message carrying already-encoded objects: `{"type": kind, ..., "data": [...]}`."""
-    return batch_of(kind, ",".join(items))
-
-
-def batch_of(kind: str, body: str) -> str:
-    """`batch` from the objects already comma-joined."""
-    return f'{{"type":"{kind}","schema":{API_SCHEMA},"data":[{body}]}}'
-
-
-def message(kind: str, **fields: Any) -> str:
-    """A control message (`subscribed`, `error`, `status`)."""
-    return _dumps({"type": kind, "schema": API_SCHEMA, **fields})
-
-
-def error_body(status: int, code: str, message: str, **extra: Any) -> dict[str, Any]:
-    """Every error's JSON: `{"schema": 1, "error": {"status", "code", "message", ...}}`."""
-    return {"schema": API_SCHEMA, "error": {"status": status, "code": code, "message": message,
-                                            **extra}}
-
-
-# --- decoding, for RemoteSession -----------------------------------------------------------------
-def candle_from_obj(obj: Mapping[str, Any]) -> Candle:
-    """The `Candle` a JSON candle object stands for (what LiveSession's callbacks get)."""
-    interval = str(obj["interval"])
-    return Candle(
-        instrument_token=int(obj["instrument_token"]),
-        interval_min=int(interval.removesuffix("min")),
-        start=int(parse_instant(str(obj["start"]))),
-        open=float(obj["open"]), high=float(obj["high"]), low=float(obj["low"]),
-        close=float(obj["close"]), volume=int(obj["volume"]),
-        oi=None if obj.get("oi") is None else int(obj["oi"]), ticks=int(obj["ticks"]),
-        partial=bool(obj.get("partial")), synthetic=bool(obj.get("synthetic")),
-        closed=bool(obj.get("closed")), symbol=str(obj.get("symbol") or ""),
-        exchange=str(obj.get("exchange") or ""),
-        origin=str(obj.get("origin") or "live"),
-    )
-
-
-def callback_tick(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """A wire tick as `LiveSession.on_tick` callbacks get theirs: the same fields plus `time`
-    (the exchange's time, or the receive time where the packet has none)."""
-    out = {k: v for k, v in obj.items() if k not in ("type", "schema")}
-    out["time"] = obj.get("exchange_timestamp") or obj.get("received_at")
-    return out

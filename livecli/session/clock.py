@@ -57,4 +57,46 @@ class MarketClock:
         return self._market_time() - (time.time() - wall_s) * self.rate
 
 
+class AdvertisedClock:
+    """The clock a ticker server advertises on the WebSocket upgrade, else the wall clock.
+
+    Real Kite advertises none, so against Kite this is the wall clock. A standalone `livecli sim`
+    runs its simulated day at any hour and speed (09:15 in the market while the wall says 01:30
+    is normal use) and says so in its upgrade headers (`KiteFeed.server_clock`); the feed-clock
+    guard and the stamping of ltp/quote ticks must then use the market's clock, or every tick
+    would look hours ahead. `bind()` hands it the feed once the feed exists.
+    """
+
+    def __init__(self) -> None:
+        self._advertised: Callable[[], tuple[float, float, float] | None] = lambda: None
+
+    def bind(self, advertised: Callable[[], tuple[float, float, float] | None]) -> None:
+        self._advertised = advertised
+
+    @property
+    def rate(self) -> float:
+        adv = self._advertised()
+        return 1.0 if adv is None else adv[2]
+
+    def now(self) -> float:
+        return self.at(time.time())
+
+    def at(self, wall_s: float) -> float:
+        adv = self._advertised()
+        if adv is None:
+            return wall_s
+        market, wall, speed = adv
+        return market + (wall_s - wall) * speed
+
+
+def guard_now(clock: Clock, ahead_s: float) -> Callable[[], float]:
+    """The `now` for the candle engine's feed-clock guard, which allows `ahead_s` on top of it.
+
+    The allowance is meant in the feed's real seconds: a simulated clock read off an upgrade
+    response is off by the latency times the speed, so at 60x five real seconds are 300 market
+    seconds. Against Kite (rate 1) this is the clock's own now.
+    """
+    return lambda: clock.now() + ahead_s * (clock.rate - 1.0)
+
+
 WALL_CLOCK = WallClock()

@@ -2,8 +2,10 @@
 
 An illiquid instrument's candle must close when its minute ends, not at its next tick
 (CANDLES.md rule 8), and a feed that goes quiet must still close the minute. So a thread wakes
-every CLOCK_EVERY_S, and once no tick has come for a while moves the feed's clock on by the
-session's clock (the receiver decides how far). About once a second it also publishes the
+every CLOCK_EVERY_S, and once no tick has come for a while asks the receiving thread to move the
+feed's clock on by the session's clock. The move itself runs there (`post`), behind the frames
+the links already delivered: a receiver that fell behind is not a quiet feed, and closing a
+minute under its backlog would make that backlog late (rule 9). About once a second it also publishes the
 status: to the store and to the status listeners (JSON lines). A listener that raises never
 stops the clock.
 """
@@ -27,13 +29,19 @@ CLOCK_EVERY_S = 0.25
 
 
 class ClockThread:
-    """Runs `receiver.advance_if_quiet` and `publish(status())` until `stop()`."""
+    """Queues `receiver.advance_if_quiet` and runs `publish(status())` until `stop()`.
+
+    `post(fn)` runs `fn` on the receiving thread (the feed's `call_soon`).
+    """
 
     def __init__(self, receiver: Receiver, status: Callable[[], LiveStatus],
-                 publish: Callable[[LiveStatus], None]) -> None:
+                 publish: Callable[[LiveStatus], None],
+                 post: Callable[[Callable[[], None]], None]) -> None:
         self._receiver = receiver
         self._status = status
         self._publish = publish
+        self._post = post
+        self._asked = threading.Event()  # one question in the receiving thread's queue at most
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="livecli-clock", daemon=True)
 
@@ -53,10 +61,24 @@ class ClockThread:
         next_status = 0.0
         while not self._stopping.wait(CLOCK_EVERY_S):
             now = time.time()
-            self._receiver.advance_if_quiet(now)
+            if not self._asked.is_set() and self._receiver.looks_quiet(now):
+                self._asked.set()
+                try:
+                    self._post(self._advance)
+                except Exception as exc:  # the receiving thread is gone: nothing to advance
+                    self._asked.clear()
+                    log.debug("clock advance: %s", exc)
             if now >= next_status:
                 next_status = now + STATUS_EVERY_S
                 try:
                     self._publish(self._status())
                 except Exception as exc:  # a broken listener must not stop the clock
                     log.debug("status publish: %s", exc)
+
+    def _advance(self) -> None:
+        try:
+            self._receiver.advance_if_quiet()
+        except Exception:  # a fault of ours: said, and the next quiet second asks again
+            log.exception("closing candles on a quiet feed failed")
+        finally:
+            self._asked.clear()

@@ -49,9 +49,32 @@ class LiveSession:
     """A live market-data session with candles, callbacks, a store and a status.
 
     `source`: "auto" (Kite when credentials are configured, else the built-in stand-in),
-    "kite" or "sim". `intervals`: candle intervals besides 1 minute (always built). `db`: the
+    "kite" or "sim"; a URL ("http://127.0.0.1:8000") attaches to a served session instead
+    (see `attach`). `intervals`: candle intervals besides 1 minute (always built). `db`: the
     SQLite store (default from config; `False` for none). `config`: a config file path.
     """
+
+    def __new__(cls, source: str = "auto", *args: Any, **kwargs: Any) -> LiveSession:
+        # LiveSession(source="http://127.0.0.1:8000"): the served session's client instead.
+        from livecli.session.attach import is_url
+
+        if is_url(source):
+            return cls.attach(source, *args, **kwargs)
+        return super().__new__(cls)
+
+    @staticmethod
+    def attach(url: str, *args: Any, **options: Any) -> Any:
+        """A session served by another process (`livecli serve` at "http://HOST:PORT"), with
+        this class's surface: `get_candles`, `on_candle_close`, `status`, `subscribe_symbol`...
+        over its API, callbacks fed by its WebSocket, reconnecting when the server restarts.
+        Options: `api_key`, `timeout`, `reconnect_max_delay_s` (livecli.session.remote)."""
+        from livecli.session.attach import attach
+
+        if args or set(options) - {"api_key", "timeout", "reconnect_max_delay_s"}:
+            raise UsageError("an attached session takes only api_key, timeout and "
+                             "reconnect_max_delay_s: intervals, store and market are the "
+                             "server's (set them on `livecli serve`)")
+        return attach(url, **options)
 
     def __init__(
         self,

@@ -14,6 +14,7 @@ feeds it and never updates a candle itself.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 RECENT_TICKS = 40
 # The feed counts as quiet after this long without a tick; only then does the session's clock
 # move the feed's clock on (CANDLES.md rule 8). Sooner, and ticks already in flight turn up late.
+# Quiet is measured on the receiving thread, from when it finished its last frame: a receiver
+# busy with a backlog is not a quiet feed (rule 9: lateness is the feed's, never livecli's).
 QUIET_S = 1.0
 
 FrameListener = Callable[[Any, float], None]
@@ -76,7 +79,8 @@ class Receiver:
         self.recent: deque[tuple[float, int, float, int | None]] = deque(maxlen=RECENT_TICKS)
         self._closed: list[Candle] = []
         self.feed_max = float("-inf")
-        self.feed_max_wall = 0.0
+        self.feed_max_wall = 0.0  # when the frame that set the feed's clock was received
+        self.idle_since = 0.0  # when the receiving thread finished its latest frame
         engine.on_close(self._on_candle_closed)
 
     # --- the reactor thread ---------------------------------------------------------------------
@@ -138,6 +142,7 @@ class Receiver:
             for i, tok in enumerate(tokens):
                 if dispatcher.wants_ticks(tok):
                     dispatcher.tick(tok, frame, i)
+        self.idle_since = time.time()
 
     def _on_candle_closed(self, c: Candle) -> None:
         # Called by the engine under the lock, on the receiving or the clock thread. At a
@@ -155,12 +160,21 @@ class Receiver:
             self._closed = []
 
     # --- the clock thread -----------------------------------------------------------------------
-    def advance_if_quiet(self, wall_now: float) -> None:
-        """Move the feed's clock on by the session clock while no tick comes (rule 8)."""
+    def looks_quiet(self, wall_now: float) -> bool:
+        """From another thread, without the lock: worth asking the receiving thread?"""
+        return self.feed_max > float("-inf") and wall_now - self.idle_since >= QUIET_S
+
+    def advance_if_quiet(self) -> None:
+        """Move the feed's clock on by the session clock while no tick comes (rule 8).
+
+        Runs on the receiving thread (queued there by the clock thread), so every frame the
+        links delivered before it has been taken: the clock moves on only past a real silence,
+        by the time since the last frame arrived.
+        """
         with self.lock:
-            quiet = wall_now - self.feed_max_wall
-            if self.feed_max > float("-inf") and quiet >= QUIET_S:
-                self.engine.advance(self.feed_max + quiet * self.clock.rate)
+            now = time.time()
+            if self.feed_max > float("-inf") and now - self.idle_since >= QUIET_S:
+                self.engine.advance(self.feed_max + (now - self.feed_max_wall) * self.clock.rate)
                 self.flush_closed()
 
     def close_due(self) -> list[Candle]:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from livecli.errors import SymbolError, TooManyInstrumentsError, UsageError
-from livecli.session.clock import WALL_CLOCK, Clock, MarketClock
+from livecli.session.clock import AdvertisedClock, Clock, MarketClock, guard_now
 from livecli.session.clock_thread import ClockThread
 from livecli.session.dispatch import Callbacks, Dispatcher
 from livecli.session.receiver import Listeners, Receiver
@@ -45,11 +45,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("livecli.session")
 
 
+# How far ahead of the session's clock a tick may be stamped, in the feed's real seconds, before
+# the guard refuses it (CANDLES.md rule 8: "a few seconds").
+MAX_AHEAD_S = 5.0
+
+
 def clock_for(source: Source) -> Clock:
-    """The wall clock, unless the source runs a market clock of its own (the stand-in's)."""
+    """The in-process stand-in's market clock, else the clock the ticker server advertises
+    (a standalone stand-in's; none from real Kite, which leaves the wall clock)."""
     if source.market_time is not None:
         return MarketClock(source.market_time, source.clock_rate)
-    return WALL_CLOCK
+    return AdvertisedClock()
 
 
 class Run:
@@ -77,12 +83,17 @@ class Run:
                                  record=record, exchange_times=mode == "full")
         self._ticks_of_frame: tuple[Any, list[Any]] | None = None
         self.feed: KiteFeed = feed_factory(self.receiver.on_frame, self._on_text, self._on_state)
+        if isinstance(clock, AdvertisedClock):
+            feed = self.feed
+            clock.bind(lambda: feed.server_clock)
         if len(self.instruments) > self.feed.max_instruments:
             raise TooManyInstrumentsError(
                 f"{len(self.instruments)} instruments; Kite allows at most "
                 f"{self.feed.max_instruments}"
             )
-        self.clock_thread = ClockThread(self.receiver, self.status, self.publish)
+        self.clock_thread = ClockThread(self.receiver, self.status, self.publish,
+                                        self.feed.call_soon)
+        self._scale_grace()
         self.history: HistoryFiller | None = None  # warm start and gap repair (session/warmup.py)
         self.started_at = time.time()
         self.running = False
@@ -122,7 +133,7 @@ class Run:
             # The guard's clock (CANDLES.md rule 8): a tick stamped ahead of it moves nothing.
             engine = CandleEngine(intervals, grace_s=st.grace_s, history=st.history,
                                   fill_gaps=st.fill_gaps, sessions=settings.session_table(),
-                                  now=clock.now)
+                                  now=guard_now(clock, MAX_AHEAD_S), max_ahead_s=MAX_AHEAD_S)
             if db_path is not None:
                 from livecli.store.writer import StoreWriter
 
@@ -218,6 +229,16 @@ class Run:
         if status.state == "reconnecting":
             with self.lock:
                 self.engine.mark_disconnect()
+        self._scale_grace()  # a link upgraded: a standalone stand-in has now said its speed
+
+    def _scale_grace(self) -> None:
+        """The grace waits out the links' arrival skew, which is real time (CANDLES.md rule 8):
+        against a simulated market at speed N it spans N x grace_s of the market's seconds, or
+        at 60x one link's subscription snapshot would arrive late behind another's."""
+        grace = self.settings.stream.grace_s * max(1.0, self.clock.rate)
+        if grace != self.engine.grace_s:
+            with self.lock:
+                self.engine.grace_s = grace
 
     # --- ticks as dicts (callback thread, readers) ---------------------------------------------
     def _tick_dict(self, tok: int, frame: Any, row: int) -> dict[str, Any]:

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("livecli.history")
 
+FIRST_CONNECT_WAIT_S = 30.0  # the warm start waits this long for the feed's first connection
 POLL_S = 0.1  # how often the thread looks at the feed and the pending gaps (real seconds)
 QUIET_S = 2.5  # no message at all (Kite sends a heartbeat every second): the link is silent
 JOIN_BACK_MIN = 2  # minutes before the join asked again with it (Kite's lag)
@@ -140,6 +141,14 @@ class HistoryFiller:
 
         try:
             if self.warm:
+                # "Now" once the feed is up: a standalone stand-in's clock is known only from
+                # its upgrade response (session/clock.py, AdvertisedClock); Kite's is the wall's.
+                deadline = time.monotonic() + FIRST_CONNECT_WAIT_S
+                while (self.run.feed.status().state != "connected"
+                       and time.monotonic() < deadline):
+                    if self._stop.wait(POLL_S):
+                        raise Stopped()
+                self.started_clock = self.run.clock.now()
                 self._warm_start()
             else:
                 self._warmed.set()

@@ -25,9 +25,10 @@ from pathlib import Path
 
 from livecli.errors import StoreError
 
-# What a user refused by a busy store can do instead. One constant, so that the command that
-# lets several clients share one stream (`livecli serve`) can point here when it exists.
-IN_USE_ADVICE = "stop that stream first, or pass another --db"
+# What a user refused by a busy store can do instead. A store that `livecli serve` writes is
+# attached to, not refused (livecli.store.served); sharing one stream is done that way.
+IN_USE_ADVICE = ("stop that stream first, or pass another --db; to share one stream, run it "
+                 "as `livecli serve` and attach with `livecli stream --attach URL`")
 
 
 @dataclass(frozen=True, slots=True)
