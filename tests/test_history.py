@@ -158,10 +158,8 @@ def test_a_stream_started_at_11_has_the_day_from_the_open_equal_to_history(herme
 def test_a_silent_link_is_repaired_from_history(hermetic):
     from livecli.session.live import LiveSession
 
-    # A grace of 30 simulated s (0.5 real s at 60x): no tick of a loaded machine is late, so the
-    # live minutes equal history's too.
     s = LiveSession(source="sim", intervals=("1min", "5min"), db=hermetic / "s.db", speed=60,
-                    sim_date=SIM_DATE, sim_start="11:00", overrides={"stream.grace_s": 30})
+                    sim_date=SIM_DATE, sim_start="11:00")
     s.start(["RELIANCE", "INFY"])
     try:
         assert s.wait_for_history(60)
@@ -223,10 +221,8 @@ def recorded(tmp_path_factory) -> tuple[Path, int]:
     try:
         from livecli.session.live import LiveSession
 
-        # A grace of 60 simulated s (0.5 real s at 120x): no tick of a loaded machine is late,
-        # which would make a live candle differ from Kite's for real.
         s = LiveSession(source="sim", db=db, speed=120, sim_date=SIM_DATE,
-                        overrides={"stream.fetch_history": False, "stream.grace_s": 60})
+                        overrides={"stream.fetch_history": False})
         s.start(["RELIANCE", "INFY"])
         try:
             until(lambda: len(s._run.engine.history(INFY, 1)) >= 2, 60, "two closed minutes")
@@ -444,6 +440,7 @@ def test_an_account_without_history_streams_on_and_says_so(hermetic):
     s.start(["RELIANCE", "INFY", "SBIN", "TCS"])
     try:
         standin = s.source.standin
+        until(lambda: s.live_status(False).state == "connected", 20, "the feed up")
         standin.reject_auth(True)  # REST calls get a TokenException (the ticker link stays)
         assert s.wait_for_history(30)
         st = s.live_status(False)
