@@ -458,3 +458,24 @@ def test_an_account_without_history_streams_on_and_says_so(hermetic):
         assert s.live_status(False).history_state == "failed"
     finally:
         s.stop()
+
+
+@pytest.mark.slow
+def test_the_stream_command_warms_up_unless_told_not_to(tmp_path):
+    """The real CLI: JSON lines carry history candles and the status says so; --no-history
+    (and the config key) turns it off."""
+    def lines(*flags: str) -> list[dict]:
+        p = run(["stream", "RELIANCE", "--sim", "--sim-date", SIM_DATE, "--speed", "60",
+                 "--jsonl", "--duration", "6", "--db", str(tmp_path / f"s{len(flags)}.db"),
+                 *flags], tmp_path, timeout=90)
+        assert p.returncode == 0, p.stderr
+        return [json.loads(ln) for ln in p.stdout.splitlines() if ln.strip()]
+
+    got = lines()
+    candles = [o for o in got if o["type"] == "candle"]
+    assert any(c["origin"] == HISTORY for c in candles) and any(c["origin"] == LIVE for c in candles)
+    states = [o["history_state"] for o in got if o["type"] == "status"]
+    assert states and states[-1] in ("done", "repairing")
+    off = lines("--no-history")
+    assert {c["origin"] for c in off if c["type"] == "candle"} <= {LIVE}
+    assert {o["history_state"] for o in off if o["type"] == "status"} == {"off"}
