@@ -85,14 +85,15 @@ class Divergence:
 
 @dataclass
 class HistoryLog:
-    """Every historical request: real (monotonic) time and the HTTP status it was answered."""
+    """Every historical request: its arrival (monotonic, the instant Kite's limit counts, before
+    any work) and the HTTP status it was answered."""
 
     entries: list[tuple[float, int]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, status: int) -> None:
+    def add(self, arrived: float, status: int) -> None:
         with self.lock:
-            self.entries.append((time.monotonic(), status))
+            self.entries.append((arrived, status))
 
     def snapshot(self) -> list[tuple[float, int]]:
         with self.lock:
@@ -175,9 +176,10 @@ class ApiHandlers:
                 if len(parts) == 2:
                     return self.instruments(parts[1])
                 if len(parts) == 4 and parts[1] == "historical":
+                    arrived = time.monotonic()
                     denied = self._auth(headers) or self._throttle()
                     r = denied or self.historical(parts[2], parts[3], query)
-                    self.history_log.add(r.status)
+                    self.history_log.add(arrived, r.status)
                     return r
             if parts == ["session", "token"]:
                 if method == "POST":
