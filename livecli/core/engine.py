@@ -36,12 +36,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from livecli.core.candles import Candle
+from livecli.core import backfill
+from livecli.core.candles import ORIGIN_CODE, Candle
 from livecli.core.closed import ClosedCandles
 from livecli.core.colhistory import ColumnarHistory, HistoryView
 from livecli.core.fold import (
@@ -211,13 +212,7 @@ class CandleEngine:
             if later or end + g <= self.clock:
                 done.append(bucket)
                 continue
-            f.has[s_] = True
-            f.start[s_] = bucket.start
-            f.open[s_], f.high[s_], f.low[s_] = bucket.open, bucket.high, bucket.low
-            f.close[s_], f.volume[s_] = bucket.close, bucket.volume
-            f.oi[s_] = NO_OI if bucket.oi is None else bucket.oi
-            f.ticks[s_], f.partial[s_] = bucket.ticks, bucket.partial
-            f.due[s_] = end + g
+            _set_level(f, s_, bucket, end + g)
             self._next_due = min(self._next_due, end + g)
         for c in done:
             c.closed = True
@@ -790,6 +785,65 @@ class CandleEngine:
             taken += len(rows)
         return taken
 
+    # --- history from Kite -----------------------------------------------------------------------
+    def insert_history(self, token: int, minutes: Sequence[Candle]) -> list[Candle]:
+        """Put closed 1-minute candles from Kite's history into the engine's history.
+
+        The one way history enters the engine (warm start, gap repair; session/warmup.py). Each
+        given minute replaces the one held for the same start (the caller gives only minutes it
+        wants from history: before the session, or those a disconnect spoiled); a minute still
+        open here is skipped (the caller asks again once it closed). Every longer candle holding
+        a given minute is rebuilt from the 1-minute candles, the forming one in place. Nothing
+        is announced to `on_close` (a strategy must not act at 11:00 on a 09:15 close). Returns
+        the candles put in or rebuilt (the store's to keep), 1-minute ones first.
+        """
+        s = self._slot(token)
+        # History's minutes are over (Kite serves a minute once it closed): the feed's clock may
+        # move to their end (rule 8, never past now() + max_ahead_s), so a tick for one of them
+        # that comes after is late rather than opening a second candle for the same minute.
+        open_now = {int(lv.start[s]) for lv in (self._prev, self._cur) if lv.has[s]}
+        limit = self.ahead_limit()
+        given = [m for m in minutes if m.interval_min == 1 and int(m.start) not in open_now
+                 and m.start + 60 <= limit]
+        if not given:
+            return []
+        self._advance(max(m.start for m in given) + 60)
+        symbol, exchange = self._symbols[s], self._exchanges[s]
+        for m in given:
+            m.closed = True
+            m.symbol, m.exchange = symbol, exchange
+        self.insert_closed(given)
+        out: list[Candle] = list(given)
+        real = [m for m in self.history(token, 1) if not m.synthetic]
+        st, g = self._st, self.grace_s
+        open_off, close_off = int(st.open_off[s]), int(st.close_off[s])
+        for minutes_n in self._longer:
+            span = minutes_n * 60
+            f = self._forming[minutes_n]
+            touched = sorted({backfill.bucket_start(int(m.start), minutes_n,
+                                                    _day0(m.start) + open_off) for m in given})
+            rebuilt: list[Candle] = []
+            for b in touched:
+                inside = [m for m in real if b <= m.start < b + span]
+                if not inside:
+                    continue
+                end = min(b + span, _day0(b) + close_off)
+                if f.has[s] and int(f.start[s]) == b:
+                    c = backfill.fold(inside, minutes_n, b, closed=False)
+                    _set_level(f, s, c, end + g)
+                    out.append(c)
+                elif end + g <= self.clock or (f.has[s] and int(f.start[s]) > b):
+                    rebuilt.append(backfill.fold(inside, minutes_n, b, closed=True))
+                elif not f.has[s]:
+                    c = backfill.fold(inside, minutes_n, b, closed=False)
+                    _set_level(f, s, c, end + g)
+                    self._next_due = min(self._next_due, end + g)
+                    out.append(c)
+            if rebuilt:
+                self.insert_closed(rebuilt)
+                out += rebuilt
+        return out
+
     # --- reading ------------------------------------------------------------------------------
     def _candle(self, lvl: Level, s: int, minutes: int, closed: bool) -> Candle:
         oi = int(lvl.oi[s])
@@ -906,6 +960,8 @@ def merge_into(f: Candle, c: Candle) -> None:
     f.ticks += c.ticks
     if c.partial:
         f.partial = True
+    if c.origin is not f.origin and ORIGIN_CODE[c.origin] > ORIGIN_CODE[f.origin]:
+        f.origin = c.origin
 
 
 def synthetic_between(prev: Candle, cur: Candle, disconnects: Iterable[float] = ()) -> list[Candle]:
@@ -927,6 +983,22 @@ def synthetic_between(prev: Candle, cur: Candle, disconnects: Iterable[float] = 
         )
         start += span
     return out
+
+
+def _day0(epoch_s: float) -> int:
+    """The start (00:00 IST, epoch s) of the day holding `epoch_s`."""
+    return int((epoch_s + IST_OFFSET_S) // DAY_S * DAY_S - IST_OFFSET_S)
+
+
+def _set_level(f: Level, s: int, c: Candle, due: float) -> None:
+    """Make `c` slot `s`'s open candle in level `f`, closing at `due`."""
+    f.has[s] = True
+    f.start[s] = c.start
+    f.open[s], f.high[s], f.low[s], f.close[s] = c.open, c.high, c.low, c.close
+    f.volume[s] = c.volume
+    f.oi[s] = NO_OI if c.oi is None else c.oi
+    f.ticks[s], f.partial[s] = c.ticks, c.partial
+    f.due[s] = due
 
 
 def _day_of(epoch_s: float) -> int:
