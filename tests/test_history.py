@@ -316,8 +316,8 @@ def test_insert_history_rebuilds_the_longer_candles_and_the_forming_one_in_place
     eng.update(_tick(t0 + 30, 101.0, 50_010))
     eng.update(_tick(t0 + 70, 99.0, 50_030))  # 11:03
     eng.advance(t0 + 60 + 5)  # 11:02 closed, 5-min 11:00 forming
-    f = eng._states[RELIANCE].forming[5]
-    assert (f.volume, f.partial, f.origin) == (10, True, LIVE)
+    f = eng.forming(RELIANCE, 5)  # 11:02 (10, partial) and the 11:03 minute forming (20)
+    assert (f.volume, f.partial, f.origin) == (30, True, LIVE)
 
     def hist(hh: int, mm: int, o: float, v: int) -> Candle:
         return Candle(RELIANCE, 1, at_ist(DAY, dtime(hh, mm)), o, o + 1, o - 1, o, v, None, 0,
@@ -337,9 +337,10 @@ def test_insert_history_rebuilds_the_longer_candles_and_the_forming_one_in_place
     assert [c.start for c in five] == [at_ist(DAY, dtime(10, 55))]
     assert five[0].volume == sum(100 + m for m in range(55, 60)) and five[0].closed
     assert five[0].origin == HISTORY and five[0].open == 90.0
-    # The forming 11:00 candle is the same object, now holding 11:00, 11:01 and 11:02.
-    assert eng._states[RELIANCE].forming[5] is f
-    assert (f.open, f.volume, f.partial, f.closed) == (95.0, 200 + 300 + 777, False, False)
+    # The forming 11:00 candle now holds 11:00, 11:01 and 11:02 from history, and 11:03 live.
+    f = eng.forming(RELIANCE, 5)
+    assert (f.open, f.volume, f.partial, f.closed) == (95.0, 200 + 300 + 777 + 20, False, False)
+    assert f.origin == HISTORY
     assert any(c.interval_min == 5 and c.closed for c in out)
     # Live goes on into the forming candle; a tick of a minute history gave is late.
     late = eng.counters.late

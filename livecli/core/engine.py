@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from livecli.core import backfill
-from livecli.core.candles import ORIGIN_CODE, Candle
+from livecli.core.candles import ORIGIN_CODE, ORIGINS, Candle
 from livecli.core.closed import ClosedCandles
 from livecli.core.colhistory import ColumnarHistory, HistoryView
 from livecli.core.fold import (
@@ -656,14 +656,15 @@ class CandleEngine:
                 m = f.due[:n] <= d
                 if m.any():
                     idx = np.flatnonzero(m)
-                    self._emit(self._batch(minutes, idx, f.pop(idx)))
+                    org = f.origin[idx].copy()
+                    self._emit(self._batch(minutes, idx, f.pop(idx), org))
 
-    def _batch(self, minutes: int, idx: np.ndarray, cols: tuple[np.ndarray, ...]
-               ) -> ClosedCandles:
+    def _batch(self, minutes: int, idx: np.ndarray, cols: tuple[np.ndarray, ...],
+               origin: np.ndarray | None = None) -> ClosedCandles:
         start, o, h, lo, c, v, oi, ticks, partial = cols
         return ClosedCandles(minutes, idx, self._slots.tokens[idx], start, o, h, lo, c, v, oi,
                              ticks, partial, np.zeros(len(idx), np.bool_), self._symbols,
-                             self._exchanges)
+                             self._exchanges, origin)
 
     def _fold(self, m1: ClosedCandles) -> None:
         """Fold closed minutes into the longer intervals' forming candles (rule 2 anchoring)."""
@@ -681,7 +682,8 @@ class CandleEngine:
             other = has & (f.start[s] != b)
             if other.any():  # its end has passed (minutes close in order): close it first
                 idx = s[other]
-                self._emit(self._batch(minutes, idx, f.pop(idx)))
+                org = f.origin[idx].copy()
+                self._emit(self._batch(minutes, idx, f.pop(idx), org))
                 has = has & ~other
             new = ~has
             if new.any():
@@ -696,6 +698,7 @@ class CandleEngine:
                 f.oi[ns] = m1.oi[new]
                 f.ticks[ns] = m1.ticks[new]
                 f.partial[ns] = m1.partial[new]
+                f.origin[ns] = m1.origins[new]
                 f.due[ns] = np.minimum(b[new] + span, day0[new] + st.close_off[ns]) + self.grace_s
             if has.any():
                 es = s[has]
@@ -707,6 +710,7 @@ class CandleEngine:
                 f.oi[es] = np.where(moi >= 0, moi, f.oi[es])
                 f.ticks[es] += m1.ticks[has]
                 f.partial[es] |= m1.partial[has]
+                f.origin[es] = np.maximum(f.origin[es], m1.origins[has])
 
     def _emit(self, batch: ClosedCandles) -> None:
         if self.fill_gaps:
@@ -850,7 +854,8 @@ class CandleEngine:
         return Candle(int(self._slots.tokens[s]), minutes, int(lvl.start[s]), float(lvl.open[s]),
                       float(lvl.high[s]), float(lvl.low[s]), float(lvl.close[s]),
                       int(lvl.volume[s]), None if oi < 0 else oi, int(lvl.ticks[s]),
-                      bool(lvl.partial[s]), False, closed, self._symbols[s], self._exchanges[s])
+                      bool(lvl.partial[s]), False, closed, self._symbols[s], self._exchanges[s],
+                      ORIGINS[int(lvl.origin[s])])
 
     def forming(self, token: int, interval: Interval | str | int = ONE_MINUTE) -> Candle | None:
         """The candle still forming for `token` in `interval` (closed=False), or None."""
@@ -999,6 +1004,7 @@ def _set_level(f: Level, s: int, c: Candle, due: float) -> None:
     f.oi[s] = NO_OI if c.oi is None else c.oi
     f.ticks[s], f.partial[s] = c.ticks, c.partial
     f.due[s] = due
+    f.origin[s] = ORIGIN_CODE[c.origin]
 
 
 def _day_of(epoch_s: float) -> int:

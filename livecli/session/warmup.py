@@ -42,6 +42,7 @@ from livecli.core.timeutil import DAY_S, day_start, ist_day
 from livecli.errors import AuthError, LivecliError
 
 if TYPE_CHECKING:
+    from livecli.core.closed import ClosedCandles
     from livecli.kite.historical import HistoricalClient
     from livecli.session.run import Run
 
@@ -318,10 +319,32 @@ class HistoryFiller:
             for fn in run.listeners.candles:
                 for c in closed:
                     fn(c)
+            if run.listeners.candle_batches:  # (the JSON lines take closes as batches)
+                for batch in _batches(closed):
+                    for bfn in run.listeners.candle_batches:
+                        bfn(batch)
         n = sum(1 for c in out if c.interval_min == 1)
         with self._lock:
             setattr(self._progress, counter, getattr(self._progress, counter) + n)
         return out
+
+
+def _batches(candles: list[Candle]) -> list[ClosedCandles]:
+    """`candles` as one `ClosedCandles` per interval, each row naming its own instrument."""
+    import numpy as np
+
+    from livecli.core.closed import ClosedCandles
+
+    by: dict[int, list[Candle]] = {}
+    for c in candles:
+        by.setdefault(c.interval_min, []).append(c)
+    out = []
+    for minutes, group in by.items():
+        batch = ClosedCandles.from_candles(group, np.arange(len(group)), minutes)
+        batch.symbols = [c.symbol for c in group]
+        batch.exchanges = [c.exchange for c in group]
+        out.append(batch)
+    return out
 
 
 def start_filler(run: Run) -> HistoryFiller | None:
