@@ -65,3 +65,7 @@ class KiteApiError(LivecliError):
 
 class ConnectionFailedError(LivecliError):
     """The ticker connection could not be kept up and gave up."""
+
+
+class ReconcileMismatchError(LivecliError):
+    """`livecli reconcile` found candles that differ from Kite's beyond the tolerance."""

@@ -31,6 +31,10 @@ def serve_env(base: Path, **extra: str) -> dict[str, str]:
         LIVECLI_CACHE_DIR=str(base / "cache"), HOME=str(base / "home"),
         PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
         PYTHONUNBUFFERED="1",
+        # No warm start from history (tests/test_history.py has it): these tests compare what a
+        # served session streamed with what it stored, and a history candle replacing the live
+        # one of the first minute after it was pushed would be a difference of that test's own.
+        LIVECLI_STREAM_FETCH_HISTORY="false",
     )
     env.update(extra)
     return env

@@ -29,7 +29,8 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 
 CANDLE_KEYS = ["type", "symbol", "instrument_token", "exchange", "interval", "start", "open",
-               "high", "low", "close", "volume", "oi", "ticks", "partial", "synthetic", "closed"]
+               "high", "low", "close", "volume", "oi", "ticks", "partial", "synthetic", "closed",
+               "origin"]
 TICK_KEYS = ["type", "symbol", "exchange", "instrument_token", "last_price", "volume_traded",
              "exchange_timestamp", "received_at", "oi", "day_high", "day_low", "change_pct",
              "mode"]
@@ -93,17 +94,18 @@ def store_rows(db: Path) -> dict[tuple[int, int, str], dict[str, Any]]:
     try:
         rows = con.execute(
             "SELECT c.instrument_token, interval_min, start, open, high, low, close, volume, oi, "
-            "ticks, partial, synthetic, i.symbol, i.exchange FROM candles c JOIN instruments i "
+            "ticks, partial, synthetic, i.symbol, i.exchange, origin FROM candles c "
+            "JOIN instruments i "
             "USING (instrument_token) WHERE closed = 1").fetchall()
     finally:
         con.close()
     out = {}
-    for tok, iv, start, o, h, lo, c, v, oi, n, p, syn, sym, ex in rows:
+    for tok, iv, start, o, h, lo, c, v, oi, n, p, syn, sym, ex, origin in rows:
         out[(tok, iv, iso(start))] = {
             "type": "candle", "symbol": sym, "instrument_token": tok, "exchange": ex,
             "interval": f"{iv}min", "start": iso(start), "open": o, "high": h, "low": lo,
             "close": c, "volume": v, "oi": oi, "ticks": n, "partial": bool(p),
-            "synthetic": bool(syn), "closed": True}
+            "synthetic": bool(syn), "closed": True, "origin": origin}
     return out
 
 

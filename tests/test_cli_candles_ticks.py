@@ -44,7 +44,7 @@ def test_export_equals_the_engine_and_has_the_documented_columns(tmp_path, ticks
     df = pd.read_csv(target) if fmt == "csv" else pd.read_parquet(target)
     assert list(df.columns) == ["symbol", "instrument_token", "exchange", "interval", "start",
                                 "open", "high", "low", "close", "volume", "oi", "ticks",
-                                "partial", "synthetic", "closed", "source"]
+                                "partial", "synthetic", "closed", "origin", "source"]
     assert df["source"].isna().all()  # a tick file does not say whose market it recorded
     tf = read_tick_file(ticks_csv)
     want = sorted(rebuild(tf.columns, [5], tf.names), key=lambda c: (c.instrument_token, c.start))

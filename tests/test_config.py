@@ -286,11 +286,13 @@ def test_example_config_documents_every_setting_with_its_own_doc(dirs):
 
 
 def test_docs_say_what_fill_gaps_and_record_ticks_do():
-    """They used to promise a historical-API fetch and a tick file; neither exists."""
+    """fill_gaps used to promise a historical-API fetch it never made; the fetch is
+    fetch_history's (issue 13), and fill_gaps says it never covers the minutes that repairs."""
     specs = field_specs()
     fill, record = specs["stream.fill_gaps"].doc, specs["store.record_ticks"].doc
-    assert "synthetic" in fill and "Nothing is fetched from Kite" in fill
-    assert "historical" not in fill
+    assert "synthetic" in fill and "fill_gaps itself fetches nothing" in fill
+    assert "fetch_history repairs them" in fill and "Never across a disconnect" in fill
+    assert "historical API" in specs["stream.fetch_history"].doc
     assert "in the store" in record and "tick file next to" not in record
 
 

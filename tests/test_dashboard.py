@@ -387,3 +387,13 @@ def test_a_snapshot_of_the_first_rows_still_counts_every_instrument():
     out = text_of(render(snap, max_rows=6))
     assert "… 8995 more instruments hidden (5 of 9000 shown" in out
     assert f"Instruments · {snap.interval_name} · 9000" in out
+
+
+def test_connection_panel_shows_the_warm_start_progress_then_what_history_gave():
+    """Issue 13: a progress bar while Kite's history is fetched, then minutes and repairs."""
+    out = text_of(render(snapshot(history_state="fetching", history_done=1, history_total=4)))
+    assert "history ███░░░░░░░░░ 1/4 instruments" in out
+    out = text_of(render(snapshot(history_state="done", history_minutes=1500,
+                                  history_repaired=3)))
+    assert "history done" in out and "minutes 1,500" in out and "repaired 3" in out
+    assert "history" not in text_of(render(snapshot()))  # --no-history: nothing shown

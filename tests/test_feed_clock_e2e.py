@@ -417,4 +417,9 @@ def test_a_standalone_standin_ahead_of_the_wall_clock_is_judged_by_its_own_clock
     final = [o for o in lines if o["type"] == "status"][-1]
     assert ticks and final["future_ticks"] == 0, final
     assert any(o["type"] == "candle" for o in lines)  # a minute a second: candles closed
-    assert all(o["start"].startswith("2031-01-08") for o in lines if o["type"] == "candle")
+    assert all(o["start"].startswith("2031-01-08") for o in lines
+               if o["type"] == "candle" and o["origin"] == "live")
+    # The warm start judged "today" by the advertised clock too: its history candles are of
+    # the days before the stand-in's 2031-01-08, never of the wall clock's.
+    hist = [o["start"][:10] for o in lines if o["type"] == "candle" and o["origin"] == "history"]
+    assert all("2031-01-01" <= d <= "2031-01-08" for d in hist), sorted(set(hist))

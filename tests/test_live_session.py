@@ -41,7 +41,9 @@ def hermetic(tmp_path, monkeypatch):
 
 
 def session(db: Path | bool, intervals=("1min", "5min")) -> LiveSession:
-    return LiveSession(source="sim", intervals=intervals, db=db, speed=60, sim_date=SIM_DATE)
+    # The live path alone: no warm start from history (tests/test_history.py has that).
+    return LiveSession(source="sim", intervals=intervals, db=db, speed=60, sim_date=SIM_DATE,
+                       overrides={"stream.fetch_history": False})
 
 
 class Waiter:

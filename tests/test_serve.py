@@ -40,7 +40,7 @@ TICK_FIELDS = ["type", "schema", "symbol", "exchange", "instrument_token", "last
                "change_pct", "mode"]
 CANDLE_FIELDS = ["type", "schema", "symbol", "instrument_token", "exchange", "interval", "start",
                  "open", "high", "low", "close", "volume", "oi", "ticks", "partial", "synthetic",
-                 "closed"]
+                 "closed", "origin"]
 
 
 def run_cli(base: Path, *args: str, env: dict[str, str] | None = None,

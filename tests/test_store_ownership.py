@@ -236,7 +236,7 @@ def test_a_store_keeps_to_the_source_that_first_wrote_it(tmp_path, kite_env):
         assert r.returncode == 0, r.stderr
         (out,) = cwd.glob("candles_*.csv")
         header, *rows = list(csv.reader(out.read_text().splitlines()))
-        assert header[-2:] == ["closed", "source"]
+        assert header[-3:] == ["closed", "origin", "source"]
         assert rows and {row[-1] for row in rows} == {source}
 
 

@@ -51,8 +51,12 @@ FIELDS = ("open", "high", "low", "close", "volume", "oi", "ticks", "partial", "s
 
 # --- running the command ---------------------------------------------------------------------
 def cli_env(base: Path, **extra: str) -> dict[str, str]:
-    """A hermetic environment: own folders, no Kite credentials, this checkout first on the path."""
-    return hermetic_env(base, **extra)
+    """A hermetic environment: own folders, no Kite credentials, this checkout first on the path.
+
+    No warm start from history (issue 13, tests/test_history.py): these tests compare what the
+    stream built from its ticks with the ticks it recorded.
+    """
+    return hermetic_env(base, **{"LIVECLI_STREAM_FETCH_HISTORY": "false", **extra})
 
 
 def run_cli(base: Path, *args: str, timeout: float = 60, env: dict | None = None

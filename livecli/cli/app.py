@@ -141,6 +141,11 @@ COMMANDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
         "livecli chart INFY --interval 15min --from 2025-01-06",
         "livecli chart RELIANCE -i 5min --output chart.png",
     )),
+    ("reconcile", "cmd_reconcile", "Check the store's candles against Kite's history.", (
+        "livecli reconcile",
+        "livecli reconcile RELIANCE INFY --date 2025-12-10 --interval 5min",
+        "livecli reconcile --tolerance 0.1% --json --db ~/data/livecli.db",
+    )),
     ("ticks", "cmd_ticks", "List or export the raw ticks a store recorded.", (
         "livecli ticks",
         "livecli ticks RELIANCE --export --from 2025-01-06",

@@ -16,6 +16,7 @@ from livecli.cli.options import (
     ExchangeOption,
     IntervalsOption,
     ModeOption,
+    NoHistoryOption,
     RecordOption,
     SeedOption,
     SimDateOption,
@@ -64,6 +65,7 @@ def serve(
     seed: SeedOption = 1,
     sim_date: SimDateOption = None,
     publish: PublishOption = None,
+    no_history: NoHistoryOption = False,
 ) -> None:
     from livecli.cli.live_flags import live_session
     from livecli.server.runner import ServeOptions, ServeRunner
@@ -72,7 +74,7 @@ def serve(
         raise UsageError(f"--port {port} is not a TCP port: use 1-65535, or 0 for any free port")
     session, _ = live_session(
         exchange=exchange, mode=mode, interval=interval, sim=sim, speed=speed, record=record,
-        db=db, config=config, seed=seed, sim_date=sim_date,
+        db=db, config=config, seed=seed, sim_date=sim_date, no_history=no_history,
         extra={"serve.host": host, "serve.port": port},
     )
     settings = session.settings

@@ -79,6 +79,11 @@ def _renderable(st: SessionStatus, served: Served | None = None) -> RenderableTy
     ]
     if st.ended_at is not None:
         rows.insert(4, ("ended", _when(st.ended_at)))
+    if live.history_state != "off":  # Kite's history: warm start and gap repair (issue 13)
+        rows.append(("history", f"{live.history_state}  ({live.history_done}/"
+                                f"{live.history_total} instruments, {live.history_minutes:,} "
+                                f"minutes, {live.history_repaired:,} repaired, "
+                                f"{live.history_requests:,} requests)"))
     if served is not None:
         rows.insert(1, ("served", served.describe()))
     if live.tick_lines_dropped:

@@ -18,6 +18,7 @@ from livecli.cli.options import (
     ExchangeOption,
     IntervalsOption,
     ModeOption,
+    NoHistoryOption,
     RecordOption,
     SeedOption,
     SimDateOption,
@@ -79,6 +80,7 @@ def stream(
     config: ConfigOption = None,
     seed: SeedOption = 1,
     sim_date: SimDateOption = None,
+    no_history: NoHistoryOption = False,
     attach: AttachOption = None,
     publish: PublishOption = None,
     durable: DurableOption = None,
@@ -90,7 +92,7 @@ def stream(
         from livecli.cli.attached import refuse_local_flags
 
         refuse_local_flags(sim=sim, speed=speed is not None, record=record,
-                           sim_date=sim_date is not None)
+                           sim_date=sim_date is not None, no_history=no_history)
         from livecli.session.attach import NATS_SCHEMES, scheme_of
 
         if scheme_of(attach) in NATS_SCHEMES:  # a published feed: no Kite, no store but --db
@@ -101,7 +103,7 @@ def stream(
             return
     session, intervals = live_session(
         exchange=exchange, mode=mode, interval=interval, sim=sim, speed=speed, record=record,
-        db=db, config=config, seed=seed, sim_date=sim_date,
+        db=db, config=config, seed=seed, sim_date=sim_date, no_history=no_history,
     )
     from livecli.cli.watchlists import expand_symbols
 

@@ -29,6 +29,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (e.AuthError, 12),
     (e.KiteApiError, 13),
     (e.ConnectionFailedError, 14),
+    (e.ReconcileMismatchError, 15),
     (e.UsageError, EXIT_USAGE),
 )
 EXIT_UNEXPECTED = 1

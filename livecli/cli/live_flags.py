@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def live_session(
     *, exchange: str | None, mode: str | None, interval: list[str] | None, sim: bool,
     speed: float | None, record: bool, db: Path | None, config: Path | None, seed: int,
-    sim_date: str | None, extra: Mapping[str, Any] | None = None,
+    sim_date: str | None, extra: Mapping[str, Any] | None = None, no_history: bool = False,
 ) -> tuple[LiveSession, list[Interval]]:
     """The session the flags describe, and the intervals the flags named (in their order).
 
@@ -30,7 +30,8 @@ def live_session(
 
     intervals = [parse_interval(i) for i in (interval or [])]
     overrides = {"stream.exchange": exchange, "stream.mode": mode,
-                 "stream.intervals": [i.name for i in intervals] or None, **(extra or {})}
+                 "stream.intervals": [i.name for i in intervals] or None,
+                 "stream.fetch_history": False if no_history else None, **(extra or {})}
     session = LiveSession(
         source="sim" if sim else "auto", intervals=None, db=db, config=config, record=record,
         speed=speed, seed=seed, sim_date=sim_date, overrides=overrides,

@@ -103,6 +103,8 @@ SpeedOption = Annotated[
                  help="Simulated market speed: 60 runs a minute a second.", show_default="1"),
 ]
 RecordOption = Annotated[bool, typer.Option("--record", help="Also store every raw tick.")]
+NoHistoryOption = Annotated[bool, typer.Option(
+    "--no-history", help="No warm start or gap repair from Kite's historical API.")]
 DurationOption = Annotated[
     float | None,
     typer.Option("--duration", metavar="SECONDS", min=0.1, help="Stop cleanly after SECONDS.",

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Literal
 
+from livecli.core.candles import ORIGINS
 from livecli.core.timeutil import iso
 
 if TYPE_CHECKING:
@@ -65,7 +66,9 @@ def print_candle_table(result: CandleResult, limit: int) -> None:
         for i in range(max(a, b - limit), b):
             flags = " ".join(f for f, on in (("partial", arrays.partial[i]),
                                                ("synthetic", arrays.synthetic[i]),
-                                               ("forming", not arrays.closed[i])) if on)
+                                               ("forming", not arrays.closed[i]),
+                                               (ORIGINS[int(arrays.origin[i])],
+                                                arrays.origin[i] != 0)) if on)
             oi = int(arrays.oi[i])
             table.add_row(
                 sym, iso(int(arrays.start[i]))[:19].replace("T", " "), _num(arrays.open[i]),

@@ -118,7 +118,19 @@ class StreamSettings:
         False, "bool",
         "Add a flat synthetic candle (open, high, low and close at the previous close, volume "
         "0, marked synthetic) for each interval without trades between two real candles of the "
-        "same day; never across a disconnect. Nothing is fetched from Kite.",
+        "same day. Never across a disconnect or a silent link: those minutes are Kite's to give "
+        "(fetch_history repairs them from Kite's history, and a repaired minute replaces any "
+        "synthetic one), so a synthetic candle only ever stands for a minute nobody traded. "
+        "fill_gaps itself fetches nothing.",
+    )
+    fetch_history: bool = _f(
+        True, "bool",
+        "At start, fetch from Kite's historical API the minutes before the session (today's "
+        "from the open, and earlier days enough to fill `history` candles of the longest "
+        "interval), in the background while the stream runs; after a reconnect or a silent "
+        "link, fetch the minutes it cost (gap repair). Within Kite's 3 requests a second. "
+        "Flag: --no-history",
+        flag="--no-history",
     )
     history: int = _f(
         500, "int",

@@ -16,6 +16,18 @@ CANDLE_COLUMNS = (
     "symbol", "instrument_token", "exchange", "interval", "start",
     "open", "high", "low", "close", "volume", "oi", "ticks", "partial", "synthetic",
 )
+# A candle's dict (`to_dict`), a DataFrame of candles, and an export, in this order.
+CANDLE_FIELDS = (*CANDLE_COLUMNS, "closed", "origin")
+
+# Where a candle's minutes came from. LIVE: built here from ticks. HISTORY: Kite's historical
+# API, fetched at start for the minutes before the session (warm start). REPAIRED: the same API,
+# for minutes a disconnect cost the session (gap repair). A longer candle takes the "least live"
+# origin of its minutes (repaired over history over live), so one repaired minute shows.
+LIVE = "live"
+HISTORY = "history"
+REPAIRED = "repaired"
+ORIGINS = (LIVE, HISTORY, REPAIRED)  # index = the code held in arrays and the store's flags
+ORIGIN_CODE = {o: i for i, o in enumerate(ORIGINS)}
 
 
 @dataclass(slots=True)
@@ -37,6 +49,7 @@ class Candle:
     closed: bool = False
     symbol: str = ""
     exchange: str = ""
+    origin: str = LIVE  # LIVE, HISTORY or REPAIRED (see ORIGINS)
 
     @property
     def interval(self) -> str:
@@ -74,4 +87,5 @@ class Candle:
             "partial": self.partial,
             "synthetic": self.synthetic,
             "closed": self.closed,
+            "origin": self.origin,
         }

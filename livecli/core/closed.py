@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from livecli.core.candles import Candle
+from livecli.core.candles import ORIGINS, Candle
 from livecli.core.derive import CandleArrays
 
 NO_OI = -1
@@ -38,6 +38,16 @@ class ClosedCandles:
     synthetic: np.ndarray
     symbols: Sequence[str] = ()
     exchanges: Sequence[str] = ()
+    origin: np.ndarray | None = None  # codes of candles.ORIGINS; None: every row live
+
+    def __post_init__(self) -> None:
+        if self.origin is None:
+            self.origin = np.zeros(len(self.token), np.int8)
+
+    @property
+    def origins(self) -> np.ndarray:
+        assert self.origin is not None  # set by __post_init__
+        return self.origin
 
     def __len__(self) -> int:
         return len(self.token)
@@ -47,7 +57,7 @@ class ClosedCandles:
             self.interval_min, self.slot[idx], self.token[idx], self.start[idx],
             self.open[idx], self.high[idx], self.low[idx], self.close[idx], self.volume[idx],
             self.oi[idx], self.ticks[idx], self.partial[idx], self.synthetic[idx],
-            self.symbols, self.exchanges,
+            self.symbols, self.exchanges, self.origins[idx],
         )
 
     def candles(self, closed: bool = True) -> list[Candle]:
@@ -55,28 +65,30 @@ class ClosedCandles:
         m = self.interval_min
         syms, exs = self.symbols, self.exchanges
         out = []
-        for s, tok, st, o, h, lo, c, v, oi, n, p, y in zip(
+        for s, tok, st, o, h, lo, c, v, oi, n, p, y, g in zip(
             self.slot.tolist(), self.token.tolist(), self.start.tolist(), self.open.tolist(),
             self.high.tolist(), self.low.tolist(), self.close.tolist(), self.volume.tolist(),
             self.oi.tolist(), self.ticks.tolist(), self.partial.tolist(),
-            self.synthetic.tolist(), strict=True,
+            self.synthetic.tolist(), self.origins.tolist(), strict=True,
         ):
             out.append(Candle(tok, m, st, o, h, lo, c, v, None if oi < 0 else oi, n, p, y,
                               closed, syms[s] if s < len(syms) else str(tok),
-                              exs[s] if s < len(exs) else ""))
+                              exs[s] if s < len(exs) else "", ORIGINS[g]))
         return out
 
     def rows(self) -> list[tuple]:
         """Store rows (token, interval, start, o, h, l, c, volume, oi, ticks, partial,
-        synthetic, closed), as the store writer keeps them."""
+        synthetic, closed, origin), as the store writer keeps them."""
         m = self.interval_min
         return [
-            (tok, m, st, o, h, lo, c, v, None if oi < 0 else oi, n, int(p), int(y), 1)
-            for tok, st, o, h, lo, c, v, oi, n, p, y in zip(
+            (tok, m, st, o, h, lo, c, v, None if oi < 0 else oi, n, int(p), int(y), 1,
+             ORIGINS[g])
+            for tok, st, o, h, lo, c, v, oi, n, p, y, g in zip(
                 self.token.tolist(), self.start.tolist(), self.open.tolist(),
                 self.high.tolist(), self.low.tolist(), self.close.tolist(),
                 self.volume.tolist(), self.oi.tolist(), self.ticks.tolist(),
-                self.partial.tolist(), self.synthetic.tolist(), strict=True,
+                self.partial.tolist(), self.synthetic.tolist(), self.origins.tolist(),
+                strict=True,
             )
         ]
 
@@ -90,14 +102,16 @@ class ClosedCandles:
 
     def arrays(self) -> CandleArrays:
         return CandleArrays(self.token, self.start, self.open, self.high, self.low, self.close,
-                            self.volume, self.oi, self.ticks, self.partial, self.synthetic)
+                            self.volume, self.oi, self.ticks, self.partial, self.synthetic,
+                            origin=self.origins)
 
     @classmethod
     def from_candles(cls, candles: list[Candle], slots: Sequence[int] | np.ndarray,
                      interval_min: int) -> ClosedCandles:
         a = CandleArrays.from_candles(candles)
         return cls(interval_min, np.asarray(slots, np.int64), a.token, a.start, a.open,
-                   a.high, a.low, a.close, a.volume, a.oi, a.ticks, a.partial, a.synthetic)
+                   a.high, a.low, a.close, a.volume, a.oi, a.ticks, a.partial, a.synthetic,
+                   origin=a.origin)
 
     @staticmethod
     def concat(parts: list[ClosedCandles]) -> ClosedCandles:
@@ -109,5 +123,5 @@ class ClosedCandles:
         return ClosedCandles(
             f.interval_min, cat("slot"), cat("token"), cat("start"), cat("open"), cat("high"),
             cat("low"), cat("close"), cat("volume"), cat("oi"), cat("ticks"), cat("partial"),
-            cat("synthetic"), f.symbols, f.exchanges,
+            cat("synthetic"), f.symbols, f.exchanges, cat("origin"),
         )

@@ -25,7 +25,7 @@ BLOCK = 64
 _FIELDS = (
     ("start", np.int64), ("open", np.float64), ("high", np.float64), ("low", np.float64),
     ("close", np.float64), ("volume", np.int64), ("oi", np.int64), ("ticks", np.int64),
-    ("partial", np.bool_), ("synthetic", np.bool_),
+    ("partial", np.bool_), ("synthetic", np.bool_), ("origin", np.int8),
 )
 
 
@@ -130,7 +130,7 @@ class ColumnarHistory:
         return ClosedCandles(self.interval_min, np.full(n, slot, np.int64),
                              np.full(n, token, np.int64), c["start"], c["open"], c["high"],
                              c["low"], c["close"], c["volume"], c["oi"], c["ticks"],
-                             c["partial"], c["synthetic"], symbols, exchanges)
+                             c["partial"], c["synthetic"], symbols, exchanges, c["origin"])
 
     def replace(self, slot: int, rows: ClosedCandles) -> None:
         """Merge `rows` (one slot's candles) into its ring by start, `rows` winning on a tie;

@@ -23,12 +23,13 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from livecli.core.candles import Candle
+from livecli.core.candles import ORIGIN_CODE, ORIGINS, Candle
 from livecli.core.sessions import Session, exchange_of_token, session_for
 from livecli.core.timeutil import DAY_S, IST_OFFSET_S
 
 NO_OI = -1
 _ALL_CLOSED = np.empty(0, np.bool_)  # sentinel default: "every row closed"
+_ALL_LIVE = np.empty(0, np.int8)  # sentinel default: "every row live" (origin code 0)
 _NEVER = np.iinfo(np.int64).min  # the clock of a day with no closed minute
 
 # {(exchange, IST midnight as epoch seconds): end of the latest closed minute recorded that day}
@@ -39,7 +40,8 @@ RecordingClocks = Mapping[tuple[str, int], int]
 class CandleArrays:
     """Candles column-wise. `oi` is -1 where there is none; `start` is epoch seconds.
 
-    `closed` may be left out: every row is then closed (what a rebuild from ticks makes).
+    `closed` may be left out: every row is then closed (what a rebuild from ticks makes);
+    `origin` too: every row is then live. `origin` holds codes, indexes of `candles.ORIGINS`.
     """
 
     token: np.ndarray
@@ -54,10 +56,13 @@ class CandleArrays:
     partial: np.ndarray
     synthetic: np.ndarray
     closed: np.ndarray = field(default_factory=lambda: _ALL_CLOSED)
+    origin: np.ndarray = field(default_factory=lambda: _ALL_LIVE)
 
     def __post_init__(self) -> None:
         if self.closed is _ALL_CLOSED:
             self.closed = np.ones(len(self.token), np.bool_)
+        if self.origin is _ALL_LIVE:
+            self.origin = np.zeros(len(self.token), np.int8)
 
     def __len__(self) -> int:
         return len(self.token)
@@ -71,7 +76,7 @@ class CandleArrays:
         return cls(
             np.empty(0, i8), np.empty(0, i8), np.empty(0, f8), np.empty(0, f8),
             np.empty(0, f8), np.empty(0, f8), np.empty(0, i8), np.empty(0, i8),
-            np.empty(0, i8), np.empty(0, b), np.empty(0, b), np.empty(0, b),
+            np.empty(0, i8), np.empty(0, b), np.empty(0, b), np.empty(0, b), np.empty(0, np.int8),
         )
 
     @classmethod
@@ -91,6 +96,7 @@ class CandleArrays:
             np.array([c.partial for c in candles], np.bool_),
             np.array([c.synthetic for c in candles], np.bool_),
             np.array([c.closed for c in candles], np.bool_),
+            np.array([ORIGIN_CODE[c.origin] for c in candles], np.int8),
         )
 
     def to_candles(
@@ -102,13 +108,13 @@ class CandleArrays:
             self.token.tolist(), self.start.tolist(), self.open.tolist(), self.high.tolist(),
             self.low.tolist(), self.close.tolist(), self.volume.tolist(), self.oi.tolist(),
             self.ticks.tolist(), self.partial.tolist(), self.synthetic.tolist(),
-            self.closed.tolist(), strict=True,
+            self.closed.tolist(), self.origin.tolist(), strict=True,
         )
-        for tok, st, o, h, lo, c, v, oi, n, p, s, done in cols:
+        for tok, st, o, h, lo, c, v, oi, n, p, s, done, org in cols:
             sym, ex = names.get(tok, (str(tok), exchange_of_token(tok)))
             out.append(
                 Candle(tok, interval_min, st, o, h, lo, c, v, None if oi < 0 else oi, n, p, s,
-                       done, sym, ex)
+                       done, sym, ex, ORIGINS[org])
             )
         return out
 
@@ -275,4 +281,6 @@ def derive(
         np.logical_or.reduceat(src.partial, first),
         np.zeros(len(first), np.bool_),
         closed,
+        # The "least live" origin of a bucket's minutes (candles.ORIGINS is in that order).
+        np.maximum.reduceat(src.origin, first).astype(np.int8),
     )

@@ -36,12 +36,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from livecli.core.candles import Candle
+from livecli.core import backfill
+from livecli.core.candles import ORIGIN_CODE, ORIGINS, Candle
 from livecli.core.closed import ClosedCandles
 from livecli.core.colhistory import ColumnarHistory, HistoryView
 from livecli.core.fold import (
@@ -211,13 +212,7 @@ class CandleEngine:
             if later or end + g <= self.clock:
                 done.append(bucket)
                 continue
-            f.has[s_] = True
-            f.start[s_] = bucket.start
-            f.open[s_], f.high[s_], f.low[s_] = bucket.open, bucket.high, bucket.low
-            f.close[s_], f.volume[s_] = bucket.close, bucket.volume
-            f.oi[s_] = NO_OI if bucket.oi is None else bucket.oi
-            f.ticks[s_], f.partial[s_] = bucket.ticks, bucket.partial
-            f.due[s_] = end + g
+            _set_level(f, s_, bucket, end + g)
             self._next_due = min(self._next_due, end + g)
         for c in done:
             c.closed = True
@@ -661,14 +656,15 @@ class CandleEngine:
                 m = f.due[:n] <= d
                 if m.any():
                     idx = np.flatnonzero(m)
-                    self._emit(self._batch(minutes, idx, f.pop(idx)))
+                    org = f.origin[idx].copy()
+                    self._emit(self._batch(minutes, idx, f.pop(idx), org))
 
-    def _batch(self, minutes: int, idx: np.ndarray, cols: tuple[np.ndarray, ...]
-               ) -> ClosedCandles:
+    def _batch(self, minutes: int, idx: np.ndarray, cols: tuple[np.ndarray, ...],
+               origin: np.ndarray | None = None) -> ClosedCandles:
         start, o, h, lo, c, v, oi, ticks, partial = cols
         return ClosedCandles(minutes, idx, self._slots.tokens[idx], start, o, h, lo, c, v, oi,
                              ticks, partial, np.zeros(len(idx), np.bool_), self._symbols,
-                             self._exchanges)
+                             self._exchanges, origin)
 
     def _fold(self, m1: ClosedCandles) -> None:
         """Fold closed minutes into the longer intervals' forming candles (rule 2 anchoring)."""
@@ -686,7 +682,8 @@ class CandleEngine:
             other = has & (f.start[s] != b)
             if other.any():  # its end has passed (minutes close in order): close it first
                 idx = s[other]
-                self._emit(self._batch(minutes, idx, f.pop(idx)))
+                org = f.origin[idx].copy()
+                self._emit(self._batch(minutes, idx, f.pop(idx), org))
                 has = has & ~other
             new = ~has
             if new.any():
@@ -701,6 +698,7 @@ class CandleEngine:
                 f.oi[ns] = m1.oi[new]
                 f.ticks[ns] = m1.ticks[new]
                 f.partial[ns] = m1.partial[new]
+                f.origin[ns] = m1.origins[new]
                 f.due[ns] = np.minimum(b[new] + span, day0[new] + st.close_off[ns]) + self.grace_s
             if has.any():
                 es = s[has]
@@ -712,6 +710,7 @@ class CandleEngine:
                 f.oi[es] = np.where(moi >= 0, moi, f.oi[es])
                 f.ticks[es] += m1.ticks[has]
                 f.partial[es] |= m1.partial[has]
+                f.origin[es] = np.maximum(f.origin[es], m1.origins[has])
 
     def _emit(self, batch: ClosedCandles) -> None:
         if self.fill_gaps:
@@ -790,13 +789,73 @@ class CandleEngine:
             taken += len(rows)
         return taken
 
+    # --- history from Kite -----------------------------------------------------------------------
+    def insert_history(self, token: int, minutes: Sequence[Candle]) -> list[Candle]:
+        """Put closed 1-minute candles from Kite's history into the engine's history.
+
+        The one way history enters the engine (warm start, gap repair; session/warmup.py). Each
+        given minute replaces the one held for the same start (the caller gives only minutes it
+        wants from history: before the session, or those a disconnect spoiled); a minute still
+        open here is skipped (the caller asks again once it closed). Every longer candle holding
+        a given minute is rebuilt from the 1-minute candles, the forming one in place. Nothing
+        is announced to `on_close` (a strategy must not act at 11:00 on a 09:15 close). Returns
+        the candles put in or rebuilt (the store's to keep), 1-minute ones first.
+        """
+        s = self._slot(token)
+        # History's minutes are over (Kite serves a minute once it closed): the feed's clock may
+        # move to their end (rule 8, never past now() + max_ahead_s), so a tick for one of them
+        # that comes after is late rather than opening a second candle for the same minute.
+        open_now = {int(lv.start[s]) for lv in (self._prev, self._cur) if lv.has[s]}
+        limit = self.ahead_limit()
+        given = [m for m in minutes if m.interval_min == 1 and int(m.start) not in open_now
+                 and m.start + 60 <= limit]
+        if not given:
+            return []
+        self._advance(max(m.start for m in given) + 60)
+        symbol, exchange = self._symbols[s], self._exchanges[s]
+        for m in given:
+            m.closed = True
+            m.symbol, m.exchange = symbol, exchange
+        self.insert_closed(given)
+        out: list[Candle] = list(given)
+        real = [m for m in self.history(token, 1) if not m.synthetic]
+        st, g = self._st, self.grace_s
+        open_off, close_off = int(st.open_off[s]), int(st.close_off[s])
+        for minutes_n in self._longer:
+            span = minutes_n * 60
+            f = self._forming[minutes_n]
+            touched = sorted({backfill.bucket_start(int(m.start), minutes_n,
+                                                    _day0(m.start) + open_off) for m in given})
+            rebuilt: list[Candle] = []
+            for b in touched:
+                inside = [m for m in real if b <= m.start < b + span]
+                if not inside:
+                    continue
+                end = min(b + span, _day0(b) + close_off)
+                if f.has[s] and int(f.start[s]) == b:
+                    c = backfill.fold(inside, minutes_n, b, closed=False)
+                    _set_level(f, s, c, end + g)
+                    out.append(c)
+                elif end + g <= self.clock or (f.has[s] and int(f.start[s]) > b):
+                    rebuilt.append(backfill.fold(inside, minutes_n, b, closed=True))
+                elif not f.has[s]:
+                    c = backfill.fold(inside, minutes_n, b, closed=False)
+                    _set_level(f, s, c, end + g)
+                    self._next_due = min(self._next_due, end + g)
+                    out.append(c)
+            if rebuilt:
+                self.insert_closed(rebuilt)
+                out += rebuilt
+        return out
+
     # --- reading ------------------------------------------------------------------------------
     def _candle(self, lvl: Level, s: int, minutes: int, closed: bool) -> Candle:
         oi = int(lvl.oi[s])
         return Candle(int(self._slots.tokens[s]), minutes, int(lvl.start[s]), float(lvl.open[s]),
                       float(lvl.high[s]), float(lvl.low[s]), float(lvl.close[s]),
                       int(lvl.volume[s]), None if oi < 0 else oi, int(lvl.ticks[s]),
-                      bool(lvl.partial[s]), False, closed, self._symbols[s], self._exchanges[s])
+                      bool(lvl.partial[s]), False, closed, self._symbols[s], self._exchanges[s],
+                      ORIGINS[int(lvl.origin[s])])
 
     def forming(self, token: int, interval: Interval | str | int = ONE_MINUTE) -> Candle | None:
         """The candle still forming for `token` in `interval` (closed=False), or None."""
@@ -906,6 +965,8 @@ def merge_into(f: Candle, c: Candle) -> None:
     f.ticks += c.ticks
     if c.partial:
         f.partial = True
+    if c.origin is not f.origin and ORIGIN_CODE[c.origin] > ORIGIN_CODE[f.origin]:
+        f.origin = c.origin
 
 
 def synthetic_between(prev: Candle, cur: Candle, disconnects: Iterable[float] = ()) -> list[Candle]:
@@ -927,6 +988,23 @@ def synthetic_between(prev: Candle, cur: Candle, disconnects: Iterable[float] = 
         )
         start += span
     return out
+
+
+def _day0(epoch_s: float) -> int:
+    """The start (00:00 IST, epoch s) of the day holding `epoch_s`."""
+    return int((epoch_s + IST_OFFSET_S) // DAY_S * DAY_S - IST_OFFSET_S)
+
+
+def _set_level(f: Level, s: int, c: Candle, due: float) -> None:
+    """Make `c` slot `s`'s open candle in level `f`, closing at `due`."""
+    f.has[s] = True
+    f.start[s] = c.start
+    f.open[s], f.high[s], f.low[s], f.close[s] = c.open, c.high, c.low, c.close
+    f.volume[s] = c.volume
+    f.oi[s] = NO_OI if c.oi is None else c.oi
+    f.ticks[s], f.partial[s] = c.ticks, c.partial
+    f.due[s] = due
+    f.origin[s] = ORIGIN_CODE[c.origin]
 
 
 def _day_of(epoch_s: float) -> int:

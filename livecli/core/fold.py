@@ -27,8 +27,8 @@ NO_OI = -1
 class Level:
     """One open candle per slot (`has` says whether there is one)."""
 
-    __slots__ = ("close", "due", "has", "high", "low", "oi", "open", "partial", "start", "ticks",
-                 "volume")
+    __slots__ = ("close", "due", "has", "high", "low", "oi", "open", "origin", "partial", "start",
+                 "ticks", "volume")
 
     def __init__(self) -> None:
         self.has = np.zeros(0, np.bool_)
@@ -42,6 +42,9 @@ class Level:
         self.ticks = np.zeros(0, np.int64)
         self.partial = np.zeros(0, np.bool_)
         self.due = np.zeros(0, np.float64)  # longer intervals: when it closes
+        # Longer intervals: the "least live" origin of the minutes folded in (candles.ORIGINS
+        # codes; a 1-minute level is always live, history's minutes never enter one).
+        self.origin = np.zeros(0, np.int8)
 
     def ensure(self, n: int) -> None:
         if len(self.has) >= n:
@@ -57,6 +60,7 @@ class Level:
         self.ticks = grow(self.ticks, n, 0)
         self.partial = grow(self.partial, n, False)
         self.due = grow(self.due, n, np.inf)
+        self.origin = grow(self.origin, n, 0)
 
     def pop(self, idx: np.ndarray) -> tuple[np.ndarray, ...]:
         """(start, open, high, low, close, volume, oi, ticks, partial) of `idx`; now empty."""
@@ -64,11 +68,13 @@ class Level:
                self.volume[idx], self.oi[idx], self.ticks[idx], self.partial[idx])
         self.has[idx] = False
         self.due[idx] = np.inf
+        self.origin[idx] = 0
         return out
 
     def move(self, s: int, to: Level) -> None:
         """Move slot `s`'s candle into `to` (the newest minute becomes the older one)."""
-        for k in ("start", "open", "high", "low", "close", "volume", "oi", "ticks", "partial"):
+        for k in ("start", "open", "high", "low", "close", "volume", "oi", "ticks", "partial",
+                  "origin"):
             getattr(to, k)[s] = getattr(self, k)[s]
         to.has[s] = True
         self.has[s] = False

@@ -10,7 +10,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterator
 
-from livecli.core.candles import Candle
+from livecli.core.candles import ORIGIN_CODE, ORIGINS, Candle
 
 _NO_OI = -1
 
@@ -42,14 +42,14 @@ class CandleHistory:
         self._volume = array("q")
         self._oi = array("q")
         self._ticks = array("l")
-        self._flags = array("b")  # bit 0 partial, bit 1 synthetic
+        self._flags = array("b")  # bit 0 partial, bit 1 synthetic, bits 2-3 the origin code
         self._head = 0  # index of the oldest candle once the ring is full
 
     def __len__(self) -> int:
         return len(self._start)
 
     def append(self, c: Candle) -> None:
-        flags = (1 if c.partial else 0) | (2 if c.synthetic else 0)
+        flags = (1 if c.partial else 0) | (2 if c.synthetic else 0) | ORIGIN_CODE[c.origin] << 2
         oi = _NO_OI if c.oi is None else c.oi
         if len(self._start) < self.capacity:
             self._start.append(c.start)
@@ -81,7 +81,7 @@ class CandleHistory:
             self.instrument_token, self.interval_min, self._start[i], self._open[i],
             self._high[i], self._low[i], self._close[i], self._volume[i],
             None if oi == _NO_OI else oi, self._ticks[i], bool(f & 1), bool(f & 2), True,
-            self.symbol, self.exchange,
+            self.symbol, self.exchange, ORIGINS[f >> 2 & 3],
         )
 
     def __iter__(self) -> Iterator[Candle]:
@@ -93,6 +93,17 @@ class CandleHistory:
         """The newest `count` candles (all when None), oldest first."""
         items = list(self)
         return items if count is None else items[-count:] if count > 0 else []
+
+    def replace_all(self, candles: list[Candle]) -> None:
+        """Hold exactly the newest `capacity` of `candles` (sorted by start, closed): what
+        inserting history into the middle of the ring needs; O(capacity), rare (a few per run)."""
+        keep = candles[-self.capacity:]
+        for a in (self._start, self._open, self._high, self._low, self._close, self._volume,
+                  self._oi, self._ticks, self._flags):
+            del a[:]
+        self._head = 0
+        for c in keep:
+            self.append(c)
 
     def closes(self, count: int) -> list[float]:
         """The newest `count` closes, oldest first (for sparklines)."""

@@ -111,6 +111,16 @@ class LiveStatus:
     tick_lines_dropped: int = 0
     feed_clock: float | None = field(default=None, metadata=INSTANT)
     db: str | None = None
+    # Kite's history (warm start, gap repair; session/warmup.py). history_state: off (not asked
+    # or not possible), fetching (the warm start), repairing (minutes a disconnect cost), done,
+    # failed; history_done of history_total instruments warmed; minutes put in from history.
+    history_state: str = "off"
+    history_done: int = 0
+    history_total: int = 0
+    history_minutes: int = 0
+    history_repaired: int = 0
+    history_requests: int = 0
+    history_error: str | None = None
     links: tuple[LinkStatus, ...] = ()
     symbols: tuple[SymbolStatus, ...] = ()
     schema: int = STATUS_SCHEMA

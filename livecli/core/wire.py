@@ -87,6 +87,7 @@ def candle_from_obj(obj: Mapping[str, Any]) -> Candle:
         partial=bool(obj.get("partial")), synthetic=bool(obj.get("synthetic")),
         closed=bool(obj.get("closed")), symbol=str(obj.get("symbol") or ""),
         exchange=str(obj.get("exchange") or ""),
+        origin=str(obj.get("origin") or "live"),
     )
 
 

@@ -256,6 +256,11 @@ def connection_panel(st: LiveStatus) -> ConnectionPanel:
         mode=st.mode,
         db_path=st.db,
         future_ticks=st.future_ticks,
+        history_state=st.history_state,
+        history_done=st.history_done,
+        history_total=st.history_total,
+        history_minutes=st.history_minutes,
+        history_repaired=st.history_repaired,
     )
 
 

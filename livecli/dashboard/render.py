@@ -25,6 +25,7 @@ from rich.text import Text
 
 from livecli.core.timeutil import IST_OFFSET_S
 from livecli.dashboard.snapshot import (
+    ConnectionPanel,
     DashboardSnapshot,
     InstrumentRow,
     TickLine,
@@ -494,6 +495,9 @@ def connection_lines(snap: DashboardSnapshot) -> list[Text]:
     _kv(t, "future ticks", f"{c.future_ticks:,}", S_WARN if c.future_ticks else S_NONE)
     lines.append(t)
 
+    if c.history_state != "off":
+        lines.append(history_line(c))
+
     t = Text()
     if c.time_source == "receive":
         _kv(t, "time source", "receive time ⚠", S_WARN)
@@ -509,6 +513,30 @@ def connection_lines(snap: DashboardSnapshot) -> list[Text]:
         line.no_wrap = True
         line.overflow = "ellipsis"
     return lines
+
+
+HISTORY_BAR = 12  # cells of the warm start's progress bar
+
+
+def history_line(c: ConnectionPanel) -> Text:
+    """`history ████░░░░ 3/8 instruments` while the warm start runs; then what it brought."""
+    t = Text()
+    if c.history_state == "fetching":
+        total = max(c.history_total, 1)
+        full = min(HISTORY_BAR, c.history_done * HISTORY_BAR // total)
+        t.append("history ", S_DIM)
+        t.append("█" * full, S_HEAD)
+        t.append("░" * (HISTORY_BAR - full), S_DIM)
+        t.append(f" {c.history_done}/{c.history_total} instruments", S_NONE)
+        return t
+    style = S_ERROR if c.history_state == "failed" else (
+        S_WARN if c.history_state == "repairing" else S_NONE)
+    _kv(t, "history", c.history_state, style)
+    t.append("   ")
+    _kv(t, "minutes", f"{c.history_minutes:,}")
+    t.append("   ")
+    _kv(t, "repaired", f"{c.history_repaired:,}", S_WARN if c.history_repaired else S_NONE)
+    return t
 
 
 # --- the frame ---------------------------------------------------------------------------------

@@ -128,6 +128,13 @@ class ConnectionPanel:
     mode: str = "full"
     db_path: str | None = None
     future_ticks: int = 0  # stamped too far ahead of the clock: counted, never candled
+    # Kite's history (warm start, gap repair): state as in LiveStatus.history_state, progress
+    # as instruments done of total, minutes put in from history and repaired after disconnects.
+    history_state: str = "off"
+    history_done: int = 0
+    history_total: int = 0
+    history_minutes: int = 0
+    history_repaired: int = 0
 
 
 @dataclass(slots=True)

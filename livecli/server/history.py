@@ -46,7 +46,7 @@ def to_candle(d: Mapping[str, Any]) -> Candle:
     return Candle(int(d["instrument_token"]), int(str(d["interval"]).removesuffix("min")),
                   int(parse_instant(d["start"])), d["open"], d["high"], d["low"], d["close"],
                   d["volume"], d["oi"], d["ticks"], d["partial"], d["synthetic"], d["closed"],
-                  d["symbol"], d["exchange"])
+                  d["symbol"], d["exchange"], str(d.get("origin") or "live"))
 
 
 def history(session: Any, symbol: str, iv: Interval, count: int, include_current: bool, *,
@@ -67,6 +67,10 @@ def history(session: Any, symbol: str, iv: Interval, count: int, include_current
     tok, sym, ex = m1[0].instrument_token, m1[0].symbol, m1[0].exchange
     arr = derive(CandleArrays.from_candles(m1), iv.minutes, exchanges={tok: ex}, sessions=sessions)
     derived = arr.to_candles(iv.minutes, {tok: (sym, ex)})
+    if derived and derived[0].start < m1[0].start:
+        # Its bucket began before the oldest minute held (the in-memory history is bounded, and
+        # a warm start fills it): the minutes before may have fallen out. Not shown half-made.
+        derived = derived[1:]
     open_minutes = [c.start for c in m1 if not c.closed]
     newest = max(c.start for c in m1)
     ses = session_for(ex, dict(sessions))

@@ -89,6 +89,7 @@ class Candle(_Out):
     partial: bool
     synthetic: bool
     closed: bool
+    origin: Literal["live", "history", "repaired"] = "live"
 
 
 class TickAnswer(_Out):

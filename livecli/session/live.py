@@ -99,6 +99,7 @@ class LiveSession:
         speed: float | None = None,
         seed: int = 1,
         sim_date: str | None = None,
+        sim_start: str | None = None,
         settings: Settings | None = None,
         overrides: dict[str, Any] | None = None,
     ) -> None:
@@ -133,6 +134,7 @@ class LiveSession:
         self._speed = speed
         self._seed = seed
         self._sim_date = sim_date
+        self._sim_start = sim_start  # HH:MM IST the simulated market's clock starts at
         self._callbacks = Callbacks()
         self._listeners = Listeners()
         self._run: Run | None = None  # the current (or last) run
@@ -158,6 +160,7 @@ class LiveSession:
             symbols=wanted, exchange=exchange, mode=mode, db_path=self.db_path,
             db_default=self._db_default, record=self.record, speed=self._speed, seed=self._seed,
             sim_date=self._sim_date, callbacks=self._callbacks, listeners=self._listeners,
+            sim_start=self._sim_start,
         )
         return self
 
@@ -310,6 +313,12 @@ class LiveSession:
         return None if opts is None else Publication(self, opts).start()
 
     # --- reading ---------------------------------------------------------------------------
+    def wait_for_history(self, timeout: float | None = None) -> bool:
+        """Wait until the warm start from Kite's history is in (the minute in progress at start
+        too, once Kite has it); True at once when history is off. False on timeout."""
+        run = self._require_running()
+        return True if run.history is None else run.history.wait_warm(timeout)
+
     def get_latest_tick(self, symbol: str) -> dict[str, Any] | None:
         tok = self._token(symbol)
         assert self._run is not None
@@ -330,7 +339,7 @@ class LiveSession:
         """The newest `count` candles (closed; plus the forming one if asked) as a DataFrame."""
         import pandas as pd
 
-        from livecli.core.candles import CANDLE_COLUMNS
+        from livecli.core.candles import CANDLE_FIELDS
 
         tok = self._token(symbol)
         run = self._run
@@ -344,7 +353,7 @@ class LiveSession:
         if forming is not None:
             rows = [*rows, forming]
         rows = rows[-count:] if count > 0 else []
-        df = pd.DataFrame([c.to_dict() for c in rows], columns=[*CANDLE_COLUMNS, "closed"])
+        df = pd.DataFrame([c.to_dict() for c in rows], columns=list(CANDLE_FIELDS))
         df["start"] = pd.to_datetime(df["start"], format="ISO8601")
         return df
 

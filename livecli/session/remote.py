@@ -307,10 +307,10 @@ class RemoteSession:
         """The newest `count` candles as a DataFrame, as `LiveSession.get_candles` gives."""
         import pandas as pd
 
-        from livecli.core.candles import CANDLE_COLUMNS
+        from livecli.core.candles import CANDLE_FIELDS
 
         body = self._candles(symbol, interval, count, include_current)
-        df = pd.DataFrame(body["candles"], columns=[*CANDLE_COLUMNS, "closed"])
+        df = pd.DataFrame(body["candles"], columns=list(CANDLE_FIELDS))
         df["start"] = pd.to_datetime(df["start"], format="ISO8601")
         return df
 

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from livecli.kite.connection import KiteFeed
     from livecli.kite.instruments import Instrument
     from livecli.session.source import Source
+    from livecli.session.warmup import HistoryFiller
 
 log = logging.getLogger("livecli.session")
 
@@ -96,6 +97,7 @@ class Run:
         self.clock_thread = ClockThread(self.receiver, self.status, self.publish,
                                         self.feed.call_soon)
         self._scale_grace()
+        self.history: HistoryFiller | None = None  # warm start and gap repair (session/warmup.py)
         self.started_at = time.time()
         self.running = False
         self.stopped_reason: str | None = None
@@ -110,7 +112,8 @@ class Run:
     def open(cls, *, source_kind: str, settings: Settings, intervals: tuple[Interval, ...],
              symbols: list[str], exchange: str, mode: str, db_path: Path | None,
              db_default: bool, record: bool, speed: float | None, seed: int,
-             sim_date: str | None, callbacks: Callbacks, listeners: Listeners) -> Run:
+             sim_date: str | None, callbacks: Callbacks, listeners: Listeners,
+             sim_start: str | None = None) -> Run:
         """Resolve, connect and start; on any failure close whatever was opened and raise."""
         from livecli.core.engine import CandleEngine
         from livecli.kite.connection import KiteFeed
@@ -121,7 +124,8 @@ class Run:
             from livecli.store.schema import check_writable
 
             check_writable(db_path, create_folder=db_default)
-        source = open_source(source_kind, settings, speed=speed, seed=seed, sim_date=sim_date)
+        source = open_source(source_kind, settings, speed=speed, seed=seed, sim_date=sim_date,
+                             sim_start=sim_start)
         store: Store = NoStore()
         try:
             master = InstrumentMaster(source.api_key, source.access_token, source.api_url,
@@ -175,6 +179,10 @@ class Run:
         self.clock_thread.start()
         self.dispatcher.start()
         self.feed.start({tok: self.mode for tok in self.instruments})
+        # Only now, with the stream already receiving: history never delays the live stream.
+        from livecli.session.warmup import start_filler
+
+        self.history = start_filler(self)
 
     # --- the instrument registry ---------------------------------------------------------------
     def _add(self, inst: Instrument) -> None:
@@ -292,6 +300,8 @@ class Run:
             self._tearing_down = True
         self.running = False
         try:
+            if self.history is not None:
+                self.history.stop()
             try:
                 self.feed.stop()
             except Exception as exc:  # stopping must finish whatever the feed does

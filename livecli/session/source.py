@@ -77,6 +77,7 @@ def choose_source(kind: str | None, settings: Settings) -> SourceChoice:
 def open_source(
     kind: str, settings: Settings, *, speed: float | None = None, seed: int = 1,
     sim_date: str | None = None,
+    sim_start: str | None = None,
 ) -> Source:
     """Resolve `kind` (auto, kite, sim) into a ready Source; starts the stand-in if simulated.
 
@@ -90,9 +91,12 @@ def open_source(
         check_token_fresh(settings)
         return Source(KITE, settings.kite.api_key or "", settings.kite.access_token or "",
                       settings.kite.ws_url, settings.kite.api_url)
+    from livecli.kite.protocol import HISTORICAL_REQUESTS_PER_S
     from livecli.sim import StandIn
 
-    standin = StandIn(seed=seed, speed=speed or 1.0, date=sim_date).start()
+    # Kite's own historical rate limit, so warm start and repair meet it here as they would there.
+    standin = StandIn(seed=seed, speed=speed or 1.0, date=sim_date, start_time=sim_start,
+                      history_rate_limit=HISTORICAL_REQUESTS_PER_S).start()
     return Source(SIMULATED, standin.api_key, standin.access_token, standin.ws_url,
                   standin.api_url, clock_rate=standin.speed, standin=standin,
                   market_time=standin.now, note=choice.note)

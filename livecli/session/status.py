@@ -12,6 +12,7 @@ import time
 from typing import TYPE_CHECKING
 
 from livecli.core.status import LinkStatus, LiveStatus, SymbolStatus, fast_constructor
+from livecli.session.warmup import HistoryProgress
 
 if TYPE_CHECKING:
     from livecli.session.run import Run
@@ -51,6 +52,7 @@ def build_status(run: Run, *, ended: bool = False, symbols: bool = True) -> Live
     if ended:
         state = "stopped" if run.failure is None else feed.state
     store = run.store
+    hist = run.history.progress() if run.history is not None else HistoryProgress()
     return LiveStatus(
         source=run.source.name,
         state=state,
@@ -77,6 +79,13 @@ def build_status(run: Run, *, ended: bool = False, symbols: bool = True) -> Live
         tick_lines_dropped=run.listeners.dropped(),
         feed_clock=clock if clock > 0 else None,
         db=str(run.db_path) if run.db_path is not None else None,
+        history_state=hist.state,
+        history_done=hist.done,
+        history_total=hist.total,
+        history_minutes=hist.minutes,
+        history_repaired=hist.repaired,
+        history_requests=hist.requests,
+        history_error=hist.error,
         links=tuple(
             LinkStatus(lk.index, lk.state, lk.instruments, lk.reconnects, lk.retry_in_s,
                        lk.last_message_age_s, lk.last_error)

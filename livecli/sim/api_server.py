@@ -7,7 +7,12 @@ profile JSON, and `{"status": "error", "message": ..., "error_type": ...}` on fa
 
 Historical candles are built by livecli's own candle engine (`livecli.core.batch.rebuild`) from
 the very ticks the stand-in's ticker sends, so history and live agree by construction. Today is
-served up to the simulated now.
+served up to the simulated now, and as Kite does, a candle appears only once it has closed and
+`history_delay_s` simulated seconds more have passed. Kite's other habits that livecli must live
+with are there for tests: HTTP 429 beyond `history_rate_limit` requests a second (real seconds,
+as Kite counts them), every historical request logged (`HistoryLog`: when, and what it was
+answered), and `Divergence`: known differences between history and the ticks (a minute's
+volume shifted to the next minute, a minute missing) for `livecli reconcile` to find.
 
 A tiny HTTP/1.1 server on asyncio (keep-alive, Content-Length bodies) keeps both servers on one
 event loop thread; handlers run in the loop's thread pool so a long history request never stalls
@@ -43,6 +48,8 @@ KITE_INTERVALS = {
     "60minute": 60, "day": 0,
 }
 HISTORY_DAYS = 30  # calendar days before the simulated date that history reaches back
+# Simulated seconds after a minute closes before its candle is served (Kite's candles lag too).
+HISTORY_DELAY_S = 10.0
 _MAX_REQUEST_BYTES = 1 << 20
 
 
@@ -52,6 +59,58 @@ class Response:
     content_type: str
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Divergence:
+    """Known ways the served minute candles differ from the ticks (set by tests, for reconcile).
+
+    `shifted`: {(token, minute start): volume} moved from that minute to the next one (Kite
+    sometimes books a trade in the neighbouring minute); `missing`: minutes left out.
+    """
+
+    shifted: dict[tuple[int, int], int] = field(default_factory=dict)
+    missing: set[tuple[int, int]] = field(default_factory=set)
+
+    def apply(self, token: int, rows: list[list[Any]]) -> list[list[Any]]:
+        if not self.shifted and not self.missing:
+            return rows
+        by_start = {r[0]: list(r) for r in rows}
+        for (tok, start), vol in self.shifted.items():
+            if tok == token and start in by_start and start + 60 in by_start:
+                by_start[start][5] -= vol
+                by_start[start + 60][5] += vol
+        return [r for st, r in sorted(by_start.items()) if (token, st) not in self.missing]
+
+
+@dataclass
+class HistoryLog:
+    """Every historical request: its arrival (monotonic, the instant Kite's limit counts, before
+    any work) and the HTTP status it was answered."""
+
+    entries: list[tuple[float, int]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, arrived: float, status: int) -> None:
+        with self.lock:
+            self.entries.append((arrived, status))
+
+    def snapshot(self) -> list[tuple[float, int]]:
+        with self.lock:
+            return list(self.entries)
+
+    def count(self, status: int | None = None) -> int:
+        return sum(1 for _, s in self.snapshot() if status is None or s == status)
+
+    def max_per_window(self, window_s: float = 1.0) -> int:
+        """The most requests (any answer) that arrived within one `window_s` window."""
+        times = [t for t, _ in self.snapshot()]
+        best = lo = 0
+        for hi, t in enumerate(times):
+            while t - times[lo] >= window_s:
+                lo += 1
+            best = max(best, hi - lo + 1)
+        return best
 
 
 def _json(status: int, obj: Any) -> Response:
@@ -87,9 +146,13 @@ class ApiHandlers:
     """The routes, as plain functions of (method, path, query, headers, body) -> Response."""
 
     def __init__(self, market: Market, clock: SimClock, state: SimState,
-                 history_days: int = HISTORY_DAYS, history_rate_limit: float | None = None) -> None:
+                 history_days: int = HISTORY_DAYS, history_rate_limit: float | None = None,
+                 history_delay_s: float = HISTORY_DELAY_S) -> None:
         self.market = market
         self.history_rate_limit = history_rate_limit
+        self.history_delay_s = float(history_delay_s)
+        self.divergence = Divergence()
+        self.history_log = HistoryLog()
         self._history_times: deque[float] = deque()
         self.clock = clock
         self.state = state
@@ -113,8 +176,11 @@ class ApiHandlers:
                 if len(parts) == 2:
                     return self.instruments(parts[1])
                 if len(parts) == 4 and parts[1] == "historical":
+                    arrived = time.monotonic()
                     denied = self._auth(headers) or self._throttle()
-                    return denied or self.historical(parts[2], parts[3], query)
+                    r = denied or self.historical(parts[2], parts[3], query)
+                    self.history_log.add(arrived, r.status)
+                    return r
             if parts == ["session", "token"]:
                 if method == "POST":
                     return self.session_token(body, headers)
@@ -241,11 +307,20 @@ class ApiHandlers:
         d0 = max(ist_day(t_from), first)
         d1 = min(ist_day(t_to), today)
         rows: list[list[Any]] = []
+        # Today's candles appear once closed and history_delay_s has passed (a day candle of
+        # today is the exception: Kite serves it while the day runs).
+        shown_until = now - self.history_delay_s
+        span = max(minutes, 1) * 60
         for day in range(d0, d1 + 1):
             if not self.market.is_trading_day(day):
                 continue
-            for r in self._day_rows(ins, day, minutes, now if day == today else None):
+            day_rows = self._day_rows(ins, day, minutes, now if day == today else None)
+            if minutes == 1:
+                day_rows = self.divergence.apply(ins.instrument_token, day_rows)
+            for r in day_rows:
                 start = r[0]
+                if day == today and minutes and start + span > shown_until:
+                    continue
                 if minutes == 0 or t_from <= start <= t_to:
                     rows.append(r)
         out = []
@@ -366,4 +441,5 @@ class ApiServer:
         await writer.drain()
 
 
-__all__ = ["HISTORY_DAYS", "KITE_INTERVALS", "ApiHandlers", "ApiServer", "kite_error"]
+__all__ = ["HISTORY_DAYS", "HISTORY_DELAY_S", "KITE_INTERVALS", "ApiHandlers", "ApiServer",
+           "Divergence", "HistoryLog", "kite_error"]

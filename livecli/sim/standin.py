@@ -22,7 +22,7 @@ from typing import Any
 
 from livecli.errors import UsageError
 from livecli.kite.protocol import MAX_PER_CONNECTION
-from livecli.sim.api_server import ApiHandlers, ApiServer
+from livecli.sim.api_server import HISTORY_DELAY_S, ApiHandlers, ApiServer, HistoryLog
 from livecli.sim.clock import SimClock, parse_sim_date, parse_start
 from livecli.sim.faults import Fault, FaultSchedule
 from livecli.sim.market import Market
@@ -40,7 +40,8 @@ class StandIn:
     `start_time` (default the 09:15 open). `extra_instruments` adds that many synthetic NSE
     equities for load tests. `history_rate_limit` (e.g. HISTORICAL_REQUESTS_PER_S, Kite's own)
     makes the historical endpoint answer HTTP 429 beyond that many requests a second, as Kite
-    does; off by default.
+    does; off by default. `history_delay_s`: simulated seconds after a minute closes before
+    its candle is served (Kite's lag). `history_log` and `diverge_history` are for tests.
     """
 
     def __init__(
@@ -61,6 +62,7 @@ class StandIn:
         history_days: int = 30,
         max_tokens_per_connection: int = MAX_PER_CONNECTION,
         history_rate_limit: float | None = None,
+        history_delay_s: float = HISTORY_DELAY_S,
     ) -> None:
         if not (isinstance(speed, int | float) and math.isfinite(speed) and speed > 0):
             raise UsageError(f"invalid speed {speed!r}: use a number above 0, e.g. 1 or 60")
@@ -83,6 +85,7 @@ class StandIn:
         self.clock: SimClock | None = None
         self._history_days = history_days
         self._history_rate_limit = history_rate_limit
+        self._history_delay_s = history_delay_s
         self._max_tokens = max_tokens_per_connection
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -170,7 +173,7 @@ class StandIn:
                                     self._ws_port_req, self.heartbeat_s, self.cycle_s,
                                     self._max_tokens)
         self.handlers = ApiHandlers(self.market, self.clock, self.state, self._history_days,
-                                    self._history_rate_limit)
+                                    self._history_rate_limit, self._history_delay_s)
         self._api = ApiServer(self.handlers, self.host, self._api_port_req)
         self.ws_port = await self._ticker.start()
         self.api_port = await self._api.start()
@@ -276,6 +279,23 @@ class StandIn:
     def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
         """Wait until `predicate()` holds; it is re-checked whenever a client or subscription changes."""
         return self.state.wait_for(predicate, timeout)
+
+    # --- the historical API, for tests ---------------------------------------------------------
+    @property
+    def history_log(self) -> HistoryLog:
+        """Every historical request the API answered: when (monotonic) and with what status."""
+        assert self.handlers is not None, "start() the stand-in first"
+        return self.handlers.history_log
+
+    def diverge_history(self, *, shifted: dict[tuple[int, int], int] | None = None,
+                        missing: Iterable[tuple[int, int]] = ()) -> None:
+        """Make the served minute candles differ from the ticks: `shifted` {(token, minute
+        start): volume moved to the next minute}, `missing` minutes left out. Replaces any
+        earlier divergence; no arguments: history agrees with the ticks again."""
+        assert self.handlers is not None, "start() the stand-in first"
+        d = self.handlers.divergence
+        d.shifted = dict(shifted or {})
+        d.missing = set(missing)
 
     # --- faults ---------------------------------------------------------------------------------
     def drop_connections(self, keep_down_s: float | None = None) -> int:

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from livecli.config.files import atomic_path
-from livecli.core.candles import CANDLE_COLUMNS
+from livecli.core.candles import CANDLE_FIELDS
 from livecli.errors import ExportError, OutputExistsError, UsageError
 
 if TYPE_CHECKING:
+    import numpy as np
     import pyarrow as pa
 
     from livecli.core.derive import CandleArrays
@@ -76,14 +77,14 @@ def check_target(path: Path, force: bool) -> None:
         raise ExportError(f"cannot write {path}: folder {folder} is not writable")
 
 
-EXPORT_COLUMNS = (*CANDLE_COLUMNS, "closed", "source")
+EXPORT_COLUMNS = (*CANDLE_FIELDS, "source")
 
 
 def candle_table(
     arrays: CandleArrays, interval_min: int, names: Mapping[int, tuple[str, str]] | None = None,
     source: str | None = None,
 ) -> pa.Table:
-    """Candles as an Arrow table: the CANDLES.md columns and types, then closed and source."""
+    """Candles as an Arrow table: the CANDLES.md columns and types, then closed, origin and source."""
     import numpy as np
     import pyarrow as pa
 
@@ -117,10 +118,23 @@ def candle_table(
             "ticks": pa.array(arrays.ticks, pa.int64()),
             "partial": pa.array(arrays.partial, pa.bool_()),
             "synthetic": pa.array(arrays.synthetic, pa.bool_()),
+            "origin": _origins(arrays.origin),
             "closed": pa.array(arrays.closed, pa.bool_()),
             "source": _constant(source, n),
         }
     ).select(list(EXPORT_COLUMNS))
+
+
+def _origins(codes: np.ndarray) -> pa.Array:
+    """The origin codes as their names (live, history, repaired), dictionary-encoded."""
+    import numpy as np
+    import pyarrow as pa
+
+    from livecli.core.candles import ORIGINS
+
+    return pa.DictionaryArray.from_arrays(
+        pa.array(codes.astype(np.int32)), pa.array(list(ORIGINS))
+    ).cast(pa.string())
 
 
 def _constant(text: str | None, n: int) -> pa.Array:

@@ -20,17 +20,19 @@ from typing import TYPE_CHECKING, Any
 from livecli.core.timeutil import DAY_S
 from livecli.errors import StoreError
 from livecli.store.meta import read_source
-from livecli.store.schema import JSON_COLUMNS, open_for_read
+from livecli.store.schema import JSON_COLUMNS, has_origin, open_for_read
 
 if TYPE_CHECKING:
     from livecli.core.derive import CandleArrays
 
-# The flags travel as one number (partial + 2*synthetic + 4*closed): one Python object fewer
-# per row.
+# The flags travel as one number (partial + 2*synthetic + 4*closed + 8*origin code): one Python
+# object fewer per row. A store of schema 1 has no origin column: all its candles are live.
+_ORIGIN_CODE_SQL = "(CASE origin WHEN 'history' THEN 8 WHEN 'repaired' THEN 16 ELSE 0 END)"
 _SELECT = (
     "SELECT instrument_token, start, open, high, low, close, volume, COALESCE(oi, -1), ticks, "
-    "partial | (synthetic << 1) | (closed << 2) FROM candles"
+    f"partial | (synthetic << 1) | (closed << 2) | {_ORIGIN_CODE_SQL} FROM candles"
 )
+_SELECT_V1 = _SELECT.replace(f" | {_ORIGIN_CODE_SQL}", "")
 # Per exchange, for one IST day: the latest closed real minute. One index seek per instrument
 # (the primary key leads with the token), never a scan of the day's candles.
 _LATEST_MINUTE = (
@@ -59,6 +61,11 @@ class CandleStoreReader:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser()
         self._conn = open_for_read(self.path)
+        try:
+            self._select = _SELECT if has_origin(self._conn) else _SELECT_V1
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise StoreError(f"cannot read {self.path}: {exc}") from None
 
     def close(self) -> None:
         self._conn.close()
@@ -141,7 +148,7 @@ class CandleStoreReader:
         if end is not None:
             where.append("start < ?")
             args.append(int(-(-end // 1)))
-        cur = self._query(f"{_SELECT} WHERE {' AND '.join(where)}", args)
+        cur = self._query(f"{self._select} WHERE {' AND '.join(where)}", args)
         return _to_arrays(cur)
 
     def recording_clocks(
@@ -206,6 +213,7 @@ def _to_arrays(cur: sqlite3.Cursor) -> CandleArrays:
         m[:, 0].astype(i8), m[:, 1].astype(i8), m[:, 2].copy(), m[:, 3].copy(), m[:, 4].copy(),
         m[:, 5].copy(), m[:, 6].astype(i8), m[:, 7].astype(i8), m[:, 8].astype(i8),
         (flags & 1).astype(np.bool_), (flags & 2).astype(np.bool_), (flags & 4).astype(np.bool_),
+        (flags >> 3).astype(np.int8),
     )
     # The primary key already orders a full scan by (token, start); sorted() only checks.
     return arrays.sorted()

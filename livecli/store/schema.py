@@ -17,7 +17,10 @@ from urllib.parse import quote
 from livecli.errors import NoDataError, StoreError
 
 APP = "livecli"
-SCHEMA_VERSION = 1
+# 2: candles.origin (live, history, repaired). A version-1 store gains the column (default live,
+# which is what every candle of that version was) when it is next opened for writing; read-only
+# opens of a version-1 store read every candle as live.
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 5_000
 
 # The ticks table holds the tick-file columns (store.tickfile.TICK_COLUMNS) minus the names,
@@ -55,6 +58,7 @@ DDL = (
         partial INTEGER NOT NULL DEFAULT 0,
         synthetic INTEGER NOT NULL DEFAULT 0,
         closed INTEGER NOT NULL DEFAULT 1,
+        origin TEXT NOT NULL DEFAULT 'live',
         PRIMARY KEY (instrument_token, interval_min, start)
     ) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS ticks (
@@ -192,6 +196,8 @@ def open_for_write(path: Path, *, create_folder: bool = False) -> sqlite3.Connec
                 [("app", APP), ("schema_version", str(SCHEMA_VERSION))],
             )
             conn.execute("COMMIT")
+        else:
+            _migrate(conn)
     except StoreError:
         conn.close()
         raise
@@ -199,6 +205,27 @@ def open_for_write(path: Path, *, create_folder: bool = False) -> sqlite3.Connec
         conn.close()
         raise StoreError(f"cannot open {path}: {exc}") from None
     return conn
+
+
+def has_origin(conn: sqlite3.Connection) -> bool:
+    """Whether the store's candles table has the origin column (schema 2 and later)."""
+    return any(r[1] == "origin" for r in conn.execute("PRAGMA table_info(candles)"))
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a store of an older schema up to SCHEMA_VERSION (additive columns only)."""
+    if has_origin(conn):
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if not has_origin(conn):  # another writer may have migrated it meanwhile
+            conn.execute("ALTER TABLE candles ADD COLUMN origin TEXT NOT NULL DEFAULT 'live'")
+        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
+                     (str(SCHEMA_VERSION),))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def open_for_read(path: Path) -> sqlite3.Connection:

@@ -58,12 +58,13 @@ GIVE_UP_S = 2.5
 
 UPSERT_CANDLE = """
 INSERT INTO candles (instrument_token, interval_min, start, open, high, low, close, volume, oi,
-                     ticks, partial, synthetic, closed)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                     ticks, partial, synthetic, closed, origin)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (instrument_token, interval_min, start) DO UPDATE SET
     open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
     volume = excluded.volume, oi = excluded.oi, ticks = excluded.ticks,
-    partial = excluded.partial, synthetic = excluded.synthetic, closed = excluded.closed
+    partial = excluded.partial, synthetic = excluded.synthetic, closed = excluded.closed,
+    origin = excluded.origin
 WHERE (excluded.closed = 1 OR candles.closed = 0) AND (excluded.partial = 0 OR candles.partial = 1)
 """
 # A forming candle never overwrites a closed one (a late shutdown write cannot undo a close), and
@@ -97,7 +98,7 @@ def _candle_row(c: Candle) -> tuple:
         int(c.instrument_token), int(c.interval_min), int(c.start), float(c.open), float(c.high),
         float(c.low), float(c.close), int(c.volume), None if c.oi is None else int(c.oi),
         int(c.ticks), int(bool(c.partial)),
-        int(bool(c.synthetic)), int(bool(c.closed)),
+        int(bool(c.synthetic)), int(bool(c.closed)), c.origin,
     )
 
 
