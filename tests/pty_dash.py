@@ -50,6 +50,9 @@ class PtyDashboard:
         self.stream = pyte.ByteStream(self.screen)
         self.raw = b""
         self.err_path = base / "pty-stderr.txt"
+        # No warm start from history (tests/test_history.py has it): these tests check screens
+        # against candles computed from the ticks the stream recorded.
+        env = {"LIVECLI_STREAM_FETCH_HISTORY": "false", **env}
         e = hermetic_env(base, COLUMNS=str(cols), LINES=str(rows), TERM="xterm-256color", **env)
         with self.err_path.open("w") as err:
             self.proc = subprocess.Popen([sys.executable, "-m", "livecli", *args], cwd=base,

@@ -30,6 +30,9 @@ def clean_env(base: Path, **extra: str) -> dict[str, str]:
         LIVECLI_CONFIG_DIR=str(base / "config"), LIVECLI_DATA_DIR=str(base / "data"),
         LIVECLI_CACHE_DIR=str(base / "cache"), HOME=str(base / "home"), PYTHONUNBUFFERED="1",
         PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        # No warm start from history (tests/test_history.py has it): these runs compare what a
+        # stream built from its ticks with its store, JSON lines or what it published.
+        LIVECLI_STREAM_FETCH_HISTORY="false",
     )
     env.update(extra)
     return env

@@ -23,6 +23,9 @@ def test_a_closed_candle_has_one_message_id_whoever_publishes_it():
     assert a == candle_msg_id(738561, "5min", 1765338300)
     assert a != candle_msg_id(738561, "1min", 1765338300)
     assert a != candle_msg_id(738562, "5min", 1765338300)
+    # History's candle for a minute replaces the live one: never taken for a repeat of it.
+    assert a != candle_msg_id(738561, "5min", 1765338300, "history")
+    assert a == candle_msg_id(738561, "5min", 1765338300, "live")
 
 
 def test_a_publish_url_that_is_not_nats_is_a_usage_error(tmp_path):

@@ -38,10 +38,14 @@ def candle_subject(interval: str, exchange: str, symbol: str) -> str:
     return f"{CANDLES}.{token(interval)}.{token(exchange)}.{token(symbol)}"
 
 
-def candle_msg_id(instrument_token: int, interval: str, start: float) -> str:
+def candle_msg_id(instrument_token: int, interval: str, start: float, origin: str = "live"
+                  ) -> str:
     """A closed candle's `Nats-Msg-Id`: the same candle always gets the same id, so a publisher
-    restarted within the stream's duplicate window never stores a closed candle twice."""
-    return f"c:{instrument_token}:{interval}:{int(start)}"
+    restarted within the stream's duplicate window never stores a closed candle twice. The
+    origin is part of it: the candle Kite's history gives for a minute (the one in progress at
+    start, or one a disconnect spoiled) replaces the live one, and must not be de-duplicated
+    away as a repeat of it."""
+    return f"c:{instrument_token}:{interval}:{int(start)}:{origin}"
 
 
 def symbol_filters(kind: str, symbol: str, default_exchange: str | None = None) -> str:

@@ -203,7 +203,7 @@ class MessageEncoder:
 
     def _candle_message(self, c: Candle) -> Outgoing:
         return (self._subject_of(c), candle_line(c, schema=True).encode(),
-                candle_msg_id(c.instrument_token, c.interval, c.start))
+                candle_msg_id(c.instrument_token, c.interval, c.start, c.origin))
 
 
 def publish_options(session: LiveSession, url: str | None = None) -> PublishOptions | None:
