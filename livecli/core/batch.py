@@ -16,6 +16,8 @@ of CANDLES.md has a vectorised equivalent:
 
 1-minute candles come from grouping trades by (instrument, minute); every longer interval is
 derived from them (`livecli.core.derive`), exactly as the streaming engine folds them.
+Clean recordings (one day, every tick a trade, nothing dropped) take a leaner path with the same
+answer (`livecli.core.batch_fast`); the general path below takes everything else.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from livecli.core.batch_fast import fast_one_minute
 from livecli.core.candles import Candle
 from livecli.core.derive import NO_OI, CandleArrays, derive, session_offsets
 from livecli.core.engine import synthetic_between
@@ -137,11 +140,13 @@ def rebuild_arrays(
     grace_s: float = 2.0,
     received: Sequence[float] | np.ndarray | None = None,
     max_ahead_s: float = 5.0,
+    fast_path: bool = True,
 ) -> BatchResult:
     """Candles of every interval from ticks in arrival order (the streaming engine's answer).
 
     `received`: per tick, `now()` as the live engine saw it when the tick arrived; a tick more
     than `max_ahead_s` ahead of it is dropped and counted in `counters.future`.
+    `fast_path=False` always takes the general path (same answer; tests and benches compare).
     """
     ivs = sorted({parse_interval(i) for i in intervals} | {ONE_MINUTE})
     tok = np.asarray(cols.token, np.int64)
@@ -155,10 +160,53 @@ def rebuild_arrays(
     if len(tok) == 0:
         return BatchResult({iv.minutes: CandleArrays.empty() for iv in ivs}, counters)
 
+    future: np.ndarray | None = None
     if received is not None:
         future = t > np.asarray(received, np.float64) + float(max_ahead_s)
         counters.future = int(future.sum())
-    if received is None or not counters.future:
+    if fast_path and not counters.future:
+        fast = fast_one_minute(tok, t, p, v, hi, lo, oi, exchanges=exchanges, sessions=sessions,
+                               grace_s=grace_s)
+        if fast is not None:  # a clean recording: every tick a trade, none dropped
+            counters.trades = len(tok)
+            return BatchResult(_with_longer(fast, ivs, exchanges, sessions), counters)
+    return _rebuild_general(tok, t, p, v, hi, lo, oi, future if counters.future else None,
+                            counters, ivs, exchanges=exchanges, sessions=sessions,
+                            grace_s=grace_s)
+
+
+def _with_longer(
+    m1: CandleArrays,
+    ivs: list[Interval],
+    exchanges: Mapping[int, str] | None,
+    sessions: Mapping[str, Session] | None,
+) -> dict[int, CandleArrays]:
+    """The 1-minute candles and every longer interval derived from them."""
+    out = {1: m1}
+    for iv in ivs:
+        if iv.minutes > 1:
+            out[iv.minutes] = derive(m1, iv.minutes, exchanges, sessions)
+    return out
+
+
+def _rebuild_general(
+    tok: np.ndarray,
+    t: np.ndarray,
+    p: np.ndarray,
+    v: np.ndarray,
+    hi: np.ndarray,
+    lo: np.ndarray,
+    oi: np.ndarray,
+    future: np.ndarray | None,
+    counters: BatchCounters,
+    ivs: list[Interval],
+    *,
+    exchanges: Mapping[int, str] | None,
+    sessions: Mapping[str, Session] | None,
+    grace_s: float,
+) -> BatchResult:
+    """Every rule of CANDLES.md, for any recording (`future`: rows the live guard dropped)."""
+    if future is None:
         future = np.zeros(len(t), np.bool_)
         clock = np.maximum.accumulate(t)
     else:
@@ -270,11 +318,7 @@ def rebuild_arrays(
         np.logical_or.reduceat(fp, f),
         np.zeros(len(f), np.bool_),
     )
-    out = {1: m1}
-    for iv in ivs:
-        if iv.minutes > 1:
-            out[iv.minutes] = derive(m1, iv.minutes, exchanges, sessions)
-    return BatchResult(out, counters)
+    return BatchResult(_with_longer(m1, ivs, exchanges, sessions), counters)
 
 
 def rebuild(
