@@ -27,8 +27,11 @@ from livecli.core.timeutil import DAY_S, IST_OFFSET_S
 _TABLE_MAX = 1 << 24  # token spans up to this use a lookup table (64 MB of int32 at most)
 
 
-def _codes(tok: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Per row a 16-bit code 0..G-1 in token order, and the distinct tokens (G of them)."""
+def token_codes(tok: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per row a code 0..G-1 in token order (16-bit when G allows), and the G distinct tokens.
+
+    A lookup table over the tokens' span instead of hashing; None when the span is too wide.
+    """
     tmin, tmax = int(tok.min()), int(tok.max())
     span = tmax - tmin + 1
     if tmin < 0 or span > max(_TABLE_MAX, 4 * len(tok)):
@@ -37,11 +40,11 @@ def _codes(tok: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     present = np.zeros(span, np.bool_)
     present[rel] = True  # a scatter: several times cheaper than np.bincount here
     uniq = np.flatnonzero(present)
-    if len(uniq) > 0xFFFF:
-        return None
     table = np.cumsum(present, dtype=np.int32)
     table -= 1
-    return np.take(table.astype(np.uint16), rel), uniq + tmin
+    if len(uniq) <= 0xFFFF:
+        return np.take(table.astype(np.uint16), rel), uniq + tmin
+    return np.take(table, rel), uniq + tmin
 
 
 def fast_one_minute(
@@ -69,8 +72,8 @@ def fast_one_minute(
         return None  # several days: the general path groups by (instrument, day)
     if not (np.isnan(hi).all() and np.isnan(lo).all() and oi.max() < 0 and v.min() >= 0):
         return None
-    coded = _codes(tok)
-    if coded is None:
+    coded = token_codes(tok)
+    if coded is None or coded[0].dtype != np.uint16:
         return None
     codes, utok = coded
     open_off, close_off = session_offsets(utok, exchanges, sessions)
