@@ -16,6 +16,8 @@ of CANDLES.md has a vectorised equivalent:
 
 1-minute candles come from grouping trades by (instrument, minute); every longer interval is
 derived from them (`livecli.core.derive`), exactly as the streaming engine folds them.
+Clean recordings (one day, every tick a trade, nothing dropped) take a leaner path with the same
+answer (`livecli.core.batch_fast`); the general path below takes everything else.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from livecli.core.batch_fast import fast_one_minute, token_codes
 from livecli.core.candles import Candle
 from livecli.core.derive import NO_OI, CandleArrays, derive, session_offsets
 from livecli.core.engine import synthetic_between
@@ -137,11 +140,13 @@ def rebuild_arrays(
     grace_s: float = 2.0,
     received: Sequence[float] | np.ndarray | None = None,
     max_ahead_s: float = 5.0,
+    fast_path: bool = True,
 ) -> BatchResult:
     """Candles of every interval from ticks in arrival order (the streaming engine's answer).
 
     `received`: per tick, `now()` as the live engine saw it when the tick arrived; a tick more
     than `max_ahead_s` ahead of it is dropped and counted in `counters.future`.
+    `fast_path=False` always takes the general path (same answer; tests and benches compare).
     """
     ivs = sorted({parse_interval(i) for i in intervals} | {ONE_MINUTE})
     tok = np.asarray(cols.token, np.int64)
@@ -155,16 +160,75 @@ def rebuild_arrays(
     if len(tok) == 0:
         return BatchResult({iv.minutes: CandleArrays.empty() for iv in ivs}, counters)
 
+    future: np.ndarray | None = None
     if received is not None:
         future = t > np.asarray(received, np.float64) + float(max_ahead_s)
         counters.future = int(future.sum())
-    if received is None or not counters.future:
+    if fast_path and not counters.future:
+        fast = fast_one_minute(tok, t, p, v, hi, lo, oi, exchanges=exchanges, sessions=sessions,
+                               grace_s=grace_s)
+        if fast is not None:  # a clean recording: every tick a trade, none dropped
+            counters.trades = len(tok)
+            return BatchResult(_with_longer(fast, ivs, exchanges, sessions), counters)
+    return _rebuild_general(tok, t, p, v, hi, lo, oi, future if counters.future else None,
+                            counters, ivs, exchanges=exchanges, sessions=sessions,
+                            grace_s=grace_s)
+
+
+def _with_longer(
+    m1: CandleArrays,
+    ivs: list[Interval],
+    exchanges: Mapping[int, str] | None,
+    sessions: Mapping[str, Session] | None,
+) -> dict[int, CandleArrays]:
+    """The 1-minute candles and every longer interval derived from them."""
+    out = {1: m1}
+    for iv in ivs:
+        if iv.minutes > 1:
+            out[iv.minutes] = derive(m1, iv.minutes, exchanges, sessions)
+    return out
+
+
+def _rebuild_general(
+    tok: np.ndarray,
+    t: np.ndarray,
+    p: np.ndarray,
+    v: np.ndarray,
+    hi: np.ndarray,
+    lo: np.ndarray,
+    oi: np.ndarray,
+    future: np.ndarray | None,
+    counters: BatchCounters,
+    ivs: list[Interval],
+    *,
+    exchanges: Mapping[int, str] | None,
+    sessions: Mapping[str, Session] | None,
+    grace_s: float,
+) -> BatchResult:
+    """Every rule of CANDLES.md, for any recording (`future`: rows the live guard dropped)."""
+    if future is None:
         future = np.zeros(len(t), np.bool_)
         clock = np.maximum.accumulate(t)
     else:
         clock = np.maximum.accumulate(np.where(future, -np.inf, t))
-    day = np.floor((t + IST_OFFSET_S) / DAY_S).astype(np.int64)
-    open_off, close_off = session_offsets(tok, exchanges, sessions)
+    d_lo, d_hi = (int(np.floor((float(x) + IST_OFFSET_S) / DAY_S)) for x in (t.min(), t.max()))
+    one_day = d_lo == d_hi
+    # One day (the usual recording): the day is a number, not a column.
+    day: np.ndarray | int = d_lo if one_day else np.floor((t + IST_OFFSET_S) / DAY_S).astype(
+        np.int64)
+    # One day: instruments get codes from a lookup table (no hashing), and when they share one
+    # session its open and close are numbers too.
+    coded = token_codes(tok) if one_day else None
+    open_off: np.ndarray | int
+    close_off: np.ndarray | int
+    if coded is not None:
+        open_u, close_u = session_offsets(coded[1], exchanges, sessions)
+        if open_u.min() == open_u.max() and close_u.min() == close_u.max():
+            open_off, close_off = int(open_u[0]), int(close_u[0])
+        else:
+            open_off, close_off = np.take(open_u, coded[0]), np.take(close_u, coded[0])
+    else:
+        open_off, close_off = session_offsets(tok, exchanges, sessions)
     base = day * DAY_S - IST_OFFSET_S
     open_s = base + open_off
     close_s = base + close_off
@@ -182,25 +246,35 @@ def rebuild_arrays(
 
     # Group by (instrument, day), arrival order kept within a group (stable sort). Dropped rows
     # sort into a last group of their own and are cut off, so each column is gathered once.
-    key = (tok << 20) | (day & 0xFFFFF)
-    codes, uniques = _factorize(key)
-    n_groups = len(uniques)
-    codes = np.where(dropped, n_groups, codes)
+    if coded is not None:  # one day: the instrument's code is the group
+        codes, group_tok = coded
+        n_groups = len(group_tok)
+    else:
+        codes, uniques = _factorize((tok << 20) | (np.asarray(day) & 0xFFFFF))
+        n_groups = len(uniques)
+        group_tok = uniques >> 20
+    n_drop = int(dropped.sum())
+    if n_drop:
+        codes = np.where(dropped, n_groups, codes)
     order = _stable_argsort(codes, n_groups + 1)
-    n = len(t) - int(dropped.sum())
+    n = len(t) - n_drop
     if n == 0:
         return BatchResult({iv.minutes: CandleArrays.empty() for iv in ivs}, counters)
-    order = order[:n]
+    src = order[:n]  # per sorted row, its row in the recording
     counts = np.bincount(codes, minlength=n_groups + 1)[:n_groups]
-    group_tok = uniques >> 20
     tok = np.repeat(group_tok, counts)
-    # Gather narrow types where the values allow: the minute as 32-bit seconds from the first.
+    # Gather narrow types where the values allow: the minute as 32-bit seconds from the first
+    # (made whole seconds again only for the candles). np.take: cheaper than fancy indexing.
     m0 = int(mstart.min())
-    p, v, early = p[order], v[order], early[order]
-    mstart = (mstart - m0).astype(np.int32)[order].astype(np.int64) + m0
-    hi = hi[order] if not np.isnan(hi).all() else np.full(n, np.nan)
-    lo = lo[order] if not np.isnan(lo).all() else np.full(n, np.nan)
-    oi = oi[order] if (oi >= 0).any() else np.full(n, -1, np.int64)
+    p, v = np.take(p, src), np.take(v, src)
+    mstart = np.take((mstart - m0).astype(np.int32), src)
+    has_hl = not (np.isnan(hi).all() and np.isnan(lo).all())
+    has_oi = bool((oi >= 0).any())
+    if has_hl:
+        hi, lo = np.take(hi, src), np.take(lo, src)
+    else:  # no day high/low anywhere (rule 6 has nothing to say): placeholders, never read
+        hi = lo = np.empty(0)
+    oi = np.take(oi, src) if has_oi else np.empty(0, np.int64)
     starts = np.cumsum(counts) - counts
     first = np.zeros(n, np.bool_)
     first[starts[counts > 0]] = True
@@ -211,8 +285,12 @@ def rebuild_arrays(
     counters.bad = int(bad.sum())
     if counters.bad:
         ok = ~bad
-        tok, p, v, hi, lo, oi = tok[ok], p[ok], v[ok], hi[ok], lo[ok], oi[ok]
-        mstart, early, lg, first = mstart[ok], early[ok], lg[ok], first[ok]
+        tok, p, v = tok[ok], p[ok], v[ok]
+        mstart, src, lg, first = mstart[ok], src[ok], lg[ok], first[ok]
+        if has_hl:
+            hi, lo = hi[ok], lo[ok]
+        if has_oi:
+            oi = oi[ok]
         n = len(tok)
 
     # Rule 5: what is a trade.
@@ -220,31 +298,53 @@ def rebuild_arrays(
     prev_p[0] = np.nan
     prev_p[1:] = p[:-1]
     prev_p[first] = np.nan
-    trade = first | np.where(v >= 0, v > lg, p != prev_p)
-    dv = np.where(v < 0, 0, np.where(lg >= 0, v - lg, np.where(early, v, 0)))
+    has_vol = v >= 0
+    if has_vol.all():
+        trade = v > lg
+        trade |= first
+    else:
+        trade = first | np.where(has_vol, v > lg, p != prev_p)
+    # The volume a tick adds: over the last good one; with none yet (`early`, the row's own,
+    # is read only there), all of it inside the first minute, else none; none without a volume.
+    dv = v - lg
+    no_lg = np.flatnonzero(lg < 0)
+    dv[no_lg] = np.where(early[src[no_lg]], v[no_lg], 0)
+    if not has_vol.all():
+        dv[~has_vol] = 0
     # The first tick of the day came after the first minute: its candles are partial.
-    first_partial = first & ~early
+    first_partial = first.copy()
+    first_at = np.flatnonzero(first)
+    first_partial[first_at] = ~early[src[first_at]]
     counters.trades = int(trade.sum())
     counters.book_only = n - counters.trades
 
     if counters.book_only:
         tr = trade
-        tok, p, hi, lo, oi = tok[tr], p[tr], hi[tr], lo[tr], oi[tr]
+        tok, p = tok[tr], p[tr]
         mstart, dv, first, first_partial = mstart[tr], dv[tr], first[tr], first_partial[tr]
+        if has_hl:
+            hi, lo = hi[tr], lo[tr]
+        if has_oi:
+            oi = oi[tr]
     m = len(tok)
 
     # Rule 6: a day high (low) above (below) every earlier trade's shows a trade we never saw.
-    dh_before = _group_running_extreme_excl(hi, first, lowest=False)
-    dl_before = _group_running_extreme_excl(lo, first, lowest=True)
-    with np.errstate(invalid="ignore"):
-        row_high = np.where(hi > dh_before, np.maximum(p, hi), p)
-        row_low = np.where(lo < dl_before, np.minimum(p, lo), p)
+    if has_hl:
+        dh_before = _group_running_extreme_excl(hi, first, lowest=False)
+        dl_before = _group_running_extreme_excl(lo, first, lowest=True)
+        with np.errstate(invalid="ignore"):
+            row_high = np.where(hi > dh_before, np.maximum(p, hi), p)
+            row_low = np.where(lo < dl_before, np.minimum(p, lo), p)
+    else:
+        row_high = row_low = p
 
     # 1-minute candles: group trades by (instrument, minute), arrival order within.
     if m > 1 and np.any((tok[1:] == tok[:-1]) & (mstart[1:] < mstart[:-1])):
         # Some instrument's ticks went back in time: group its minutes by sorting.
         o2 = np.lexsort((mstart, tok))
-        tok, p, oi, mstart = tok[o2], p[o2], oi[o2], mstart[o2]
+        tok, p, mstart = tok[o2], p[o2], mstart[o2]
+        if has_oi:
+            oi = oi[o2]
         row_high, row_low, dv, fp = row_high[o2], row_low[o2], dv[o2], first_partial[o2]
     else:
         fp = first_partial
@@ -255,26 +355,26 @@ def rebuild_arrays(
     last = np.empty_like(f)
     last[:-1] = f[1:] - 1
     last[-1] = m - 1
-    pos = np.where(oi >= 0, np.arange(m), -1)
-    lpos = np.maximum.reduceat(pos, f)
+    if has_oi:  # the last open interest seen in the candle
+        pos = np.where(oi >= 0, np.arange(m), -1)
+        lpos = np.maximum.reduceat(pos, f)
+        c_oi = np.where(lpos >= f, oi[np.maximum(lpos, 0)], NO_OI)
+    else:
+        c_oi = np.full(len(f), NO_OI, np.int64)
     m1 = CandleArrays(
         tok[f],
-        mstart[f],
+        mstart[f].astype(np.int64) + m0,
         p[f],
         np.maximum.reduceat(row_high, f),
         np.minimum.reduceat(row_low, f),
         p[last],
         np.add.reduceat(dv, f),
-        np.where(lpos >= f, oi[np.maximum(lpos, 0)], NO_OI),
+        c_oi,
         np.diff(np.append(f, m)),
         np.logical_or.reduceat(fp, f),
         np.zeros(len(f), np.bool_),
     )
-    out = {1: m1}
-    for iv in ivs:
-        if iv.minutes > 1:
-            out[iv.minutes] = derive(m1, iv.minutes, exchanges, sessions)
-    return BatchResult(out, counters)
+    return BatchResult(_with_longer(m1, ivs, exchanges, sessions), counters)
 
 
 def rebuild(
