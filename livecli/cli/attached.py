@@ -11,9 +11,7 @@ restarts, the client reconnects by itself and the dashboard says so meanwhile.
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -27,7 +25,6 @@ if TYPE_CHECKING:
     from livecli.session.remote import RemoteSession
     from livecli.session.remote_lines import AttachedLines
 
-STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,17 +78,9 @@ def _run(remote: RemoteSession, req: AttachRequest, refresh_per_s: float) -> Non
         from livecli.core.intervals import parse_interval
 
         shown = parse_interval(built[0] if built else "1min")
-    done = threading.Event()
-    give_up = threading.Event()
+    from livecli.cli.stopping import catch_stop_signals
 
-    def on_signal(signum: int, _frame: object) -> None:
-        if done.is_set():
-            give_up.set()
-        done.set()
-
-    for name in STOP_SIGNALS:
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), on_signal)
+    done, give_up = catch_stop_signals()  # a second signal: stop waiting
     sink: AttachedLines | None = None
     runner: DashboardRunner | None = None
     if req.as_lines:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -149,22 +147,13 @@ def _attached(session: LiveSession, url: str | None, symbols: list[str], mode: s
     return True
 
 
-STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")  # Ctrl-C, kill, the terminal or SSH went away
 
 
 def _run(session: LiveSession, symbols: list[str], exchange: str, mode: str, shown: Interval,
          as_lines: bool, duration: float | None) -> None:
-    done = threading.Event()
-    give_up = threading.Event()  # a second signal: stop waiting for a slow reader of stdout
+    from livecli.cli.stopping import catch_stop_signals
 
-    def on_signal(signum: int, _frame: object) -> None:
-        if done.is_set():
-            give_up.set()
-        done.set()
-
-    for name in STOP_SIGNALS:
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), on_signal)
+    done, give_up = catch_stop_signals()  # a second signal: stop waiting
     sink: JsonLines | None = None
     dash: Dashboard | None = None
     builder: SnapshotBuilder | None = None
