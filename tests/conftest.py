@@ -74,3 +74,20 @@ class Hermetic:
 @pytest.fixture
 def hermetic(tmp_path: Path) -> Hermetic:
     return Hermetic(tmp_path)
+
+
+@pytest.fixture
+def in_process_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """For a `LiveSession` in the test's own process: own config/data/cache folders under
+    `tmp_path`, no Kite credentials or livecli settings of the machine's, no livecli.toml in the
+    working folder (it is `tmp_path`). Returns `tmp_path`."""
+    for var in list(os.environ):
+        if var.startswith(_DROPPED_PREFIXES):
+            monkeypatch.delenv(var)
+    for name in ("config", "data", "cache"):
+        (tmp_path / name).mkdir()
+    monkeypatch.setenv("LIVECLI_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("LIVECLI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("LIVECLI_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

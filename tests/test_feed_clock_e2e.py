@@ -304,16 +304,9 @@ def test_cli_stream_a_packet_stamped_2100_loses_no_candle(tmp_path, kite):
 
 # --- LiveSession in this process --------------------------------------------------------------
 @pytest.fixture
-def hermetic(tmp_path, monkeypatch):
-    for var in list(os.environ):
-        if var.startswith(("KITE_", "LIVECLI_")):
-            monkeypatch.delenv(var)
-    for name in ("config", "data", "cache"):
-        (tmp_path / name).mkdir()
-    monkeypatch.setenv("LIVECLI_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("LIVECLI_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("LIVECLI_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)
+def hermetic(in_process_env):
+    """This module's tests run a LiveSession in process (conftest.in_process_env)."""
+    return in_process_env
 
 
 def test_session_poisoned_packet_among_ltp_and_full_never_puts_the_clock_ahead(hermetic, kite):

@@ -49,18 +49,9 @@ def at_ist(d: date, t: dtime) -> int:
 
 
 @pytest.fixture
-def hermetic(tmp_path, monkeypatch):
-    """Own config/data/cache folders, no Kite credentials, no livecli.toml in the working folder."""
-    for var in list(os.environ):
-        if var.startswith(("KITE_", "LIVECLI_")):
-            monkeypatch.delenv(var)
-    for name in ("config", "data", "cache"):
-        (tmp_path / name).mkdir()
-    monkeypatch.setenv("LIVECLI_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("LIVECLI_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("LIVECLI_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def hermetic(in_process_env):
+    """This module's tests run a LiveSession in process (conftest.in_process_env)."""
+    return in_process_env
 
 
 def until(pred, timeout: float, what: str) -> None:

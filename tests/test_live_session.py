@@ -9,7 +9,6 @@ Waiting is on events set by the callbacks, with deadlines.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 import time
@@ -27,17 +26,9 @@ RELIANCE, INFY = 738561, 408065
 
 
 @pytest.fixture(autouse=True)
-def hermetic(tmp_path, monkeypatch):
-    """Own config/data/cache folders, no Kite credentials, no livecli.toml in the working folder."""
-    for var in list(os.environ):
-        if var.startswith(("KITE_", "LIVECLI_")):
-            monkeypatch.delenv(var)
-    for name in ("config", "data", "cache"):
-        (tmp_path / name).mkdir()
-    monkeypatch.setenv("LIVECLI_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("LIVECLI_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("LIVECLI_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)
+def hermetic(in_process_env):
+    """This module's tests run a LiveSession in process (conftest.in_process_env)."""
+    return in_process_env
 
 
 def session(db: Path | bool, intervals=("1min", "5min")) -> LiveSession:
