@@ -22,6 +22,7 @@ import time
 
 import pytest
 
+from tests.chart_pixels import colour_runs
 from tests.conftest import hermetic_env
 from tests.pty_dash import PtyDashboard, stream_args, table_rows
 
@@ -410,7 +411,6 @@ def _check_png(png, db) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with Image.open(png) as im:
         im.verify()
-    im = Image.open(png).convert("RGB")
     meta = Image.open(png).text
     drawn = json.loads(meta["Description"].removeprefix("livecli candles "))
     with sqlite3.connect(db) as con:
@@ -420,25 +420,7 @@ def _check_png(png, db) -> None:
     assert [tuple(x) for x in drawn] == [tuple(x) for x in stored]  # the store's candles, all
     # And the picture draws them: left to right, the price panel's coloured columns are one
     # run per candle, green where it closed at or above its open, red below.
-    w, h = im.size
-    px = im.load()
-
-    def hue(x: int) -> str | None:
-        for y in range(int(h * 0.12), int(h * 0.58)):
-            r, g, b = px[x, y]
-            if g > r + 40 and g > b + 20:
-                return "up"
-            if r > g + 60 and r > b + 60:
-                return "down"
-        return None
-
-    runs: list[str] = []
-    prev = None
-    for x in range(w):
-        cur = hue(x)
-        if cur is not None and cur != prev:
-            runs.append(cur)
-        prev = cur
+    runs = colour_runs(png, 0.12, 0.58)
     assert runs == ["up" if c >= o else "down" for _, o, _, _, c, _ in stored]
 
 

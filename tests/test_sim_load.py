@@ -41,8 +41,10 @@ def test_9000_instruments_at_60x_stream_with_under_1_percent_late_ticks(tmp_path
     assert status["ticks"] >= 30_000, status
     # The grace is real seconds of arrival skew, scaled by the speed the stand-in advertises
     # (CANDLES.md rule 8), and quiet is judged behind the receiving thread's backlog (rule 9):
-    # 0.01-0.03% late in separate runs (the issue's target is 1%), from 0.7-35% before. Once,
-    # in a full-suite run while other work shared the 2 cores, 45% (not reproduced alone; the
-    # stand-in's three senders may then fall behind one another, which is lateness on the wire).
-    # So the bound is loose; a lost wiring (27%+ in every run) still fails it.
+    # 0.01-0.03% late in separate runs (the issue's target is 1%), from 0.7-35% before. On a
+    # loaded machine (CI: 54%) the stand-in's warm-up fell behind, each link then made its 3000
+    # instruments' next chunk one by one and fell silent for seconds; the client rightly moved
+    # its clock on and what followed was late. Tapes now make such chunks in batches
+    # (tests/test_sim_market.py): with two busy loops beside it, 11 runs in a row stayed under
+    # 0.6% (1 in 5 failed before). The bound stays loose; a lost wiring (27%+) still fails it.
     assert status["late_ticks"] < 0.05 * status["ticks"], status

@@ -49,15 +49,22 @@ def write_chart(candles: Sequence[Candle], path: Path, *, title: str, tick_size:
                                    volume="inherit")
     style = mpf.make_mpf_style(base_mpf_style="classic", marketcolors=colors, gridstyle=":",
                                facecolor="white", figcolor="white", y_on_right=False)
+    # mplfinance paints a candle that closed at its open as down (`open < close` is up); livecli
+    # calls it up everywhere (the dashboard, the terminal chart), so each candle's colour is given.
+    faces = [UP if c.close >= c.open else DOWN for c in candles]
     has_volume = bool((df["Volume"] > 0).any())
     hi, lo = df["High"].max(), df["Low"].min()
     fig, axes = mpf.plot(
         df, type="candle", style=style, volume=has_volume, returnfig=True,
         title=f"{title}  (times IST)", ylabel="price", ylabel_lower="volume" if has_volume else "",
-        figsize=(11, 6), datetime_format="%H:%M", xrotation=0,
+        figsize=(11, 6), datetime_format="%H:%M", xrotation=0, marketcolor_overrides=faces,
         hlines=dict(hlines=[float(hi), float(lo)], colors=["#999999"], linestyle=":",
                     linewidths=0.8),
     )
+    if has_volume:  # the volume bars take the same rule (mplfinance has no override for them)
+        for bar, face in zip(axes[2].patches, faces, strict=True):
+            bar.set_facecolor(face)
+            bar.set_edgecolor(face)
     axes[0].yaxis.set_major_formatter(FuncFormatter(lambda p, _pos: fmt_tick(p, tick_size)))
     fmt = path.suffix.lower().lstrip(".")
     # The candles drawn, in the file's own text metadata, so what a picture shows can be checked
