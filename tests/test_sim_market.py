@@ -171,6 +171,37 @@ def test_a_tape_that_meets_unmade_chunks_makes_them_in_batches_and_the_same(univ
     assert np.array_equal(tape.packets.time_ms, want.packets.time_ms)
 
 
+def test_the_warm_up_generates_ahead_of_the_links_when_they_are_behind_the_clock(universe):
+    # On a loaded machine the links fell minutes behind the stand-in's clock; a warm-up that
+    # followed the clock made chunks nobody needed yet, pushed out of the cache the ones the
+    # links were about to read, and every tape made them again, one link silent for seconds.
+    import time as wall
+
+    from livecli.sim.warmup import Warmup
+
+    ins = universe + synthetic_universe(50, seed=4)
+    m = Market(ins, seed=3)
+    plan = m.plan(RELIANCE, D)
+    open_s = plan.open_ms // 1000
+    clock = SimClock(DAY, speed=1, start=parse_start("11:00"), real=lambda: 0.0)
+    behind = open_s + 90  # where the links are: the day's first chunk
+    w = Warmup(m, clock, demand=lambda: behind).start()
+    try:
+        deadline = wall.monotonic() + 30
+        toks = [i.instrument_token for i in ins]
+        while not all((t, D, 0) in m._chunks for t in toks):
+            assert wall.monotonic() < deadline, "the links' chunk not made"
+            w._stop.wait(0.02)
+        # The next chunk too (within AHEAD_S of the links), and nothing at the clock's 11:00.
+        while not all((t, D, 1) in m._chunks for t in toks):
+            assert wall.monotonic() < deadline, "the links' next chunk not made"
+            w._stop.wait(0.02)
+    finally:
+        w.stop()
+    at_clock = (clock.now() - open_s) // CHUNK_S
+    assert not any(k[2] >= at_clock for k in m._chunks), "made at the clock, ahead of the links"
+
+
 def test_different_seed_different_ticks(universe, market):
     other = Market(universe, seed=2)
     a, b = market.day_ticks(RELIANCE, D), other.day_ticks(RELIANCE, D)

@@ -175,6 +175,8 @@ class StandIn:
         self.handlers = ApiHandlers(self.market, self.clock, self.state, self._history_days,
                                     self._history_rate_limit, self._history_delay_s)
         self._api = ApiServer(self.handlers, self.host, self._api_port_req)
+        assert self._warmup is not None
+        self._warmup.demand = self._ticker.demand  # generate ahead of the links, not the clock
         self.ws_port = await self._ticker.start()
         self.api_port = await self._api.start()
 

@@ -486,6 +486,18 @@ class TickerServer:
             await link.ws.send(json.dumps({"type": "error", "data": e}))
 
     # --- encoding ahead -----------------------------------------------------------------------
+    def demand(self) -> float | None:
+        """The earliest market time a streaming link has yet to send (None: none streams).
+
+        Any thread. The warm-up generates from here: on a loaded machine the links fall behind
+        the clock, and a market generated ahead of the clock instead of ahead of the links
+        pushed the chunks the links were about to need out of the cache (each tape then made
+        3000 instruments' chunk itself: a link silent for seconds).
+        """
+        cursors = [lk.cursor for g in list(self._groups.values()) for lk in list(g.links)
+                   if lk.conn.tokens and not lk.conn.closed]
+        return min(cursors) if cursors else None
+
     def _grid(self, t: float) -> float:
         """The latest frame edge at or before market time `t`."""
         return math.floor(t / self.frame_span_s) * self.frame_span_s

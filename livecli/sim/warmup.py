@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Final
 
 from livecli.core.timeutil import ist_day
@@ -39,15 +40,23 @@ POLL_S: Final = 0.25
 
 
 class Warmup:
-    """A daemon thread that keeps `market` generated from `clock.now()` to AHEAD_S beyond it."""
+    """A daemon thread that keeps `market` generated from `clock.now()` (or the links' demand,
+    when they are behind it) to AHEAD_S beyond it."""
 
-    def __init__(self, market: Market, clock: SimClock) -> None:
+    def __init__(self, market: Market, clock: SimClock,
+                 demand: Callable[[], float | None] | None = None) -> None:
         self.market = market
         self.clock = clock
+        # The earliest market time a client's link has yet to be sent (the ticker's), when
+        # that is behind the clock: generating ahead of the clock would then make chunks
+        # nobody needs yet and push out the ones the links are about to read.
+        self.demand = demand
         self._groups: dict[str, list[int]] = defaultdict(list)
         for ins in market.instruments:
             self._groups[market.session(ins.instrument_token).name].append(ins.instrument_token)
-        self._done: dict[tuple[str, int], int] = {}  # (session, day) -> chunk made for all
+        # (session, day, chunk) made for all: a set, since the links' demand may move back
+        # behind a chunk already made at the clock.
+        self._done: set[tuple[str, int, int]] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.generated = 0  # chunks this thread had to make (tests and benches read it)
@@ -67,6 +76,9 @@ class Warmup:
         try:
             while not self._stop.is_set():
                 now = self.clock.now()
+                need = self.demand() if self.demand is not None else None
+                if need is not None and need < now:
+                    now = need
                 busy = any([self._pass(now), self._pass(now + AHEAD_S)])
                 if not busy:
                     self._stop.wait(POLL_S)
@@ -85,7 +97,7 @@ class Warmup:
             if t_ms < plan.open_ms:
                 continue
             k = min((t_ms - plan.open_ms) // (CHUNK_S * 1000), plan.n_chunks - 1)
-            if self._done.get((name, day), -1) >= k:
+            if (name, day, k) in self._done:
                 continue
             busy = True
             for lo in range(0, len(tokens), BATCH):
@@ -93,5 +105,5 @@ class Warmup:
                     return busy
                 self.generated += self.market.prepare(tokens[lo:lo + BATCH], t, BATCH)
                 time.sleep(0)  # the GIL to the sending loop and the tape encoders first
-            self._done[(name, day)] = k
+            self._done.add((name, day, k))
         return busy
