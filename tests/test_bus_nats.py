@@ -281,6 +281,24 @@ def test_serve_publishes_and_the_publish_section_sets_the_stream(tmp_path, nats_
     got = asyncio.run(nats_call(lambda js: js.stream_info("FEED_2")))
     assert got.config.max_age == 3600 and got.config.max_bytes == 10_000_000
     assert got.state.messages > 0
+    # A second publisher with the default stream finds FEED_2 capturing livecli.>: one line
+    # that names it and the fix (it was a generic "start nats-server" advice), exit 14.
+    other = tmp_path / "other"
+    other.mkdir()
+    args = ("stream", "RELIANCE", "--sim", "--speed", "60", "--sim-date", SIM_DATE, "--jsonl",
+            "--duration", "2", "--db", str(other / "s.db"), "--publish", nats_server.url)
+    refused = Proc(other, *args, env=clean_env(other), stdout_file=other / "out.jsonl")
+    assert refused.proc.wait(60) == 14
+    err = refused.stderr().strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert "stream FEED_2 there already captures livecli.>" in err
+    assert '[publish] stream = "FEED_2" (or LIVECLI_PUBLISH_STREAM=FEED_2)' in err
+    # And the advice works: published into FEED_2.
+    before = got.state.messages
+    taken = Proc(other, *args, env={**clean_env(other), "LIVECLI_PUBLISH_STREAM": "FEED_2"},
+                 stdout_file=other / "out2.jsonl")
+    _wait(taken)
+    assert asyncio.run(nats_call(lambda js: js.stream_info("FEED_2"))).state.messages > before
 
 
 @pytest.mark.slow

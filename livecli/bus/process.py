@@ -8,7 +8,7 @@ pipe to a child process that runs `NatsPublisher` (publisher.py) with the sessio
 
 The same contract as `NatsPublisher`, whose methods these are:
 
-* `put_ticks` / `put_candle` / `put_other` from any thread are O(1) and never wait: they append
+* `put_ticks` / `put_candles` / `put_other` from any thread are O(1) and never wait: they append
   to a bounded queue (ticks shed and counted beyond three quarters of `buffer`, closed candles
   only when it is full); a sender thread here pickles and writes whatever is queued;
 * the child reports its counters four times a second; `stats()` adds what was shed here;
@@ -92,14 +92,16 @@ class ProcessPublisher:
         parent = _Duplex(Connection(up_r, writable=False), Connection(down_w, readable=False))
         self._conn = parent
         parent.send((self.opts, self._factory))
-        ok, why = False, "the publisher's process did not start"
+        ok, why, advised = False, "the publisher's process did not start", False
         if parent.poll(30):
             try:
-                ok, why = parent.recv()
+                ok, why, advised = parent.recv()
             except (EOFError, OSError) as exc:
                 why = f"the publisher's process ended: {exc}"
         if not ok:
             self._stop_child()
+            if advised:  # a whole message that names its own fix
+                raise ConnectionFailedError(why)
             raise ConnectionFailedError(
                 f"cannot publish to {self.opts.shown_url} ({why}): start nats-server with -js "
                 "there, or fix --publish / [publish] url"
@@ -137,13 +139,13 @@ class ProcessPublisher:
             self._held += n
         self._items.append((TICKS, (frame, received_at), n))
 
-    def put_candle(self, candle: Any) -> None:
+    def put_candles(self, item: Any, n: int) -> None:
         with self._held_lock:
-            if self._held + 1 > self.opts.buffer:
-                self.candles_dropped += 1
+            if self._held + n > self.opts.buffer:
+                self.candles_dropped += n
                 return
-            self._held += 1
-        self._items.append((CANDLE, candle, 1))
+            self._held += n
+        self._items.append((CANDLE, item, n))
 
     def put_other(self, item: Any, weight: int = 1) -> None:
         with self._held_lock:
@@ -190,7 +192,7 @@ class ProcessPublisher:
                 if kind == TICKS:
                     self.ticks_dropped += n
                 elif kind == CANDLE:
-                    self.candles_dropped += 1
+                    self.candles_dropped += n
             self._final.set()
 
     def _read_loop(self) -> None:
@@ -241,9 +243,9 @@ def _child_main(conn: Any) -> None:
     try:
         pub.start()
     except BaseException:
-        conn.send((False, pub.startup_reason))
+        conn.send((False, pub.startup_reason, pub.startup_advised))
         return
-    conn.send((True, None))
+    conn.send((True, None, False))
     lock = threading.Lock()
     stop = threading.Event()
 
@@ -264,7 +266,7 @@ def _child_main(conn: Any) -> None:
                     frame, at = item
                     pub.put_ticks(frame, n, at)
                 elif kind == CANDLE:
-                    pub.put_candle(item)
+                    pub.put_candles(item, n)
                 else:
                     pub.put_other(item, n)
     except (EOFError, OSError):

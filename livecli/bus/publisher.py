@@ -45,6 +45,8 @@ CONNECT_TIMEOUT_S = 5.0
 # for the socket, so ticks age in the publisher's queue and are shed there (TICK_MAX_AGE_S)
 # instead of waiting, unbounded, in the client.
 CLIENT_PENDING_BYTES = 8 * 1024 * 1024
+# JetStream's error for a stream whose subjects another stream already captures.
+SUBJECTS_OVERLAP = 10065
 MAX_ACKS_PENDING = 50_000
 BATCH_MESSAGES = 20_000
 # A publisher that falls behind (short of CPU) sheds the ticks that waited longer than this,
@@ -97,6 +99,8 @@ class NatsPublisher:
         if self._startup_error is not None or not self._ready.is_set():
             self._stopping = True
             self._thread.join(5)
+            if isinstance(self._startup_error, ConnectionFailedError):
+                raise self._startup_error  # it names its own fix
             why = self.startup_reason
             raise ConnectionFailedError(
                 f"cannot publish to {self.opts.shown_url} ({why}): start nats-server with -js "
@@ -117,6 +121,11 @@ class NatsPublisher:
         exc = self._startup_error
         return "timed out" if exc is None else (str(exc) or type(exc).__name__)
 
+    @property
+    def startup_advised(self) -> bool:
+        """Whether `startup_reason` is a whole message naming its own fix."""
+        return isinstance(self._startup_error, ConnectionFailedError)
+
     # --- producers (receiving path, clock thread): O(1), never wait ------------------------------
     def put_ticks(self, frame: Any, n: int, received_at: float) -> None:
         with self._held_lock:
@@ -127,8 +136,15 @@ class NatsPublisher:
         self._items.append((TICKS, frame, n, received_at))
         self._kick()
 
-    def put_candle(self, candle: Any) -> None:
-        self._put(CANDLE, candle)
+    def put_candles(self, item: Any, n: int) -> None:
+        """`n` closed candles (the encoder's item, a batch): kept unless the buffer is full."""
+        with self._held_lock:
+            if self._held + n > self.opts.buffer:
+                self.candles_dropped += n
+                return
+            self._held += n
+        self._items.append((CANDLE, item, n, time.time()))
+        self._kick()
 
     def put_other(self, item: Any, weight: int = 1) -> None:
         """The status, or a batch of forming-candle updates (shed like ticks when full)."""
@@ -137,15 +153,6 @@ class NatsPublisher:
                 return
             self._held += weight
         self._items.append((OTHER, item, weight, time.time()))
-        self._kick()
-
-    def _put(self, kind: int, item: Any) -> None:
-        with self._held_lock:
-            if self._held + 1 > self.opts.buffer:
-                self.candles_dropped += 1
-                return
-            self._held += 1
-        self._items.append((kind, item, 1, time.time()))
         self._kick()
 
     def _kick(self) -> None:
@@ -255,12 +262,23 @@ class NatsPublisher:
             return
         except NotFoundError:
             pass
+        from nats.js.errors import BadRequestError
+
         from livecli.bus.subjects import ALL_SUBJECTS
-        await js.add_stream(StreamConfig(
-            name=opts.stream, subjects=[ALL_SUBJECTS], storage=StorageType.FILE,
-            max_age=opts.max_age_s or None, max_bytes=opts.max_bytes or -1,
-            duplicate_window=opts.duplicate_window_s, discard=DiscardPolicy.OLD,
-        ))
+        try:
+            await js.add_stream(StreamConfig(
+                name=opts.stream, subjects=[ALL_SUBJECTS], storage=StorageType.FILE,
+                max_age=opts.max_age_s or None, max_bytes=opts.max_bytes or -1,
+                duplicate_window=opts.duplicate_window_s, discard=DiscardPolicy.OLD,
+            ))
+        except BadRequestError as exc:
+            if exc.err_code != SUBJECTS_OVERLAP:
+                raise
+            try:
+                other = await js.find_stream_name_by_subject(ALL_SUBJECTS)
+            except Exception:
+                other = None
+            raise ConnectionFailedError(subjects_taken(opts, other)) from None
 
     async def _pump(self) -> None:
         wake = self._wake
@@ -408,3 +426,18 @@ class _Resend:
 
     def __init__(self, msg: Outgoing) -> None:
         self.msg = msg
+
+
+def subjects_taken(opts: PublishOptions, other: str | None) -> str:
+    """The one line for a server where another stream already captures livecli's subjects
+    (JetStream lets one stream hold a subject): publish into that one, or remove it."""
+    from livecli.bus.subjects import ALL_SUBJECTS
+
+    if other is None:
+        return (f"cannot publish to {opts.shown_url}: another JetStream stream there already "
+                f"captures {ALL_SUBJECTS}, so stream {opts.stream} cannot be made; set "
+                "[publish] stream to its name (`nats stream ls` lists them), or remove it")
+    return (f"cannot publish to {opts.shown_url}: JetStream stream {other} there already "
+            f"captures {ALL_SUBJECTS}, so stream {opts.stream} cannot be made; publish into it "
+            f'with [publish] stream = "{other}" (or LIVECLI_PUBLISH_STREAM={other}), or remove '
+            f"it (`nats stream rm {other}`)")

@@ -328,9 +328,10 @@ class Hub:
                 if kind == FRAME:
                     self._route_frame(item[1], item[2], segs)
                 elif kind == CANDLE:
-                    self._route_candle(item[1].interval_min, item[1].instrument_token,
-                                       shapes.encode_candle(item[1]) if self._candles_wanted
-                                       else "", segs)
+                    if self._candles_wanted:  # (no audience, nothing to route)
+                        for c in item[1].candles():
+                            self._route_candle(c.interval_min, c.instrument_token,
+                                               shapes.encode_candle(c), segs)
                 else:
                     self._route_status(item[1], segs)
             except Exception as exc:  # one bad item must not stop the fan-out

@@ -1,7 +1,7 @@
 """The server's listeners on the session: what runs on the receiving path, and must never wait.
 
-The session calls its frame and candle listeners on kiteconnect's reactor thread (candles also
-on its clock thread) under its own lock, and its status listener on the clock thread. Each
+The session calls its frame and closed-candle batch listeners on kiteconnect's reactor thread
+(candles also on its clock thread) under its own lock, and its status listener on the clock thread. Each
 listener here does O(1) work: it appends a reference to a deque (thread-safe, never blocks)
 and, only when the asyncio loop has not been woken since it last drained, wakes it with one
 `call_soon_threadsafe`. So a burst of frames costs one wake-up, not one per frame or per tick,
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from livecli.core.closed import ClosedCandles
     from livecli.core.ticks import Tick
 
 FRAME, CANDLE, STATUS = 0, 1, 2
@@ -90,8 +91,10 @@ class Inbox:
             self._items.append((FRAME, frame, received_at))
         self._wake()
 
-    def put_candle(self, candle: Any) -> None:
-        self._items.append((CANDLE, candle))
+    def put_candles(self, batch: ClosedCandles) -> None:
+        # As the engine closed them: a minute's end is one item, its Candle objects made on
+        # the loop (and only when a client wants candles), not on the receiving path.
+        self._items.append((CANDLE, batch))
         self._wake()
 
     def put_status(self, status: Any) -> None:
@@ -135,5 +138,5 @@ class Inbox:
 def attach(session: Any, inbox: Inbox) -> None:
     """Register the inbox's producers as the session's listeners (before `start()`)."""
     session.add_frame_listener(inbox.put_frame)
-    session.add_candle_listener(inbox.put_candle)
+    session.add_candle_batch_listener(inbox.put_candles)
     session.add_status_listener(inbox.put_status)

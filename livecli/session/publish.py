@@ -1,7 +1,7 @@
 """Publishing a running session to NATS JetStream (`--publish`, `[publish]`).
 
-The session side of livecli/bus: it registers O(1) listeners on the session (a frame, a closed
-candle, the status: each only a reference handed to the bus publisher's bounded queue) and gives
+The session side of livecli/bus: it registers O(1) listeners on the session (a frame, a batch of
+closed candles, the status: each only a reference handed to the bus publisher's bounded queue) and gives
 the publisher its encoder (`MessageEncoder`), which runs in the publisher's own process
 (livecli/bus/process.py), never on the receiving path. The messages are the JSON lines' objects
 (livecli/session/jsonl.py, the same encoders) with the schema version:
@@ -21,6 +21,8 @@ import dataclasses
 import threading
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from livecli.bus.publisher import CANDLE, TICKS, Encoder, NatsPublisher, Outgoing
 from livecli.bus.subjects import STATUS_SUBJECT, candle_msg_id, candle_subject, tick_subject
 from livecli.core.candles import Candle
@@ -28,6 +30,7 @@ from livecli.session.jsonl import TickLines, candle_line, status_line
 
 if TYPE_CHECKING:
     from livecli.bus.options import PublishOptions
+    from livecli.core.closed import ClosedCandles
     from livecli.core.status import LiveStatus, PublishStatus
     from livecli.session.live import LiveSession
 
@@ -68,7 +71,7 @@ class Publication:
         self.publisher.start()
         s = self.session
         s.add_frame_listener(self._on_frame)
-        s.add_candle_listener(self._on_candle)
+        s.add_candle_batch_listener(self._on_candles)
         s.add_status_listener(self._on_status)
         s.set_publish_status(self.stats)
         return self
@@ -87,21 +90,29 @@ class Publication:
         return self.publisher.close(timeout)
 
     # --- listeners: the receiving path and the clock thread, O(1) ----------------------------
-    def _on_frame(self, frame: Any, received_at: float) -> None:
-        if self._closed.is_set():
-            return
+    def _names_first(self) -> None:
         names = self.session.instruments
         if len(names) != self._names_len:  # new instruments: their names go first
             self._names_len = len(names)
             self.publisher.put_other(
                 (NAMES, {t: (i.tradingsymbol, i.exchange) for t, i in names.items()}))
+
+    def _on_frame(self, frame: Any, received_at: float) -> None:
+        if self._closed.is_set():
+            return
+        self._names_first()
         if self.opts.forming_updates:
             self._touched.update(frame.token.tolist())
         self.publisher.put_ticks(frame, len(frame), received_at)
 
-    def _on_candle(self, candle: Candle) -> None:
-        if not self._closed.is_set():
-            self.publisher.put_candle(candle)
+    def _on_candles(self, batch: ClosedCandles) -> None:
+        # A minute's end closes thousands at once: the batch goes as it is (its arrays pickle
+        # as a few memcpys), without the engine's lists of names, which the encoder has; the
+        # Candle objects and their lines are made in the publisher's process.
+        if not self._closed.is_set() and len(batch):
+            self._names_first()
+            self.publisher.put_candles(dataclasses.replace(batch, symbols=(), exchanges=()),
+                                       len(batch))
 
     def _on_status(self, status: LiveStatus) -> None:
         if self._closed.is_set():
@@ -168,7 +179,7 @@ class MessageEncoder:
         if kind == TICKS:
             return self._tick_messages(item, received_at)
         if kind == CANDLE:
-            return [self._candle_message(item)]
+            return [self._candle_message(c) for c in self._named(item).candles()]
         if isinstance(item, tuple) and item[0] == NAMES:
             self.names = {t: _Names(sym, ex) for t, (sym, ex) in item[1].items()}
             return []
@@ -192,6 +203,15 @@ class MessageEncoder:
                 cached = subjects[tok] = (inst, subject)
             out.append((cached[1], line.encode(), None))
         return out
+
+    def _named(self, batch: ClosedCandles) -> ClosedCandles:
+        """The batch with each row's own symbol and exchange (it came without names)."""
+        names = self.names
+        rows = [names.get(t) for t in batch.token.tolist()]
+        batch.slot = np.arange(len(rows))
+        batch.symbols = [n.tradingsymbol if n else "" for n in rows]
+        batch.exchanges = [n.exchange if n else "" for n in rows]
+        return batch
 
     def _subject_of(self, c: Candle) -> str:
         key = (c.instrument_token, c.interval)
