@@ -127,6 +127,17 @@ def test_a_stream_started_at_11_has_the_day_from_the_open_equal_to_history(herme
             assert (row.open, row.high, row.low, row.close, row.volume) == (
                 mins[0][0], max(m[1] for m in mins), min(m[2] for m in mins), mins[-1][3],
                 sum(m[4] for m in mins))
+        # A symbol subscribed mid-session is warmed too: its day from the open, as history has
+        # it (it had only what it streamed from then on).
+        tcs = s.subscribe_symbol("TCS")
+        until(lambda: s.live_status(False).history_done == 3, 60, "TCS warmed")
+        hist = kite_minutes(standin, tcs)
+        held = {c.start: c for c in today(s._run.engine.history(tcs, 1))}
+        morning = range(open_, join, 60)
+        assert all(m in held and held[m].origin == HISTORY for m in morning), \
+            [m for m in morning if m not in held]
+        assert all(tuple(getattr(held[m], f) for f in OHLCV) == hist[m] for m in morning)
+        assert s.live_status(False).history_total == 3
         assert_rate_kept(standin)
         # Callbacks heard only live candles: a strategy never acts at 11:00 on 09:15.
         assert called and {c.origin for c in called} == {LIVE}

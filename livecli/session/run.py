@@ -213,6 +213,8 @@ class Run:
             self._add(inst)
         self.store.register_instruments(self._names())
         self.feed.subscribe([inst.instrument_token], self.mode)
+        if self.history is not None:  # its day so far, as a symbol given at start has
+            self.history.want([inst.instrument_token])
         return inst.instrument_token
 
     def unsubscribe(self, symbol: str) -> None:

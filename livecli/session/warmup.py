@@ -115,6 +115,10 @@ class HistoryFiller:
         self._down_at: float | None = None
         self._connected_once = False
         self._fails = 0  # failed requests in a row
+        # Instruments whose warm start was asked for (at start, or subscribed mid-session), and
+        # those of them still to fetch.
+        self._asked: set[int] = set()
+        self._pending: list[int] = []
 
     # --- control --------------------------------------------------------------------------------
     def start(self) -> HistoryFiller:
@@ -125,6 +129,22 @@ class HistoryFiller:
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
+
+    def want(self, tokens: list[int]) -> None:
+        """Warm these instruments too (subscribed mid-session: a symbol added at 13:00 wants
+        its day from 09:15 as much as one given at start). Any thread; fetched in turn."""
+        if not self.warm:
+            return
+        with self._lock:
+            new = [t for t in tokens if t not in self._asked]
+            if not new:
+                return
+            self._asked.update(new)
+            self._pending.extend(new)
+            p = self._progress
+            p.total += len(new)
+            if p.state in ("done", "repairing"):
+                p.state = "fetching"
 
     def wait_warm(self, timeout: float | None = None) -> bool:
         """Wait until the warm start (and the join minute) is in; False on timeout."""
@@ -155,8 +175,10 @@ class HistoryFiller:
                 self._warmed.set()
             while not self._stop.is_set():
                 self._watch_feed()
+                if self._pending:
+                    self._warm_tokens(self.run.clock.now())
                 self._work_gaps()
-                if not self._gaps and self._warmed.is_set():
+                if not self._gaps and not self._pending and self._warmed.is_set():
                     self._set(state="done")
                 self._stop.wait(POLL_S)
         except Stopped:
@@ -181,13 +203,19 @@ class HistoryFiller:
 
     # --- warm start -----------------------------------------------------------------------------
     def _warm_start(self) -> None:
+        self.want(self._tokens())
+        if not self._warm_tokens(self.started_clock):
+            self._warmed.set()
+
+    def _warm_tokens(self, now: float) -> bool:
+        """Fetch the pending instruments' warm start as of `now`; True if a join minute waits
+        (asked again once Kite has it, as a gap of `history` origin)."""
         from livecli.kite.historical import Stopped
 
-        tokens = self._tokens()
-        self._set(total=len(tokens))
-        now = self.started_clock
+        with self._lock:
+            tokens, self._pending = self._pending, []
         joins: dict[int, int] = {}
-        for n, tok in enumerate(tokens):
+        for tok in tokens:
             t_from, t_to, join = self._warm_range(tok, now)
             if t_to > t_from:
                 try:
@@ -200,7 +228,8 @@ class HistoryFiller:
                     self._put(tok, got, counter="minutes")
             if join is not None:
                 joins[tok] = join
-            self._set(done=n + 1)
+            with self._lock:
+                self._progress.done += 1
         # The join minute (and the minutes before it Kite may not have served yet): again, once
         # Kite has them. Grouped by join minute (instruments of one exchange share it).
         by_join: dict[int, set[int]] = {}
@@ -209,9 +238,9 @@ class HistoryFiller:
         with self._lock:
             for join, toks in sorted(by_join.items()):
                 self._gaps.append(Gap(join - JOIN_BACK_MIN * 60, join, HISTORY, toks))
-        self._set(state="repairing" if by_join else "done")
-        if not by_join:
-            self._warmed.set()
+            if not self._pending:
+                self._progress.state = "repairing" if self._gaps else "done"
+        return bool(by_join)
 
     def _warm_range(self, tok: int, now: float) -> tuple[int, int, int | None]:
         """[from, to) of the minutes to fetch at start, and the join minute (None if the
