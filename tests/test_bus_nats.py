@@ -170,6 +170,7 @@ def test_a_publisher_killed_and_restarted_publishes_no_closed_candle_twice(tmp_p
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # its bound is the publisher's lag, which a busy machine stretches
 def test_a_slow_consumer_never_slows_the_publisher(tmp_path, nats_server, monkeypatch):
     from livecli.session.live import LiveSession
 

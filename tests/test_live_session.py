@@ -342,6 +342,7 @@ STALLS = 3
 STALL_S = 1.6  # > the 1 s of quiet that moves the clock on; 96 market seconds at 60x
 
 
+@pytest.mark.serial  # holds the receiving thread for set times: alone on the machine
 def test_a_receiving_thread_held_up_makes_no_tick_late():
     frames_after = threading.Event()
     stalled = 0

@@ -19,7 +19,9 @@ import pytest
 
 from tests.sim_proc import Proc, SimProc, last_status
 
-pytestmark = pytest.mark.slow
+# Both cores for the stand-in and the stream: run alone (scripts/test runs `serial` tests after
+# the parallel part).
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 DATE = "2025-12-10"
 N = 9000
