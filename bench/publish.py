@@ -251,6 +251,11 @@ def run(args, url: str) -> None:
             ws, rest.api_url, symbols, None, args.measure))
         withp = with_replay(0.0, args.frame_packets, start_epoch, lambda ws: session_run(
             ws, rest.api_url, symbols, url, args.measure))
+        # The paced run's baseline: the same offered rate, no publishing (what the session's
+        # process costs per tick when frames come spaced out, not back to back).
+        paced_base = with_replay(args.rate, args.frame_packets, start_epoch,
+                                 lambda ws: session_run(ws, rest.api_url, symbols, None,
+                                                        args.measure))
         ctx = mp.get_context("spawn")
         ready, stop = ctx.Event(), ctx.Event()
         parent, child = ctx.Pipe()
@@ -297,8 +302,11 @@ def run(args, url: str) -> None:
           f" ticks/s, published {paced['published_per_s']:,.0f} ticks/s, dropped "
           f"{paced['dropped']:,}; closed candles acked {f.candles_published:,}, dropped "
           f"{f.candles_dropped}")
+    paced_cost = paced["cpu_us_per_tick"] / paced_base["cpu_us_per_tick"] - 1
     print(f"  CPU per tick: session's process {paced['cpu_us_per_tick']:.2f} us, publisher's "
-          f"process {paced['child_cpu_us_per_tick']:.2f} us")
+          f"process {paced['child_cpu_us_per_tick']:.2f} us; baseline paced without publishing "
+          f"{paced_base['cpu_us_per_tick']:.2f} us in the session's process (received "
+          f"{paced_base['ticks_per_s']:,.0f} ticks/s): cost {paced_cost:+.0%}")
     print(f"  arrival -> consumer receipt (another process, {got:,} ticks, 1 in 8 timed): "
           f"p50 {c50:.1f} ms p99 {c99:.1f} ms")
     print(f"  baseline bare nats-py publish loop of the same {len(messages):,} messages: "

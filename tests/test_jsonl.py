@@ -10,6 +10,9 @@ import json
 from types import MappingProxyType
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from livecli.core.timeutil import iso
 from livecli.kite.codec import (
     decode_frame,
@@ -98,3 +101,32 @@ def test_tick_lines_equal_json_dumps_for_every_packet_kind():
     assert {p["mode"] for p in parsed} == {"full", "quote", "ltp"}
     assert parsed[2]["day_high"] is None and parsed[3]["change_pct"] is None
     assert parsed[-1]["exchange_timestamp"] is None and parsed[6]["exchange"] is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    symbol=st.text(max_size=12), exchange=st.sampled_from(["NSE", "BSE", "", 'N"X\\é']),
+    start=st.one_of(st.integers(1_700_000_000, 1_800_000_000),
+                    st.floats(1_700_000_000, 1_800_000_000)),
+    prices=st.lists(st.one_of(st.floats(0.05, 1e6), st.integers(1, 10**6)), min_size=4,
+                    max_size=4),
+    volume=st.integers(0, 10**12), oi=st.one_of(st.none(), st.integers(0, 10**9)),
+    flags=st.tuples(st.booleans(), st.booleans(), st.booleans()),
+    origin=st.sampled_from(["live", "history", "repaired"]), schema=st.booleans(),
+    minutes=st.sampled_from([1, 5, 75]),
+)
+def test_candle_lines_equal_json_dumps(symbol, exchange, start, prices, volume, oi, flags,
+                                       origin, schema, minutes):
+    # The candle line is formatted directly (publishing sends every forming candle each
+    # second); json.dumps of the candle's dict is the oracle, byte for byte.
+    from livecli.core.candles import Candle
+    from livecli.core.status import STATUS_SCHEMA
+    from livecli.session.jsonl import candle_line
+
+    o, h, lo, c = prices
+    cdl = Candle(instrument_token=738561, interval_min=minutes, start=start, open=o, high=h,
+                 low=lo, close=c, volume=volume, oi=oi, ticks=7, partial=flags[0],
+                 synthetic=flags[1], closed=flags[2], symbol=symbol, exchange=exchange,
+                 origin=origin)
+    head = {"type": "candle", "schema": STATUS_SCHEMA} if schema else {"type": "candle"}
+    assert candle_line(cdl, schema=schema) == json.dumps({**head, **cdl.to_dict()}) + "\n"
