@@ -38,6 +38,7 @@ from typing import Any
 
 from livecli.bus.options import PublishOptions
 from livecli.bus.publisher import CANDLE, OTHER, TICKS, Encoder
+from livecli.bus.room import Room
 from livecli.core.status import PublishStatus
 from livecli.errors import ConnectionFailedError
 
@@ -57,13 +58,9 @@ class ProcessPublisher:
         self.opts = opts
         self._factory = encoder_factory
         self._items: deque[tuple[int, Any, int]] = deque()
-        self._held = 0
-        self._held_lock = threading.Lock()
-        self._tick_room = max(1, opts.buffer * 3 // 4)
+        self.room = Room(opts.buffer)  # what waits here; its drops are shed before the child
         self._wake = threading.Event()
         self._closing = False
-        self.ticks_dropped = 0  # shed here, before the child saw them
-        self.candles_dropped = 0
         self._child_stats = PublishStatus(url=opts.shown_url, stream=opts.stream)
         self._oldest = 0.0
         self._proc: Any = None
@@ -132,34 +129,23 @@ class ProcessPublisher:
 
     # --- producers: O(1), never wait ---------------------------------------------------------
     def put_ticks(self, frame: Any, n: int, received_at: float) -> None:
-        with self._held_lock:
-            if self._held + n > self._tick_room:
-                self.ticks_dropped += n
-                return
-            self._held += n
-        self._items.append((TICKS, (frame, received_at), n))
+        if self.room.ticks(n):
+            self._items.append((TICKS, (frame, received_at), n))
 
     def put_candles(self, item: Any, n: int) -> None:
-        with self._held_lock:
-            if self._held + n > self.opts.buffer:
-                self.candles_dropped += n
-                return
-            self._held += n
-        self._items.append((CANDLE, item, n))
+        if self.room.candles(n):
+            self._items.append((CANDLE, item, n))
 
     def put_other(self, item: Any, weight: int = 1) -> None:
-        with self._held_lock:
-            if self._held + weight > self._tick_room:
-                return
-            self._held += weight
-        self._items.append((OTHER, item, weight))
+        if self.room.other(weight):
+            self._items.append((OTHER, item, weight))
 
     def stats(self) -> PublishStatus:
         st = self._child_stats
         return dataclasses.replace(
-            st, ticks_dropped=st.ticks_dropped + self.ticks_dropped,
-            candles_dropped=st.candles_dropped + self.candles_dropped,
-            pending=st.pending + self._held,
+            st, ticks_dropped=st.ticks_dropped + self.room.ticks_dropped,
+            candles_dropped=st.candles_dropped + self.room.candles_dropped,
+            pending=st.pending + self.room.held,
         )
 
     # --- this process's threads ----------------------------------------------------------------
@@ -179,8 +165,7 @@ class ProcessPublisher:
                         batch.append((kind, item, n))
                         held += n
                     conn.send_bytes(dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
-                    with self._held_lock:
-                        self._held -= held
+                    self.room.release(held)
                 if self._closing and not items:
                     conn.send_bytes(dumps(_CLOSE))
                     return
@@ -190,9 +175,9 @@ class ProcessPublisher:
             while items:
                 kind, _, n = items.popleft()
                 if kind == TICKS:
-                    self.ticks_dropped += n
+                    self.room.shed_ticks(n)
                 elif kind == CANDLE:
-                    self.candles_dropped += n
+                    self.room.shed_candles(n)
             self._final.set()
 
     def _read_loop(self) -> None:

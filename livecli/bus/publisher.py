@@ -7,10 +7,8 @@ publisher's loop has not been woken since it last drained, wakes it once. Everyt
 
 Bounded, and nothing lost in silence:
 
-* at most `buffer` messages wait; ticks may fill three quarters of it, beyond that a frame's
-  ticks are dropped and counted (`ticks_dropped`), so closed candles always find room unless
-  the whole buffer is full (then they are counted as `candles_dropped`, and the status says so);
-  ticks that waited more than TICK_MAX_AGE_S when their turn comes are shed too (counted);
+* at most `buffer` messages wait, admitted by livecli/bus/room.py's loss model (ticks shed
+  and counted beyond three quarters of it, closed candles only when it is full); ticks that waited more than TICK_MAX_AGE_S when their turn comes are shed too (counted);
 * ticks, forming-candle updates and the status are plain NATS publishes into the stream's
   subjects (the stream stores them; no ack is awaited);
 * closed candles are JetStream publishes with a `Nats-Msg-Id` (subjects.candle_msg_id) and an
@@ -31,6 +29,7 @@ from typing import Any
 
 from livecli.bus.loops import cancel_pending, reachable
 from livecli.bus.options import PublishOptions
+from livecli.bus.room import Room
 from livecli.bus.subjects import STATUS_SUBJECT
 from livecli.core.status import PublishStatus
 from livecli.errors import ConnectionFailedError
@@ -65,9 +64,7 @@ class NatsPublisher:
         self.opts = opts
         self._encode = encode
         self._items: deque[tuple[int, Any, int, float]] = deque()
-        self._held = 0  # messages waiting in _items (a frame counts as its ticks)
-        self._held_lock = threading.Lock()
-        self._tick_room = max(1, opts.buffer * 3 // 4)
+        self.room = Room(opts.buffer)  # what waits in _items (a frame counts as its ticks)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._woken = False
@@ -83,8 +80,6 @@ class NatsPublisher:
         self.candles_published = 0
         self.updates_published = 0
         self.status_published = 0
-        self.ticks_dropped = 0
-        self.candles_dropped = 0
         self.candles_duplicate = 0
         self._acks: dict[str, tuple[Any, Outgoing, float]] = {}  # msg_id -> (future, msg, sent)
         self._give_up_at = 0.0  # closing: when to stop waiting for the last acks
@@ -128,32 +123,29 @@ class NatsPublisher:
 
     # --- producers (receiving path, clock thread): O(1), never wait ------------------------------
     def put_ticks(self, frame: Any, n: int, received_at: float) -> None:
-        with self._held_lock:
-            if self._held + n > self._tick_room:
-                self.ticks_dropped += n
-                return
-            self._held += n
-        self._items.append((TICKS, frame, n, received_at))
-        self._kick()
+        if self.room.ticks(n):
+            self._items.append((TICKS, frame, n, received_at))
+            self._kick()
 
     def put_candles(self, item: Any, n: int) -> None:
         """`n` closed candles (the encoder's item, a batch): kept unless the buffer is full."""
-        with self._held_lock:
-            if self._held + n > self.opts.buffer:
-                self.candles_dropped += n
-                return
-            self._held += n
-        self._items.append((CANDLE, item, n, time.time()))
-        self._kick()
+        if self.room.candles(n):
+            self._items.append((CANDLE, item, n, time.time()))
+            self._kick()
 
     def put_other(self, item: Any, weight: int = 1) -> None:
         """The status, or a batch of forming-candle updates (shed like ticks when full)."""
-        with self._held_lock:
-            if self._held + weight > self._tick_room:
-                return
-            self._held += weight
-        self._items.append((OTHER, item, weight, time.time()))
-        self._kick()
+        if self.room.other(weight):
+            self._items.append((OTHER, item, weight, time.time()))
+            self._kick()
+
+    @property
+    def ticks_dropped(self) -> int:
+        return self.room.ticks_dropped
+
+    @property
+    def candles_dropped(self) -> int:
+        return self.room.candles_dropped
 
     def _kick(self) -> None:
         loop, wake = self._loop, self._wake
@@ -174,7 +166,7 @@ class NatsPublisher:
             ticks_published=self.ticks_published, candles_published=self.candles_published,
             updates_published=self.updates_published, status_published=self.status_published,
             ticks_dropped=self.ticks_dropped, candles_dropped=self.candles_dropped,
-            candles_duplicate=self.candles_duplicate, pending=self._held,
+            candles_duplicate=self.candles_duplicate, pending=self.room.held,
             acks_pending=len(self._acks),
             lag_s=round(max(0.0, time.time() - oldest), 3) if oldest else 0.0,
             reconnects=self.reconnects, last_error=self.last_error,
@@ -297,10 +289,9 @@ class NatsPublisher:
                 stale = time.time() - TICK_MAX_AGE_S
                 while items and len(batch) < BATCH_MESSAGES:
                     kind, payload, n, at = items.popleft()
-                    with self._held_lock:
-                        self._held -= n
+                    self.room.release(n)
                     if kind == TICKS and at < stale:
-                        self.ticks_dropped += n  # behind: fresh ticks go first, these are shed
+                        self.room.shed_ticks(n)  # behind: fresh ticks go first, these are shed
                         continue
                     try:
                         out = ([payload.msg] if isinstance(payload, _Resend)
@@ -323,7 +314,7 @@ class NatsPublisher:
                     await self._send_plain(nc, batch)
                 except Exception as exc:  # the client's own buffer is full while reconnecting
                     self.last_error = f"{type(exc).__name__}: {exc}"
-                    self.ticks_dropped += counts[0]
+                    self.room.shed_ticks(counts[0])
                 else:
                     self.ticks_published += counts[0]
                     self.updates_published += counts[1]
@@ -414,8 +405,7 @@ class NatsPublisher:
         for fut, msg, _ in due:
             if not fut.done():
                 fut.cancel()
-            with self._held_lock:
-                self._held += 1
+            self.room.hold(1)
             self._items.appendleft((CANDLE, _Resend(msg), 1, now))
 
 
