@@ -300,6 +300,18 @@ def test_serve_publishes_and_the_publish_section_sets_the_stream(tmp_path, nats_
                  stdout_file=other / "out2.jsonl")
     _wait(taken)
     assert asyncio.run(nats_call(lambda js: js.stream_info("FEED_2"))).state.messages > before
+    # A stream holding only part of livecli.> cannot be published into: the advice differs.
+    from nats.js.api import StreamConfig
+
+    asyncio.run(nats_call(lambda js: js.delete_stream("FEED_2")))
+    asyncio.run(nats_call(lambda js: js.add_stream(StreamConfig(name="PART",
+                                                                subjects=["livecli.ticks.>"]))))
+    part = Proc(other, *args, env=clean_env(other), stdout_file=other / "out3.jsonl")
+    assert part.proc.wait(60) == 14
+    err = part.stderr().strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert "stream PART there holds part of livecli.> (livecli.ticks.>)" in err
+    assert "nats stream rm PART" in err and "[publish] stream" not in err
 
 
 @pytest.mark.slow

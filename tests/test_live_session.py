@@ -131,6 +131,35 @@ def test_callbacks_fire_with_the_candles_the_store_holds(tmp_path):
         assert start > max(k[2] for k in want if k[:2] == (tok, m))
 
 
+def test_the_first_frames_find_the_sessions_instruments(tmp_path, monkeypatch):
+    # The CI once printed tick lines named by token ("341249" for HDFCBANK): the first frames
+    # reached the JSON lines while `start()` was still starting the history thread (its first
+    # import of kiteconnect is slow), before the session knew its run. Here the history
+    # thread's start waits for the first frame, so that order is forced, not hoped for.
+    import livecli.session.warmup as warmup
+
+    first = threading.Event()
+    seen: list[dict] = []
+    real = warmup.start_filler
+
+    def late_filler(run):
+        assert first.wait(30), "no frame came"
+        return real(run)
+
+    monkeypatch.setattr(warmup, "start_filler", late_filler)
+    s = session(False, intervals=["1min"])
+
+    def on_frame(frame, received_at):
+        if not first.is_set():
+            seen.append({tok: inst.tradingsymbol for tok, inst in s.instruments.items()})
+            first.set()
+
+    s.add_frame_listener(on_frame)
+    with s.start(["RELIANCE", "INFY"]):
+        pass
+    assert seen and sorted(seen[0].values()) == ["INFY", "RELIANCE"]
+
+
 def test_a_raising_callback_is_counted_and_never_stops_the_session(tmp_path):
     w = Waiter()
     good: list[int] = []

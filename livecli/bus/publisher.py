@@ -266,11 +266,13 @@ class NatsPublisher:
         except BadRequestError as exc:
             if exc.err_code != SUBJECTS_OVERLAP:
                 raise
+            other, subjects = None, []
             try:
                 other = await js.find_stream_name_by_subject(ALL_SUBJECTS)
+                subjects = list((await js.stream_info(other)).config.subjects or [])
             except Exception:
-                other = None
-            raise ConnectionFailedError(subjects_taken(opts, other)) from None
+                pass
+            raise ConnectionFailedError(subjects_taken(opts, other, subjects)) from None
 
     async def _pump(self) -> None:
         wake = self._wake
@@ -298,6 +300,10 @@ class NatsPublisher:
                                else encode(kind, payload, at))
                     except Exception as exc:  # a bad item is reported, never fatal
                         self.last_error = f"encode: {type(exc).__name__}: {exc}"
+                        if kind == TICKS:  # and counted: nothing is lost in silence
+                            self.room.shed_ticks(n)
+                        elif kind == CANDLE:
+                            self.room.shed_candles(n)
                         continue
                     if kind == CANDLE:
                         for msg in out:
@@ -418,16 +424,22 @@ class _Resend:
         self.msg = msg
 
 
-def subjects_taken(opts: PublishOptions, other: str | None) -> str:
-    """The one line for a server where another stream already captures livecli's subjects
-    (JetStream lets one stream hold a subject): publish into that one, or remove it."""
+def subjects_taken(opts: PublishOptions, other: str | None, subjects: list[str]) -> str:
+    """The one line for a server where another stream already holds livecli's subjects
+    (JetStream lets one stream hold a subject): publish into it when it captures all of them,
+    else remove it or narrow its subjects."""
     from livecli.bus.subjects import ALL_SUBJECTS
 
+    where = f"cannot publish to {opts.shown_url}: "
+    made = f"so stream {opts.stream} cannot be made"
     if other is None:
-        return (f"cannot publish to {opts.shown_url}: another JetStream stream there already "
-                f"captures {ALL_SUBJECTS}, so stream {opts.stream} cannot be made; set "
-                "[publish] stream to its name (`nats stream ls` lists them), or remove it")
-    return (f"cannot publish to {opts.shown_url}: JetStream stream {other} there already "
-            f"captures {ALL_SUBJECTS}, so stream {opts.stream} cannot be made; publish into it "
-            f'with [publish] stream = "{other}" (or LIVECLI_PUBLISH_STREAM={other}), or remove '
-            f"it (`nats stream rm {other}`)")
+        return (f"{where}another JetStream stream there already holds subjects under "
+                f"{ALL_SUBJECTS}, {made}; find it with `nats stream ls` and publish into it "
+                "([publish] stream) if it captures all of them, or remove it")
+    if ALL_SUBJECTS in subjects or ">" in subjects:
+        return (f"{where}JetStream stream {other} there already captures {ALL_SUBJECTS}, {made};"
+                f' publish into it with [publish] stream = "{other}" (or '
+                f"LIVECLI_PUBLISH_STREAM={other}), or remove it (`nats stream rm {other}`)")
+    return (f"{where}JetStream stream {other} there holds part of {ALL_SUBJECTS} "
+            f"({', '.join(subjects) or 'its subjects'}), {made}; remove it "
+            f"(`nats stream rm {other}`) or give it other subjects")

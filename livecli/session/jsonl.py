@@ -167,15 +167,14 @@ def candle_line(c: Candle, *, schema: bool = False) -> str:
         f'"exchange": {_js(c.exchange)}, "interval": {_js(c.interval)}, '
         f'"start": {_start_text(c.start)}, "open": {_price(c.open)}, "high": {_price(c.high)}, '
         f'"low": {_price(c.low)}, "close": {_price(c.close)}, "volume": {_num(c.volume)}, '
-        f'"oi": {_num(c.oi)}, "ticks": {_num(c.ticks)}, "partial": {_BOOL[c.partial]}, '
-        f'"synthetic": {_BOOL[c.synthetic]}, "closed": {_BOOL[c.closed]}, '
+        f'"oi": {_num(c.oi)}, "ticks": {_num(c.ticks)}, "partial": {_flag(c.partial)}, '
+        f'"synthetic": {_flag(c.synthetic)}, "closed": {_flag(c.closed)}, '
         f'"origin": {_js(c.origin)}}}\n'
     )
 
 
 _CANDLE_HEAD = '{"type": "candle", '
 _CANDLE_SCHEMA_HEAD = f'{{"type": "candle", "schema": {STATUS_SCHEMA}, '
-_BOOL = {False: "false", True: "true"}
 _STARTS: dict[float, str] = {}  # a start's text, made once (a few hundred distinct a day)
 
 
@@ -189,7 +188,11 @@ def _start_text(start: float) -> str:
 
 
 def _price(v: float | int) -> str:
-    return _float_text(v) if type(v) is float and v == v else _num(v)
+    return _float_text(v) if type(v) is float and -_INF < v < _INF else _num(v)
+
+
+def _flag(v: bool) -> str:
+    return "true" if v is True else "false" if v is False else _num(v)
 
 
 def status_line(st: LiveStatus) -> str:

@@ -155,12 +155,18 @@ class LiveSession:
                 f"{len(wanted)} instruments asked for; Kite allows at most {MAX_INSTRUMENTS} "
                 "per api_key (3 connections of 3000): subscribe fewer"
             )
+        def opened(run: Run) -> None:
+            # Before the feed starts, not when open() returns: the first frames reach the
+            # listeners (the JSON lines name each tick from `instruments`) while the history
+            # thread is still being started, and they must find this run's instruments.
+            self._run = run
+
         self._run = Run.open(
             source_kind=self._source_kind, settings=self.settings, intervals=self.intervals,
             symbols=wanted, exchange=exchange, mode=mode, db_path=self.db_path,
             db_default=self._db_default, record=self.record, speed=self._speed, seed=self._seed,
             sim_date=self._sim_date, callbacks=self._callbacks, listeners=self._listeners,
-            sim_start=self._sim_start,
+            sim_start=self._sim_start, opened=opened,
         )
         return self
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 STATUS_SYMBOLS_MAX = 1000
 LONG_EVERY = 5  # status rounds (~seconds) between forming updates of the longer intervals
 FORMING_CHUNK = 500  # instruments per look at the forming candles (one lock hold each)
+CANDLE_CHUNK = 500  # closed candles per item on the publisher's queue
 NAMES, FORMING = "names", "forming"  # markers of the other items on the publisher's queue
 
 
@@ -106,13 +107,19 @@ class Publication:
         self.publisher.put_ticks(frame, len(frame), received_at)
 
     def _on_candles(self, batch: ClosedCandles) -> None:
-        # A minute's end closes thousands at once: the batch goes as it is (its arrays pickle
-        # as a few memcpys), without the engine's lists of names, which the encoder has; the
-        # Candle objects and their lines are made in the publisher's process.
-        if not self._closed.is_set() and len(batch):
-            self._names_first()
-            self.publisher.put_candles(dataclasses.replace(batch, symbols=(), exchanges=()),
-                                       len(batch))
+        # A minute's end closes thousands at once: the batch goes in parts of CANDLE_CHUNK rows
+        # (each admitted on its own, so a full queue sheds only what does not fit), each with
+        # its own rows' names rather than the engine's list of all of them (its arrays pickle
+        # as a few memcpys); the Candle objects and lines are made in the publisher's process.
+        # On the receiving, clock or history thread: nothing here reads the session's maps.
+        n = len(batch)
+        if self._closed.is_set() or not n:
+            return
+        for lo in range(0, n, CANDLE_CHUNK):
+            part = batch.take(np.arange(lo, min(n, lo + CANDLE_CHUNK)))
+            part.symbols, part.exchanges = own_names(batch, part)
+            part.slot = np.arange(len(part))
+            self.publisher.put_candles(part, len(part))
 
     def _on_status(self, status: LiveStatus) -> None:
         if self._closed.is_set():
@@ -144,6 +151,16 @@ class Publication:
                          c.symbol, c.exchange) for c in forming]
                 self.publisher.put_other((FORMING, rows), len(rows))
         self.publisher.put_other(_slim(status))
+
+
+def own_names(batch: ClosedCandles, part: ClosedCandles) -> tuple[list[str], list[str]]:
+    """The symbol and exchange of each of `part`'s rows, from `batch`'s lists (as
+    `ClosedCandles.candles()` names a row: its token when the list has no entry)."""
+    syms, exs = batch.symbols, batch.exchanges
+    ns, ne = len(syms), len(exs)
+    slots, toks = part.slot.tolist(), part.token.tolist()
+    return ([syms[s] if s < ns else str(t) for s, t in zip(slots, toks, strict=True)],
+            [exs[s] if s < ne else "" for s in slots])
 
 
 def _slim(st: LiveStatus) -> LiveStatus:
@@ -179,7 +196,7 @@ class MessageEncoder:
         if kind == TICKS:
             return self._tick_messages(item, received_at)
         if kind == CANDLE:
-            return [self._candle_message(c) for c in self._named(item).candles()]
+            return [self._candle_message(c) for c in item.candles()]
         if isinstance(item, tuple) and item[0] == NAMES:
             self.names = {t: _Names(sym, ex) for t, (sym, ex) in item[1].items()}
             return []
@@ -203,15 +220,6 @@ class MessageEncoder:
                 cached = subjects[tok] = (inst, subject)
             out.append((cached[1], line.encode(), None))
         return out
-
-    def _named(self, batch: ClosedCandles) -> ClosedCandles:
-        """The batch with each row's own symbol and exchange (it came without names)."""
-        names = self.names
-        rows = [names.get(t) for t in batch.token.tolist()]
-        batch.slot = np.arange(len(rows))
-        batch.symbols = [n.tradingsymbol if n else "" for n in rows]
-        batch.exchanges = [n.exchange if n else "" for n in rows]
-        return batch
 
     def _subject_of(self, c: Candle) -> str:
         key = (c.instrument_token, c.interval)

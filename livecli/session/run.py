@@ -21,6 +21,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -113,8 +114,12 @@ class Run:
              symbols: list[str], exchange: str, mode: str, db_path: Path | None,
              db_default: bool, record: bool, speed: float | None, seed: int,
              sim_date: str | None, callbacks: Callbacks, listeners: Listeners,
-             sim_start: str | None = None) -> Run:
-        """Resolve, connect and start; on any failure close whatever was opened and raise."""
+             sim_start: str | None = None,
+             opened: Callable[[Run], None] | None = None) -> Run:
+        """Resolve, connect and start; on any failure close whatever was opened and raise.
+
+        `opened(run)` is called before the feed starts: frames can arrive (and listeners read
+        the session) before this returns."""
         from livecli.core.engine import CandleEngine
         from livecli.kite.connection import KiteFeed
         from livecli.kite.instruments import InstrumentMaster
@@ -159,6 +164,8 @@ class Run:
             source.close()
             raise
         try:
+            if opened is not None:
+                opened(run)
             run._start()
         except BaseException:
             run.teardown(clean=False)
@@ -220,6 +227,8 @@ class Run:
     def unsubscribe(self, symbol: str) -> None:
         tok = self.token_of(symbol)
         self.feed.unsubscribe([tok])
+        if self.history is not None:
+            self.history.forget(tok)
         with self.lock:
             inst = self.instruments.pop(tok)
             self._by_symbol.pop(inst.tradingsymbol.upper(), None)

@@ -133,8 +133,8 @@ class HistoryFiller:
     def want(self, tokens: list[int]) -> None:
         """Warm these instruments too (subscribed mid-session: a symbol added at 13:00 wants
         its day from 09:15 as much as one given at start). Any thread; fetched in turn."""
-        if not self.warm:
-            return
+        if not self.warm or self._stop.is_set() or self._progress.state in ("failed", "off"):
+            return  # history is over for this run: the status must not wait for these
         with self._lock:
             new = [t for t in tokens if t not in self._asked]
             if not new:
@@ -145,6 +145,12 @@ class HistoryFiller:
             p.total += len(new)
             if p.state in ("done", "repairing"):
                 p.state = "fetching"
+
+    def forget(self, token: int) -> None:
+        """`token` was unsubscribed: subscribed again, it is warmed again (its minutes since
+        were not streamed)."""
+        with self._lock:
+            self._asked.discard(token)
 
     def wait_warm(self, timeout: float | None = None) -> bool:
         """Wait until the warm start (and the join minute) is in; False on timeout."""
@@ -178,8 +184,9 @@ class HistoryFiller:
                 if self._pending:
                     self._warm_tokens(self.run.clock.now())
                 self._work_gaps()
-                if not self._gaps and not self._pending and self._warmed.is_set():
-                    self._set(state="done")
+                with self._lock:  # (a want() from another thread may come between)
+                    if not self._gaps and not self._pending and self._warmed.is_set():
+                        self._progress.state = "done"
                 self._stop.wait(POLL_S)
         except Stopped:
             pass

@@ -494,8 +494,12 @@ class TickerServer:
         pushed the chunks the links were about to need out of the cache (each tape then made
         3000 instruments' chunk itself: a link silent for seconds).
         """
+        mono = time.monotonic()
+        # A link whose client stopped reading is left out, as its siblings leave it behind
+        # (LOCKSTEP_GIVE_UP_S): its stalled cursor must not hold the market back for all.
         cursors = [lk.cursor for g in list(self._groups.values()) for lk in list(g.links)
-                   if lk.conn.tokens and not lk.conn.closed]
+                   if lk.conn.tokens and not lk.conn.closed
+                   and not (lk.sent_log and mono - lk.moved_at >= LOCKSTEP_GIVE_UP_S)]
         return min(cursors) if cursors else None
 
     def _grid(self, t: float) -> float:

@@ -28,7 +28,8 @@ from livecli.sim.market import CHUNK_S, Market
 
 log = logging.getLogger("livecli.sim.warmup")
 
-# How far ahead of the clock (market seconds) the next chunk is made ready: 4.5 real seconds at
+# How far ahead of the clock, or of the links when they are behind it (market seconds), the
+# next chunk is made ready: 4.5 real seconds at
 # 60x, which a loaded machine needs for 9000 instruments (at 0.6 of a chunk the tapes met chunks
 # not made yet). The market's cache holds two chunks per instrument, so the one the clock just
 # left stays for 30 market seconds more.
