@@ -86,6 +86,9 @@ def assert_rate_kept(standin) -> None:
 
 # --- the session ---------------------------------------------------------------------------------
 @pytest.mark.slow
+# Alone on the machine: beside three busy loops, the stand-in's history of a morning minute was
+# twice seen to differ from the ticks it streamed (README, Known limits: not explained yet).
+@pytest.mark.serial
 def test_a_stream_started_at_11_has_the_day_from_the_open_equal_to_history(hermetic):
     from livecli.session.live import LiveSession
 
@@ -136,11 +139,16 @@ def test_a_stream_started_at_11_has_the_day_from_the_open_equal_to_history(herme
         morning = range(open_, join, 60)
         assert all(m in held and held[m].origin == HISTORY for m in morning), \
             [m for m in morning if m not in held]
-        assert all(tuple(getattr(held[m], f) for f in OHLCV) == hist[m] for m in morning)
+        differ = {m: (tuple(getattr(held[m], f) for f in OHLCV), hist[m]) for m in morning
+                  if tuple(getattr(held[m], f) for f in OHLCV) != hist[m]}
+        assert not differ, differ
         assert s.live_status(False).history_total == 3
         assert_rate_kept(standin)
-        # Callbacks heard only live candles: a strategy never acts at 11:00 on 09:15.
-        assert called and {c.origin for c in called} == {LIVE}
+        # Callbacks heard only live closes: a strategy never acts at 11:00 on 09:15. Each
+        # 1-minute candle they heard was built here; a longer one closing now may hold minutes
+        # from history (the join minute once history replaced it, TCS's first minutes after it
+        # was added), and says so in its origin.
+        assert called and {c.origin for c in called if c.interval_min == 1} == {LIVE}
         assert min(c.start for c in called) >= join
     finally:
         s.stop()
