@@ -39,6 +39,7 @@ Run: .venv/bin/python bench/e2e.py [--frame-packets 250] [--measure 8] [--rate 5
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing as mp
 import os
 import statistics
@@ -46,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -181,8 +183,44 @@ def _serve(ready, stop, frame_packets: int, start_epoch: int, rate: float = 0.0)
     asyncio.run(main())
 
 
+# --------------------------------------------------------------------------- set-up
+def hermetic_workdir(prefix: str) -> Path:
+    """A fresh folder for a bench's config, data and cache (LIVECLI_*_DIR), made the working
+    folder, with no Kite credentials inherited from the caller's environment."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    for name in ("config", "data", "cache"):
+        (work / name).mkdir()
+        os.environ[f"LIVECLI_{name.upper()}_DIR"] = str(work / name)
+    for var in ("KITE_API_KEY", "KITE_ACCESS_TOKEN", "KITE_API_SECRET"):
+        os.environ.pop(var, None)
+    os.chdir(work)
+    return work
+
+
+@contextlib.contextmanager
+def replay(frame_packets: int, start_epoch: int, rate: float = 0.0) -> Iterator[str]:
+    """The replay server (`_serve`) in a process of its own, `rate` ticks/s offered (0: as
+    fast as taken); yields its ws:// URL and stops it after."""
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    stop = ctx.Event()
+    proc = ctx.Process(target=_serve, args=(child, stop, frame_packets, start_epoch, rate),
+                       daemon=True)
+    proc.start()
+    try:
+        yield f"ws://127.0.0.1:{parent.recv()}"
+    finally:
+        stop.set()
+        proc.join(10)
+        if proc.is_alive():
+            proc.kill()
+
+
 # --------------------------------------------------------------------------- measuring
 def pct(values: list[float], q: float) -> float:
+    """The `q` quantile of `values` (nan when there are none)."""
+    if not values:
+        return float("nan")
     s = sorted(values)
     return s[min(len(s) - 1, int(q * len(s)))]
 
@@ -339,13 +377,7 @@ def main() -> None:
     ap.add_argument("--skip-standin", action="store_true")
     args = ap.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="livecli-bench-"))
-    for name in ("config", "data", "cache"):
-        (work / name).mkdir()
-        os.environ[f"LIVECLI_{name.upper()}_DIR"] = str(work / name)
-    for var in ("KITE_API_KEY", "KITE_ACCESS_TOKEN", "KITE_API_SECRET"):
-        os.environ.pop(var, None)
-    os.chdir(work)
+    work = hermetic_workdir("livecli-bench-")
 
     from livecli.core.timeutil import at_ist
     from livecli.sim import StandIn
@@ -361,7 +393,6 @@ def main() -> None:
                    extra_instruments=N_INSTRUMENTS).start()
     symbols = [f"SIM{i + 1:05d}" for i in range(N_INSTRUMENTS)]
     tokens = [rest.token(s) for s in symbols]
-    ctx = mp.get_context("spawn")
     results = {}
     runs = (
         ("store on (candles), paced at 20,000 ticks/s", False, 20_000.0),
@@ -370,21 +401,9 @@ def main() -> None:
         (f"store on + every tick recorded, paced at {args.rate:,.0f} ticks/s", True, args.rate),
     )
     for label, record, rate in runs:
-        parent, child = ctx.Pipe()
-        stop = ctx.Event()
-        proc = ctx.Process(target=_serve,
-                           args=(child, stop, args.frame_packets, start_epoch, rate), daemon=True)
-        proc.start()
-        try:
-            port = parent.recv()
+        with replay(args.frame_packets, start_epoch, rate) as ws_url:
             db = work / f"bench-{len(results)}.db"
-            r = measure_session(f"ws://127.0.0.1:{port}", rest.api_url, symbols, db, record,
-                                args.measure)
-        finally:
-            stop.set()
-            proc.join(10)
-            if proc.is_alive():
-                proc.kill()
+            r = measure_session(ws_url, rest.api_url, symbols, db, record, args.measure)
         results[label] = (r, rate)
     rest.stop()
 

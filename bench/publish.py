@@ -29,7 +29,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -158,6 +157,26 @@ def bare_loop(url: str, messages: list[tuple[str, bytes]]) -> float:
     return asyncio.run(main())
 
 
+def candle_line_cost(n: int = 50_000) -> tuple[float, float]:
+    """us per candle line: livecli's formatter, and json.dumps of the candle's dict (the same
+    bytes, tests/test_jsonl.py), in this process."""
+    import json
+
+    from livecli.core.candles import Candle
+    from livecli.session.jsonl import candle_line
+
+    c = Candle(738561, 1, 1_765_338_300, 1541.45, 1542.0, 1540.1, 1541.0, 12_345, None, 17,
+               False, False, False, "RELIANCE", "NSE")
+    t0 = time.perf_counter()
+    for _ in range(n):
+        candle_line(c, schema=True)
+    t1 = time.perf_counter()
+    for _ in range(n):
+        json.dumps({"type": "candle", "schema": 1, **c.to_dict()})
+    t2 = time.perf_counter()
+    return (t1 - t0) / n * 1e6, (t2 - t1) / n * 1e6
+
+
 def pump_alone(url: str, encode, recorded: list) -> float:
     """The publisher's own loop (livecli.bus.publisher, as the publisher's process runs it:
     the session's encoder, batched PUBs) on the recorded frames, given the CPU: ticks/s."""
@@ -177,23 +196,6 @@ def pump_alone(url: str, encode, recorded: list) -> float:
     return rate
 
 
-def with_replay(rate: float, frame_packets: int, start_epoch: int, fn):
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe()
-    stop = ctx.Event()
-    proc = ctx.Process(target=e2e._serve, args=(child, stop, frame_packets, start_epoch, rate),
-                       daemon=True)
-    proc.start()
-    try:
-        port = parent.recv()
-        return fn(f"ws://127.0.0.1:{port}")
-    finally:
-        stop.set()
-        proc.join(10)
-        if proc.is_alive():
-            proc.kill()
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frame-packets", type=int, default=250)
@@ -204,13 +206,7 @@ def main() -> None:
     if not Path(binary).exists():
         sys.exit("bench/publish.py needs nats-server (apt-get install nats-server)")
 
-    work = Path(tempfile.mkdtemp(prefix="livecli-bench-pub-"))
-    for name in ("config", "data", "cache"):
-        (work / name).mkdir()
-        os.environ[f"LIVECLI_{name.upper()}_DIR"] = str(work / name)
-    for var in ("KITE_API_KEY", "KITE_ACCESS_TOKEN", "KITE_API_SECRET"):
-        os.environ.pop(var, None)
-    os.chdir(work)
+    work = e2e.hermetic_workdir("livecli-bench-pub-")
     port = free_port()
     url = f"nats://127.0.0.1:{port}"
     server = subprocess.Popen([binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd",
@@ -247,15 +243,14 @@ def run(args, url: str) -> None:
     symbols = [f"SIM{i + 1:05d}" for i in range(e2e.N_INSTRUMENTS)]
     pct = e2e.pct
     try:
-        base = with_replay(0.0, args.frame_packets, start_epoch, lambda ws: session_run(
-            ws, rest.api_url, symbols, None, args.measure))
-        withp = with_replay(0.0, args.frame_packets, start_epoch, lambda ws: session_run(
-            ws, rest.api_url, symbols, url, args.measure))
+        with e2e.replay(args.frame_packets, start_epoch) as ws:
+            base = session_run(ws, rest.api_url, symbols, None, args.measure)
+        with e2e.replay(args.frame_packets, start_epoch) as ws:
+            withp = session_run(ws, rest.api_url, symbols, url, args.measure)
         # The paced run's baseline: the same offered rate, no publishing (what the session's
         # process costs per tick when frames come spaced out, not back to back).
-        paced_base = with_replay(args.rate, args.frame_packets, start_epoch,
-                                 lambda ws: session_run(ws, rest.api_url, symbols, None,
-                                                        args.measure))
+        with e2e.replay(args.frame_packets, start_epoch, args.rate) as ws:
+            paced_base = session_run(ws, rest.api_url, symbols, None, args.measure)
         ctx = mp.get_context("spawn")
         ready, stop = ctx.Event(), ctx.Event()
         parent, child = ctx.Pipe()
@@ -263,8 +258,8 @@ def run(args, url: str) -> None:
         cons.start()
         ready.wait(30)
         recorded: list = []
-        paced = with_replay(args.rate, args.frame_packets, start_epoch, lambda ws: session_run(
-            ws, rest.api_url, symbols, url, args.measure, record=recorded))
+        with e2e.replay(args.frame_packets, start_epoch, args.rate) as ws:
+            paced = session_run(ws, rest.api_url, symbols, url, args.measure, record=recorded)
         time.sleep(1.0)
         stop.set()
         got, clat = parent.recv()
@@ -281,6 +276,7 @@ def run(args, url: str) -> None:
         encode(0, frame, at)
     enc_rate = len(messages) / (time.perf_counter() - t0)
     bare = bare_loop(url, messages)
+    line_us, dumps_us = candle_line_cost()
     pumped = pump_alone(url, encode, recorded)
 
     b50, b99 = pct(base["lat"], 0.5) * 1e3, pct(base["lat"], 0.99) * 1e3
@@ -315,6 +311,8 @@ def run(args, url: str) -> None:
     print(f"  the publisher's loop alone on the same frames (encoder + batched PUBs, one "
           f"process, no replay or receiving path beside it): {pumped:,.0f} ticks/s   target "
           f">= 50,000: {'met' if pumped >= 50_000 else 'MISSED'}")
+    print(f"  a candle's line (forming updates, closes): {line_us:.2f} us; baseline json.dumps of "
+          f"its dict {dumps_us:.2f} us ({dumps_us / line_us:.1f}x)")
     ok = paced["published_per_s"] >= 0.97 * min(args.rate, 50_000) and args.rate >= 50_000
     print(f"  target >= 50,000 ticks/s published: {'met' if ok else 'MISSED'}")
 

@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing as mp
 import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from datetime import datetime
@@ -41,6 +41,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+
+from e2e import pct  # noqa: E402  (bench/ is on the path only from here)
 
 N = 500
 FRAME_PACKETS = 250
@@ -248,13 +250,6 @@ class Served:
         self.thread.join(60)
 
 
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    return s[min(len(s) - 1, int(q * len(s)))]
-
-
 def line(label: str, r: dict) -> str:
     rates = r["rates"]
     lo = min(rates) if rates else 0.0
@@ -273,18 +268,12 @@ def main() -> None:
     args = ap.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
 
-    work = Path(tempfile.mkdtemp(prefix="livecli-bench-serve-"))
-    for name in ("config", "data", "cache"):
-        (work / name).mkdir()
-        os.environ[f"LIVECLI_{name.upper()}_DIR"] = str(work / name)
-    for var in ("KITE_API_KEY", "KITE_ACCESS_TOKEN", "KITE_API_SECRET"):
-        os.environ.pop(var, None)
-    os.chdir(work)
+    import e2e
+
+    work = e2e.hermetic_workdir("livecli-bench-serve-")
 
     from datetime import date
     from datetime import time as dtime
-
-    import e2e
 
     from livecli.core.timeutil import at_ist
     from livecli.sim import StandIn
@@ -298,15 +287,11 @@ def main() -> None:
                    extra_instruments=N).start()
     symbols = [f"SIM{i + 1:05d}" for i in range(N)]
     ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe()
-    stop = ctx.Event()
     # e2e's replay paces each connection by its share of 9000 instruments: scale to ours.
-    replay_rate = args.rate * e2e.N_INSTRUMENTS / N
-    replay = ctx.Process(target=e2e._serve, daemon=True,
-                         args=(child, stop, FRAME_PACKETS, start_epoch, replay_rate))
-    replay.start()
-    port = parent.recv()
-    served = Served(work, f"ws://127.0.0.1:{port}", rest.api_url, symbols)
+    replay = contextlib.ExitStack()
+    ws_url = replay.enter_context(e2e.replay(FRAME_PACKETS, start_epoch,
+                                             args.rate * e2e.N_INSTRUMENTS / N))
+    served = Served(work, ws_url, rest.api_url, symbols)
     results: dict[int, dict] = {}
     base: dict[int, dict] = {}
     try:
@@ -347,8 +332,7 @@ def main() -> None:
         st = served.stats()
     finally:
         served.stop()
-        stop.set()
-        replay.join(10)
+        replay.close()
         rest.stop()
 
     print(f"feed: {st['ticks_per_s']:,.0f} ticks/s at the end, late {st['late_ticks']}, "

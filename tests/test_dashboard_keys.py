@@ -424,6 +424,12 @@ def _check_png(png, db) -> None:
     assert runs == ["up" if c >= o else "down" for _, o, _, _, c, _ in stored]
 
 
+def _proc_state(pid: int) -> str:
+    """The process's state letter from /proc (T: stopped)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm", "error"])
 def test_every_way_out_gives_the_terminal_back(tmp_path, how):
     import signal
@@ -471,6 +477,12 @@ def test_ctrl_z_gives_the_terminal_back_and_fg_takes_it_again(tmp_path):
         while termios.tcgetattr(d.slave) != d.attrs_before and time.monotonic() < deadline:
             d.pump(0.1)
         assert termios.tcgetattr(d.slave) == d.attrs_before  # modes back while stopped
+        # `fg` comes once the job has stopped, as a shell sees it (waitpid): a SIGCONT sent
+        # between the modes coming back and the stop itself would be spent before the stop.
+        deadline = time.monotonic() + 20
+        while _proc_state(d.proc.pid) != "T" and time.monotonic() < deadline:
+            d.pump(0.05)
+        assert _proc_state(d.proc.pid) == "T"
         os.kill(d.proc.pid, signal.SIGCONT)  # `fg`
         mark = len(d.raw)
         d.wait_for(lambda _t: b"\x1b[?1049h" in d.raw[mark:])

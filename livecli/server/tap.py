@@ -1,7 +1,8 @@
 """The server's listeners on the session: what runs on the receiving path, and must never wait.
 
 The session calls its frame and closed-candle batch listeners on kiteconnect's reactor thread
-(candles also on its clock thread) under its own lock, and its status listener on the clock thread. Each
+(candles also on its clock thread, under its lock, and on the history thread, without it), and
+its status listener on the clock thread. Each
 listener here does O(1) work: it appends a reference to a deque (thread-safe, never blocks)
 and, only when the asyncio loop has not been woken since it last drained, wakes it with one
 `call_soon_threadsafe`. So a burst of frames costs one wake-up, not one per frame or per tick,
