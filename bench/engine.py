@@ -2,7 +2,8 @@
 
 Sections (all by default), each printed beside a baseline run in the same process (ratios hold
 on a noisy machine):
-- `streaming`: ticks/s of the columnar engine fed decoded frames (numpy columns) against a lean
+- `streaming`: ticks/s of the columnar engine fed decoded frames (numpy columns), on its
+  compiled kernel (livecli/core/kernel.py, what a session runs) and on its numpy path, against a lean
   naive builder (Python lists, a lock per frame, one dict per candle, volume from the cumulative
   day volume), on
     sparse: 9000 instruments, about 0.6 ticks per instrument-minute (most trades open a candle),
@@ -163,8 +164,8 @@ def best_of_pair(a, b, repeat: int = 5) -> tuple[float, float]:
     return ta, tb
 
 
-def run_engine(fs: list[TickColumns], intervals: list[int]) -> list[ClosedCandles]:
-    e = CandleEngine(intervals)
+def run_engine(fs: list[TickColumns], intervals: list[int], kernel: bool) -> list[ClosedCandles]:
+    e = CandleEngine(intervals, kernel=kernel)
     got: list[ClosedCandles] = []
     e.on_close_batch(got.append)
     for f in fs:
@@ -174,21 +175,24 @@ def run_engine(fs: list[TickColumns], intervals: list[int]) -> list[ClosedCandle
 
 
 def check_equal(label: str, cols: TickColumns, fs: list[TickColumns], intervals: list[int]) -> None:
-    """The engine's candles equal the batch rebuild's, interval by interval (or stop)."""
-    got = run_engine(fs, intervals)
+    """The engine's candles, on both paths, equal the batch rebuild's, interval by interval
+    (or stop)."""
     want = rebuild_arrays(cols, intervals).candles
-    for m in intervals:
-        mine = [b for b in got if b.interval_min == m]
-        if not mine:
-            raise SystemExit(f"{label}: the engine closed no {m}min candle")
-        a = ClosedCandles.concat(mine).arrays().sorted()
-        b = want[m]
-        for f in ("token", "start", "open", "high", "low", "close", "volume", "oi", "ticks",
-                  "partial", "synthetic"):
-            if not np.array_equal(getattr(a, f), getattr(b, f)):
-                raise SystemExit(f"{label}: engine and batch rebuild differ in {m}min {f}")
-    print(f"  {label}: engine == batch rebuild ({sum(len(b) for b in got):,} candles, "
-          f"intervals {intervals})")
+    for kernel in (True, False):
+        got = run_engine(fs, intervals, kernel)
+        for m in intervals:
+            mine = [b for b in got if b.interval_min == m]
+            if not mine:
+                raise SystemExit(f"{label}: the engine closed no {m}min candle")
+            a = ClosedCandles.concat(mine).arrays().sorted()
+            b = want[m]
+            for f in ("token", "start", "open", "high", "low", "close", "volume", "oi", "ticks",
+                      "partial", "synthetic"):
+                if not np.array_equal(getattr(a, f), getattr(b, f)):
+                    raise SystemExit(f"{label}: engine (kernel={kernel}) and batch rebuild "
+                                     f"differ in {m}min {f}")
+    print(f"  {label}: engine == batch rebuild on both paths ({sum(len(b) for b in got):,} "
+          f"candles, intervals {intervals})")
 
 
 def streaming() -> None:
@@ -211,22 +215,24 @@ def streaming() -> None:
             for f in fs:
                 b.update(f)
 
-        def made(tokens=tokens) -> CandleEngine:
-            e = CandleEngine([1])
+        def made(kernel: bool, tokens=tokens) -> CandleEngine:
+            e = CandleEngine([1], kernel=kernel)
             for tok in tokens:  # the session names its instruments before it connects
                 e.register(tok, f"S{tok}", "NSE")
             return e
 
-        ready = iter([made() for _ in range(5)])  # set up outside the timed runs
+        for kernel in (True, False):  # the compiled kernel a session uses; the numpy path
+            ready = iter([made(kernel) for _ in range(5)])  # set up outside the timed runs
 
-        def engine(fs=fs, ready=ready) -> None:
-            e = next(ready)
-            for f in fs:
-                e.update_columns(f)
+            def engine(fs=fs, ready=ready) -> None:
+                e = next(ready)
+                for f in fs:
+                    e.update_columns(f)
 
-        base, t = best_of_pair(naive, engine)
-        print(f"streaming {label}: livecli {n / t:,.0f} ticks/s, lean naive builder "
-              f"{n / base:,.0f} ticks/s, ratio {base / t:.2f}x")
+            base, t = best_of_pair(naive, engine)
+            path = "compiled kernel" if kernel else "numpy path"
+            print(f"streaming {label}: livecli ({path}) {n / t:,.0f} ticks/s, lean naive "
+                  f"builder {n / base:,.0f} ticks/s, ratio {base / t:.2f}x")
 
 
 def boundary() -> None:
@@ -251,7 +257,7 @@ def _frame_times(fs: list[TickColumns], ivs: list[int], how: str,
                  tokens: list[int]) -> tuple[float, float]:
     worst_runs, meds = [], []
     for _ in range(3):
-        e = CandleEngine(ivs)
+        e = CandleEngine(ivs, kernel=True)  # as a session runs once its kernel is loaded
         for tok in tokens:  # as the session does before it connects
             e.register(tok, f"S{tok}", "NSE")
         sink: list = []

@@ -91,3 +91,17 @@ def in_process_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LIVECLI_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(params=["numpy", "compiled"])
+def engine_kernel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test on each of the streaming engine's two paths (livecli/core/kernel.py): the
+    numpy one, and the compiled kernel a session uses once it is loaded."""
+    from livecli.core import kernel
+
+    if request.param == "compiled":
+        if kernel.load() is None:
+            pytest.skip(f"the compiled kernel is not available here: {kernel.failed()}")
+    else:
+        monkeypatch.setattr(kernel, "_kernel", None)
+    return str(request.param)

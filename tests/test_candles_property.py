@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,6 +33,9 @@ from tests.streams import (
     streams,
     to_oracle,
 )
+
+# Every test on both of the engine's paths: numpy, and the compiled kernel.
+pytestmark = pytest.mark.usefixtures("engine_kernel")
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -22,6 +22,9 @@ from livecli.core.timeutil import at_ist, iso
 from livecli.errors import IntervalError
 from tests.streams import derived_from_minutes
 
+# Every test on both of the engine's paths: numpy, and the compiled kernel.
+pytestmark = pytest.mark.usefixtures("engine_kernel")
+
 D = date(2025, 1, 6)
 RELIANCE, NIFTY, USDINR, INFY = 738561, 256265, 412675, 408065
 

@@ -7,10 +7,15 @@ from __future__ import annotations
 from datetime import date
 from datetime import time as dtime
 
+import pytest
+
 from livecli.core.candles import Candle
 from livecli.core.engine import CandleEngine
 from livecli.core.ticks import Tick
 from livecli.core.timeutil import at_ist
+
+# Every test on both of the engine's paths: numpy, and the compiled kernel.
+pytestmark = pytest.mark.usefixtures("engine_kernel")
 
 INFY, TCS = 408065, 2953217
 DAY = date(2025, 1, 6)

@@ -16,6 +16,8 @@ import time
 from datetime import date
 from datetime import time as dtime
 
+import pytest
+
 from livecli.core.engine import CandleEngine
 from livecli.core.timeutil import at_ist
 from livecli.kite.codec import decode_frame, encode_frame, encode_full
@@ -23,6 +25,9 @@ from livecli.session.clock import MarketClock
 from livecli.session.dispatch import Callbacks, Dispatcher
 from livecli.session.receiver import Listeners, Receiver
 from livecli.session.store import NoStore
+
+# Every test on both of the engine's paths: numpy, and the compiled kernel.
+pytestmark = pytest.mark.usefixtures("engine_kernel")
 
 INFY = 408065
 DAY = date(2025, 1, 6)

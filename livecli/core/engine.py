@@ -42,6 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from livecli.core import backfill
+from livecli.core import kernel as _kernel
 from livecli.core.candles import ORIGIN_CODE, ORIGINS, Candle
 from livecli.core.closed import ClosedCandles
 from livecli.core.colhistory import ColumnarHistory, HistoryView
@@ -108,6 +109,7 @@ class CandleEngine:
         instruments: Mapping[int, tuple[str, str]] | None = None,
         now: Callable[[], float] | None = None,
         max_ahead_s: float = 5.0,
+        kernel: bool | None = None,
     ) -> None:
         if not max_ahead_s >= 0:  # NaN too
             raise ValueError(f"max_ahead_s must be a number of seconds >= 0, got {max_ahead_s!r}")
@@ -149,6 +151,11 @@ class CandleEngine:
         # (for whoever records or shows the frame's ticks and must decide as the engine did).
         self.last_limit = _INF
         self.counters = EngineCounters()
+        # The compiled kernel (livecli/core/kernel.py): None takes it once someone has loaded
+        # it (the session does, on a thread), True loads it now, False keeps the numpy path.
+        self._kernel_mode = kernel
+        if kernel:
+            _kernel.load()
         for tok in self._names:
             self._slot(tok)
 
@@ -382,6 +389,10 @@ class CandleEngine:
         if n_fut:
             drop |= fut
             n_drop = int(np.count_nonzero(drop))
+        kern = None if self._kernel_mode is False else _kernel.loaded()
+        if kern is not None:
+            self._run_kernel(kern, sl, t, p, v, hi, lo, oi, day, open_s, mstart, cl, drop)
+            return
         due = np.where(drop, _INF, due) if n_drop else due
         pos = 0
         while pos < n:
@@ -403,6 +414,36 @@ class CandleEngine:
             pos = k
         if cl[-1] > self.clock:
             self.clock = float(cl[-1])
+
+    def _run_kernel(self, kern: Callable[..., tuple[int, float, float]], sl: np.ndarray,
+                    t: np.ndarray, p: np.ndarray, v: np.ndarray, hi: np.ndarray,
+                    lo: np.ndarray, oi: np.ndarray, day: np.ndarray, open_s: np.ndarray,
+                    mstart: np.ndarray, cl: np.ndarray, drop: np.ndarray) -> None:
+        """The frame through the compiled kernel: tick by tick, stopping where a close is due."""
+        st, cur, prev = self._st, self._cur, self._prev
+        counts = np.zeros(4, np.int64)
+        n = len(sl)
+        pos = 0
+        while pos < n:
+            pos, clock, due = kern(
+                pos, n, sl, t, p, v, hi, lo, oi, day, open_s, mstart, cl, drop,
+                self.clock, self._next_due, self.grace_s,
+                st.day, st.early_end, st.lv, st.lp, st.dh, st.dl, st.first_partial,
+                cur.has, cur.start, cur.open, cur.high, cur.low, cur.close, cur.volume, cur.oi,
+                cur.ticks, cur.partial, cur.origin,
+                prev.has, prev.start, prev.open, prev.high, prev.low, prev.close, prev.volume,
+                prev.oi, prev.ticks, prev.partial, prev.origin, counts)
+            if clock > self.clock:
+                self.clock = clock
+            self._next_due = due
+            if pos < n:  # a close is due before the tick at pos: close, then go on from it
+                self._close_due()
+        c = self.counters
+        trades, book, bad, late = counts.tolist()
+        c.trades += trades
+        c.book_only += book
+        c.bad += bad
+        c.late += late
 
     def _segment(self, sl: np.ndarray, t: np.ndarray, p: np.ndarray, v: np.ndarray,
                  hi: np.ndarray, lo: np.ndarray, oi: np.ndarray, cl: np.ndarray,

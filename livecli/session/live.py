@@ -21,6 +21,7 @@ A session can stop and start again in the same process: the reactor is shared, n
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -155,6 +156,8 @@ class LiveSession:
                 f"{len(wanted)} instruments asked for; Kite allows at most {MAX_INSTRUMENTS} "
                 "per api_key (3 connections of 3000): subscribe fewer"
             )
+        _load_kernel_soon()
+
         def opened(run: Run) -> None:
             # Before the feed starts, not when open() returns: the first frames reach the
             # listeners (the JSON lines name each tick from `instruments`) while the history
@@ -437,3 +440,15 @@ class LiveSession:
     def status(self) -> dict[str, Any]:
         """The status as a JSON-ready dict (`live_status().to_json_dict()`)."""
         return self.live_status().to_json_dict()
+
+
+def _load_kernel_soon() -> None:
+    """Make the engine's compiled kernel on a thread: importing numba takes about half a
+    second, and the engine uses its numpy path until the kernel is there. `LIVECLI_KERNEL=numpy`
+    keeps the numpy path (to compare the two, or where numba misbehaves)."""
+    from livecli.core import kernel
+
+    if os.environ.get("LIVECLI_KERNEL", "").strip().lower() == "numpy":
+        return
+    if kernel.loaded() is None and kernel.failed() is None:
+        threading.Thread(target=kernel.load, name="livecli-kernel", daemon=True).start()
