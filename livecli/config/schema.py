@@ -24,6 +24,10 @@ EXCHANGES = ("NSE", "BSE", "NFO", "BFO", "CDS", "BCD", "MCX", "MCXSX")
 SECRET_KEYS = frozenset({"kite.api_secret", "kite.access_token"})
 # URLs that may carry a password (nats://user:pass@host): shown with it masked (`shown_url`).
 URL_KEYS = frozenset({"publish.url"})
+# The candle engine's paths (stream.engine): below KERNEL_MIN_INSTRUMENTS the numpy path keeps up
+# with any feed Kite sends, and numba's memory and load time would buy nothing.
+ENGINES = ("auto", "compiled", "numpy")
+KERNEL_MIN_INSTRUMENTS = 500
 
 
 def _f(default: Any, kind: str, doc: str, **extra: Any) -> Any:
@@ -143,6 +147,14 @@ class StreamSettings:
     refresh_per_s: float = _f(
         4.0, "float", "Dashboard redraws per second; more than 0, at most 10.",
         min_excl=0.0, max_incl=10.0,
+    )
+    engine: str = _f(
+        "auto", "choice",
+        'How the candle engine runs; every choice gives the same candles. "auto": the compiled '
+        "kernel (numba, loaded on a thread; about 100 MB and half a second of a core) once a "
+        f"session holds {KERNEL_MIN_INSTRUMENTS} instruments or more, the numpy path below that; "
+        '"compiled": always the kernel; "numpy": never. Env: LIVECLI_STREAM_ENGINE',
+        choices=ENGINES,
     )
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from livecli.config.schema import KERNEL_MIN_INSTRUMENTS
 from livecli.core.intervals import ONE_MINUTE, Interval, parse_interval
 from livecli.core.status import LiveStatus
 from livecli.errors import SymbolError, TooManyInstrumentsError, UsageError
@@ -156,7 +157,7 @@ class LiveSession:
                 f"{len(wanted)} instruments asked for; Kite allows at most {MAX_INSTRUMENTS} "
                 "per api_key (3 connections of 3000): subscribe fewer"
             )
-        _load_kernel_soon()
+        _load_kernel_soon(self.settings.stream.engine, len(wanted))
 
         def opened(run: Run) -> None:
             # Before the feed starts, not when open() returns: the first frames reach the
@@ -266,7 +267,10 @@ class LiveSession:
 
     def subscribe_symbol(self, symbol: str, exchange: str = "NSE") -> int:
         """Add an instrument to the running session (in the session's mode)."""
-        return self._require_running().subscribe(symbol, exchange)
+        run = self._require_running()
+        token = run.subscribe(symbol, exchange)
+        _load_kernel_soon(self.settings.stream.engine, len(run.instruments))
+        return token
 
     def unsubscribe_symbol(self, symbol: str) -> None:
         self._require_running().unsubscribe(symbol)
@@ -442,13 +446,14 @@ class LiveSession:
         return self.live_status().to_json_dict()
 
 
-def _load_kernel_soon() -> None:
-    """Make the engine's compiled kernel on a thread: importing numba takes about half a
-    second, and the engine uses its numpy path until the kernel is there. `LIVECLI_KERNEL=numpy`
-    keeps the numpy path (to compare the two, or where numba misbehaves)."""
+def _load_kernel_soon(engine: str, instruments: int) -> None:
+    """Make the engine's compiled kernel on a thread, when the session's `stream.engine` asks
+    for it at this many instruments: importing numba takes about half a second of a core (the
+    first compile on a machine a few seconds) and about 100 MB, which a session of a few
+    instruments would pay for nothing; the engine uses its numpy path until the kernel is there."""
     from livecli.core import kernel
 
-    if os.environ.get("LIVECLI_KERNEL", "").strip().lower() == "numpy":
+    if engine == "numpy" or (engine == "auto" and instruments < KERNEL_MIN_INSTRUMENTS):
         return
     if kernel.loaded() is None and kernel.failed() is None:
         threading.Thread(target=kernel.load, name="livecli-kernel", daemon=True).start()
