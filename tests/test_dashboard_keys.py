@@ -232,13 +232,14 @@ def test_narrow_terminal_keeps_ohlc_and_scrolls_to_every_row(tmp_path):
             "HCLTECH", "POWERGRID", "ADANIENT", "ADANIPORTS", "ASIANPAINT", "HINDUNILVR",
             "BHARTIARTL", "TATAMOTORS", "YESBANK", "IDEA"]
     with PtyDashboard(tmp_path, stream_args(*many, db=db), cols=80, rows=24) as d:
-        t = d.wait_for(r"rows 1–\d+ of 30")
+        # The first frame is drawn while connecting: wait for the tape's first tick as well.
+        tick_line = r"\d\d:\d\d:\d\d \S+ +[\d,]+\.\d\d +[+-]\d+\.\d\d%"
+        t = d.wait_for(lambda t: re.search(r"rows 1–\d+ of 30", t) and re.search(tick_line, t))
         header = next(ln for ln in t.splitlines() if "Symbol" in ln)
         for col in ("Last", "Chg%", "Open", "High", "Low", "Close", "Vol"):
             assert col in header, header  # the candle's OHLCV kept at 80 columns
         # A short terminal gets short bottom panels: most of its lines are rows.
         assert int(re.search(r"rows 1–(\d+) of 30", t).group(1)) >= 12, t
-        assert re.search(r"\d\d:\d\d:\d\d \S+ +[\d,]+\.\d\d +[+-]\d+\.\d\d%", t), t
         assert "q quit" in t  # the footer fits too
         d.send("\x1b[F")  # End: the last row comes into view
         t = d.wait_for(lambda t: "IDEA" in t and "rows" in t and "of 30" in t)

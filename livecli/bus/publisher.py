@@ -46,11 +46,11 @@ CONNECT_TIMEOUT_S = 5.0
 CLIENT_PENDING_BYTES = 8 * 1024 * 1024
 # JetStream's error for a stream whose subjects another stream already captures.
 SUBJECTS_OVERLAP = 10065
-MAX_ACKS_PENDING = 50_000
-BATCH_MESSAGES = 20_000
+MAX_ACKS_PENDING = 50_000  # 9000 instruments x a few intervals close together at a minute's end
+BATCH_MESSAGES = 20_000  # plain messages sent as one buffer (a few MB at most)
 # A publisher that falls behind (short of CPU) sheds the ticks that waited longer than this,
 # counted: it publishes as many either way, and consumers of a live feed want the fresh ones.
-TICK_MAX_AGE_S = 2.0  # plain messages sent as one buffer (a few MB at most)  # 9000 instruments x a few intervals close together at a minute's end
+TICK_MAX_AGE_S = 2.0
 
 # (subject, payload, msg_id): msg_id only on closed candles.
 Outgoing = tuple[str, bytes, str | None]
