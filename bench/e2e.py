@@ -60,6 +60,7 @@ SIM_DATE = "2025-12-10"  # a Wednesday
 N_INSTRUMENTS = 9000
 SIM_RATE = 12  # simulated seconds per wall second: a 1-minute candle closes every 5 s
 WARMUP_S = 2.0
+SATURATED_TARGET = 500_000  # ticks/s end to end with the store on (issue 15)
 
 
 # --------------------------------------------------------------------------- the replay server
@@ -430,9 +431,11 @@ def main() -> None:
         print(f"  candles stored {r['candles_stored']:,}; ticks "
               f"recorded {r['ticks_stored']:,}; late {st['late_ticks']} bad {st['bad_ticks']}; "
               f"handler errors {st['handler_errors']}; store error {r['store_error']}")
-        # Paced: the offered load must be taken in full (a few % for start-up of the window).
-        ok = r["ticks_per_s"] >= (0.97 * rate if rate else 50_000) and p99 < 5.0
-        print(f"  target >= {min(rate or 50_000, 50_000):,.0f} ticks/s with p99 < 5 ms: "
+        # Paced: the offered load must be taken in full (a few % for start-up of the window);
+        # as fast as taken: issue 15's 500,000 ticks/s.
+        want = 0.97 * rate if rate else SATURATED_TARGET
+        ok = r["ticks_per_s"] >= want and p99 < 5.0
+        print(f"  target >= {rate or SATURATED_TARGET:,.0f} ticks/s with p99 < 5 ms: "
               f"{'met' if ok else 'MISSED'}; late ticks (target 0): {st['late_ticks']}")
 
     if not args.skip_standin:
