@@ -14,7 +14,10 @@ on a noisy machine):
 - `boundary`: the worst and the median frame at 9000 instruments across minute ends, building
   1 and 5 minutes, with closed candles taken as batches (`on_close_batch`, as the session does)
   and, as the baseline, as one `Candle` object each (`on_close`);
-- `memory`: resident bytes per closed candle held in history; baseline: `Candle` objects.
+- `memory`: resident bytes per closed candle held in history; baseline: `Candle` objects;
+- `load`: what loading the kernel costs a fresh interpreter (CPU seconds and RSS), its first
+  compile (an empty numba cache) and a load from the cache, beside what importing the engine
+  alone costs the same interpreter (a session below 500 instruments pays only that).
 Targets (issue 15): streaming >= 2x the naive builder at 500 and 9000 instruments; worst frame
 at a boundary <= 20 ms at 9000 instruments, 1 and 5 minutes.
 """
@@ -305,8 +308,47 @@ def memory() -> None:
     del h, objs
 
 
+LOAD_PROBE = """
+import json, os, resource, time
+def rss():
+    with open(f"/proc/{os.getpid()}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+c0, m0 = cpu(), rss()
+import livecli.core.engine
+from livecli.core import kernel
+c1, m1 = cpu(), rss()
+ok = kernel.load() is not None
+c2, m2 = cpu(), rss()
+print(json.dumps({"ok": ok, "engine_cpu": c1 - c0, "engine_mb": (m1 - m0) / 2**20,
+                  "kernel_cpu": c2 - c1, "kernel_mb": (m2 - m1) / 2**20}))
+"""
+
+
+def load() -> None:
+    import json
+    import subprocess
+    import tempfile
+
+    root = str(Path(__file__).resolve().parents[1])
+    with tempfile.TemporaryDirectory(prefix="livecli-numba-") as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache,
+               "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+        for what in ("first compile", "from the cache"):
+            done = subprocess.run([sys.executable, "-c", LOAD_PROBE], env=env, check=True,
+                                  capture_output=True, text=True, timeout=300)
+            r = json.loads(done.stdout.strip().splitlines()[-1])
+            if not r["ok"]:
+                raise SystemExit("load: the kernel could not be made (is numba installed?)")
+            print(f"kernel load, {what}: {r['kernel_cpu']:.2f} CPU-s, +{r['kernel_mb']:.0f} MB "
+                  f"RSS; baseline, importing the engine alone: {r['engine_cpu']:.2f} CPU-s, "
+                  f"+{r['engine_mb']:.0f} MB")
+
+
 if __name__ == "__main__":
     # memory first: resident size is only meaningful before big arrays come and go
-    which = sys.argv[1:] or ["memory", "streaming", "boundary"]
+    which = sys.argv[1:] or ["memory", "streaming", "boundary", "load"]
     for name in which:
         globals()[name]()

@@ -39,30 +39,17 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import e2e  # noqa: E402  (the replay server, hermetic folders, quantiles)
+from stream_process import TICK_HZ, cpu_ticks, env_for, stop  # noqa: E402
 
 WARMUP_S = 8.0  # three links subscribing 9000 instruments, the first snapshots
 SAMPLE_EVERY = 64
-TICK_HZ = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_ticks(pid: int) -> int:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
 
 
 def stream_env(work: Path, ws_url: str, api_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KITE_", "LIVECLI_"))}
-    for name in ("config", "data", "cache", "home"):
-        (work / name).mkdir(parents=True, exist_ok=True)
-    env.update(
-        LIVECLI_CONFIG_DIR=str(work / "config"), LIVECLI_DATA_DIR=str(work / "data"),
-        LIVECLI_CACHE_DIR=str(work / "cache"), HOME=str(work / "home"),
-        KITE_API_KEY=e2e.API_KEY, KITE_ACCESS_TOKEN=e2e.ACCESS_TOKEN,
-        LIVECLI_KITE_WS_URL=ws_url, LIVECLI_KITE_API_URL=api_url,
-        LIVECLI_STREAM_FETCH_HISTORY="false",
-        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-    )
-    return env
+    """stream_process's hermetic environment, with e2e's credentials and the replay's URLs."""
+    return env_for(work, KITE_API_KEY=e2e.API_KEY, KITE_ACCESS_TOKEN=e2e.ACCESS_TOKEN,
+                   LIVECLI_KITE_WS_URL=ws_url, LIVECLI_KITE_API_URL=api_url,
+                   LIVECLI_STREAM_FETCH_HISTORY="false")
 
 
 # The baseline: a user's script on kiteconnect, one JSON line per tick with json.dumps.
@@ -134,12 +121,7 @@ def run(work: Path, ws_url: str, api_url: str, symbols: list[str], measure_s: fl
         c1, t1 = cpu_ticks(proc.pid), time.monotonic()
         read_ticks = counted["ticks"]
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop(proc, signal.SIGINT)
     reader.join(10)
     st = last_status[0] if last_status else {}
     shed = st.get("tick_lines_dropped")

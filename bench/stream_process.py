@@ -74,6 +74,16 @@ def start_sim(base: Path, speed: float) -> tuple[subprocess.Popen[str], dict[str
     return proc, urls
 
 
+def stop(proc: subprocess.Popen, sig: int, timeout: float = 60) -> None:
+    """Stop a measured process as a user would (`sig`), killing it if it outlives `timeout`."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
 def cpu_ticks(pid: int) -> int:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
@@ -162,12 +172,7 @@ def run_stream(base: Path, urls: dict[str, str], seconds: float, dashboard: bool
         ticks, run.late, run.reconnects = session_row(db)
         run.ticks_per_s = (ticks - k0) / (w_prev - w0)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop(proc, signal.SIGTERM)
         if dashboard:
             os.close(master)
     return run
@@ -183,12 +188,7 @@ def main() -> None:
             runs = [run_stream(base, urls, seconds, dashboard=True),
                     run_stream(base, urls, seconds, dashboard=False)]
         finally:
-            sim.send_signal(signal.SIGINT)
-            try:
-                sim.wait(30)
-            except subprocess.TimeoutExpired:
-                sim.kill()
-                sim.wait(10)
+            stop(sim, signal.SIGINT)
     print(f"livecli stream, {N} instruments, sim --speed {speed}, {seconds:.0f} s after a "
           f"{WARMUP_S:.0f} s warm-up, sampled every {SAMPLE_S:.0f} s:")
     for r in runs:

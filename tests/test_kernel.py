@@ -67,7 +67,7 @@ def test_a_session_of_many_instruments_loads_the_kernel_by_itself(tmp_path):
 
 def test_a_session_of_a_few_instruments_never_imports_numba(tmp_path):
     # The CI's run of the kernel's first landing: every small stream paid numba's import (half a
-    # second of a core, 100 MB) and, on a fresh clone, its compile while the feed was starting.
+    # second of a core, 110 MB) and, on a fresh clone, its compile while the feed was starting.
     assert probe(tmp_path, 3) == NUMPY
 
 

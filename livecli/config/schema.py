@@ -151,7 +151,7 @@ class StreamSettings:
     engine: str = _f(
         "auto", "choice",
         'How the candle engine runs; every choice gives the same candles. "auto": the compiled '
-        "kernel (numba, loaded on a thread; about 100 MB and half a second of a core) once a "
+        "kernel (numba, loaded on a thread; about 110 MB and half a second of a core) once a "
         f"session holds {KERNEL_MIN_INSTRUMENTS} instruments or more, the numpy path below that; "
         '"compiled": always the kernel; "numpy": never. Env: LIVECLI_STREAM_ENGINE',
         choices=ENGINES,

@@ -9,10 +9,10 @@ that loop is exact by construction and needs no waves, groups or segments.
 The kernel is numba's (`njit`, cached on disk; it keeps the GIL, so a reader of the engine on
 another thread sees what it saw with the numpy path). numba is loaded only by `load()`, which a
 session calls on a thread of its own when its `stream.engine` setting asks for it (by default from
-500 instruments: the import and a cached load take about half a second of a core and 100 MB, the
-first compile on a machine a few seconds), so no command waits for it and the engine keeps using
-the numpy path until `loaded()` returns the kernel. Where numba is absent
-(or `stream.engine` is "numpy"), the numpy path is the only one.
+500 instruments: the import and a cached load take about half a second of a core and 110 MB
+(bench/engine.py load), the first compile on a machine a few seconds), so no command waits for it
+and the engine keeps using the numpy path until `loaded()` returns the kernel. Where numba is
+absent (or `stream.engine` is "numpy"), the numpy path is the only one.
 
 `run_frame` is `CandleEngine._tick` applied to ticks pos..n-1 in order, minus what the engine's
 frame step has already decided column-wise (ticks ahead of the clock, after the close, or late

@@ -449,7 +449,7 @@ class LiveSession:
 def _load_kernel_soon(engine: str, instruments: int) -> None:
     """Make the engine's compiled kernel on a thread, when the session's `stream.engine` asks
     for it at this many instruments: importing numba takes about half a second of a core (the
-    first compile on a machine a few seconds) and about 100 MB, which a session of a few
+    first compile on a machine a few seconds) and about 110 MB, which a session of a few
     instruments would pay for nothing; the engine uses its numpy path until the kernel is there."""
     from livecli.core import kernel
 
