@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -79,6 +80,26 @@ def test_running_session(tmp_path):
         for text in ("connected", "SIMULATED", str(os.getpid()), "INFY", "1,523.40", "42.5",
                      "connection reset", "7 future"):
             assert text in res.stdout, text
+    finally:
+        w.stop()
+
+
+def test_a_store_row_written_before_the_column_form_still_reads(tmp_path):
+    # Stores written before issue 15 hold per_symbol keyed by symbol; today's writer stores one
+    # list per field. `status` reads both; both show the same symbol.
+    db = tmp_path / "s.db"
+    w = running_writer(db)
+    try:
+        raw = sqlite3.connect(db).execute("SELECT per_symbol FROM sessions").fetchone()[0]
+        assert json.loads(raw)["symbol"] == ["INFY"]  # the column form
+        w.put_status({"state": "connected", "symbols": {"INFY": {
+            "exchange": "NSE", "instrument_token": INFY, "last_price": 1601.5,
+            "last_tick_at": None, "last_tick_age_s": None, "ticks": 40}}})
+        assert w.flush()
+        raw = sqlite3.connect(db).execute("SELECT per_symbol FROM sessions").fetchone()[0]
+        assert "INFY" in json.loads(raw)  # the keyed form
+        (sym,) = status_json(db, tmp_path)["symbols"]
+        assert sym["symbol"] == "INFY" and sym["last_price"] == 1601.5
     finally:
         w.stop()
 

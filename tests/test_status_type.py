@@ -69,3 +69,69 @@ def test_the_fast_constructor_makes_the_same_frozen_object():
     assert got == SymbolStatus(*args) and hash(got) == hash(SymbolStatus(*args))
     with pytest.raises(dataclasses.FrozenInstanceError):
         got.ticks = 11  # type: ignore[misc]
+
+
+# --- the per-symbol part as columns (SymbolTable) ---------------------------------------------
+def table_sample() -> LiveStatus:
+    from livecli.core.status import SymbolTable
+
+    st = sample()
+    return LiveStatus(**{**{f.name: getattr(st, f.name) for f in fields(LiveStatus)},
+                         "symbols": SymbolTable.of(st.symbols)})
+
+
+def test_a_symbol_table_reads_and_equals_the_objects_it_holds():
+    from livecli.core.status import SymbolTable
+
+    rows = sample().symbols
+    table = SymbolTable.of(rows)
+    assert len(table) == 2 and list(table) == list(rows) and table == rows and rows == table
+    assert table[1] == rows[1] and table[-1] == rows[1] and table[0:1] == rows[0:1]
+    assert table != rows[:1] and table != (rows[1], rows[0])
+    assert hash(table) == hash(tuple(rows))
+    assert table_sample() == sample() and table_sample().symbol("INFY") == rows[0]
+    assert table_sample().symbol("TCS") is None
+    import pytest
+
+    with pytest.raises(IndexError):
+        table[2]
+
+
+def test_a_table_built_by_field_name_fills_what_is_left_out():
+    from livecli.core.status import SymbolTable
+
+    t = SymbolTable.build(symbol=["A", "B"], ticks=[3, 4])
+    assert list(t) == [SymbolStatus("A", ticks=3), SymbolStatus("B", ticks=4)]
+    import pytest
+
+    with pytest.raises(ValueError, match="unknown"):
+        SymbolTable.build(symbol=["A"], colour=["red"])
+    with pytest.raises(ValueError, match="equal length"):
+        SymbolTable([["A"], [], [], [], [], [], []])
+
+
+def test_the_json_lines_form_is_the_same_from_a_table():
+    assert table_sample().to_json_dict() == sample().to_json_dict()
+
+
+def test_the_store_form_is_columns_and_reads_back_exactly():
+    st = table_sample()
+    d = json.loads(json.dumps(st.to_json_dict(symbol_columns=True)))
+    cols = d["symbols"]
+    assert cols["symbol"] == ["INFY", "RELIANCE"]
+    assert cols["last_tick_at"] == [round((T0 + 60.25) * 1e6), None]  # whole microseconds
+    assert set(cols) == {f.name for f in fields(SymbolStatus)}
+    assert LiveStatus.from_json_dict(d) == st
+    # A microsecond-precise receipt time survives (the JSON lines form carries microseconds).
+    at = 1_765_338_361.123457
+    one = LiveStatus(symbols=(SymbolStatus("X", last_tick_at=at),))
+    back = LiveStatus.from_json_dict(json.loads(json.dumps(one.to_json_dict(symbol_columns=True))))
+    assert abs(back.symbols[0].last_tick_at - at) < 1e-6
+
+
+def test_a_damaged_store_form_reads_what_it_can():
+    d = {"symbols": {"symbol": ["A", 7, "C"], "ticks": [1, 2, "x"], "last_price": [1.5]}}
+    st = LiveStatus.from_json_dict(d)
+    # The row without a name is left out; a bad value or a short column takes the default.
+    assert [(s.symbol, s.ticks, s.last_price) for s in st.symbols] == [("A", 1, None),
+                                                                       ("C", 0, None)]

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
+from livecli.core.jsontext import dumps_in_pieces
 from livecli.core.status import STATUS_SCHEMA
 from livecli.core.timeutil import iso
 
@@ -196,7 +197,9 @@ def _flag(v: bool) -> str:
 
 
 def status_line(st: LiveStatus) -> str:
-    return json.dumps({"type": "status", **st.to_json_dict()}) + "\n"
+    # In pieces, as json.dumps writes it: at 9000 symbols one call would hold the GIL, and so
+    # the receiving thread, for tens of milliseconds.
+    return dumps_in_pieces({"type": "status", **st.to_json_dict()}) + "\n"
 
 
 class TickLines:

@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 def latest_ticks(run: Run, tokens: Iterable[int] | None = None) -> dict[int, LatestTick]:
     rx = run.receiver
     with rx.lock:
-        wanted = list(rx.latest) if tokens is None else list(tokens)
-        hits = [(tok, rx.latest.get(tok), rx.counts.get(tok, 0), rx.seen.get(tok))
+        latest = rx.latest
+        wanted = latest.tokens() if tokens is None else list(tokens)
+        hits = [(tok, latest.get(tok), latest.count(tok), latest.seen_at(tok))
                 for tok in wanted]
     out: dict[int, LatestTick] = {}
     for tok, hit, count, seen in hits:

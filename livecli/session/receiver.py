@@ -2,8 +2,8 @@
 
 Decoding is done by the feed; here each frame updates the candle engine (in order, under the
 session's lock, because it is cheap and must stay in order), hands the candles it closed to the
-store in one batch, keeps cheap references for the read API (the frame and row of each
-instrument's latest tick, per-token counts, a ring of the newest ticks), records raw ticks when
+store in one batch, keeps cheap references for the read API (each instrument's latest tick, count and receipt
+time as arrays: livecli/session/latest.py; a ring of the newest ticks), records raw ticks when
 asked, and queues what the callbacks want. Nothing here waits: the store, the callbacks and the
 outputs each have a thread of their own.
 
@@ -19,6 +19,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from livecli.session.latest import LatestTicks
 
 if TYPE_CHECKING:
     from livecli.core.candles import Candle
@@ -83,9 +85,7 @@ class Receiver:
         # ltp and quote packets carry no time: they are stamped at receipt, by the session's
         # clock (the simulated market's clock is not the wall's).
         self._stamp = not exchange_times
-        self.latest: dict[int, tuple[Any, int]] = {}
-        self.counts: dict[int, int] = {}
-        self.seen: dict[int, float] = {}
+        self.latest = LatestTicks()
         self.recent: deque[tuple[float, int, float, int | None]] = deque(maxlen=RECENT_TICKS)
         self._closed: list[ClosedCandles] = []
         self.feed_max = float("-inf")
@@ -135,20 +135,15 @@ class Receiver:
             if tmax > self.feed_max:
                 self.feed_max = tmax
             self.feed_max_wall = received_at
-            tokens = cols.token.tolist()
+            self.latest.update(frame, cols.token, cols.price, received_at)
             times = cols.time
-            latest = self.latest
-            counts = self.counts
-            seen = self.seen
-            for i, tok in enumerate(tokens):
-                latest[tok] = (frame, i)
-                counts[tok] = counts.get(tok, 0) + 1
-                seen[tok] = received_at
             lo_ = max(0, n - RECENT_TICKS)  # the panel shows only the newest
-            for t_, tok, p_, v in zip(times[lo_:].tolist(), tokens[lo_:],
+            for t_, tok, p_, v in zip(times[lo_:].tolist(), cols.token[lo_:].tolist(),
                                       cols.price[lo_:].tolist(), cols.volume[lo_:].tolist(),
                                       strict=True):
                 self.recent.append((t_, tok, p_, None if v < 0 else v))
+        dispatcher = self.dispatcher
+        tokens = cols.token.tolist() if self.record or dispatcher.callbacks.ticks else []
         if self.record:
             self.store.put_ticks(list(zip(
                 tokens, times.tolist(), cols.price.tolist(),
@@ -160,7 +155,6 @@ class Receiver:
             )))
         for fn in self.listeners.frames:
             fn(frame, received_at)
-        dispatcher = self.dispatcher
         if dispatcher.callbacks.ticks:
             for i, tok in enumerate(tokens):
                 if dispatcher.wants_ticks(tok):

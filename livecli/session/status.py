@@ -1,7 +1,7 @@
 """The one producer of `LiveStatus`: a run's state, the feed's links and every symbol, typed.
 
-The lock is held only to copy what the receiving path owns (microseconds even with 9000
-instruments); the status itself, with its per-symbol values, is built after, so a status or a
+The lock is held only to copy what the receiving path owns (a vectorised gather of each
+instrument's price, receipt time and count: well under a millisecond with 9000); the status itself, with its per-symbol values, is built after, so a status or a
 dashboard frame never stalls the ticks.
 """
 
@@ -11,14 +11,11 @@ import os
 import time
 from typing import TYPE_CHECKING
 
-from livecli.core.status import LinkStatus, LiveStatus, SymbolStatus, fast_constructor
+from livecli.core.status import LinkStatus, LiveStatus, SymbolTable
 from livecli.session.warmup import HistoryProgress
 
 if TYPE_CHECKING:
     from livecli.session.run import Run
-
-# SymbolStatus(...) with every field given in order, twice as fast (9000 of them a second).
-_symbol = fast_constructor(SymbolStatus)
 
 
 def build_status(run: Run, *, ended: bool = False, symbols: bool = True) -> LiveStatus:
@@ -28,9 +25,7 @@ def build_status(run: Run, *, ended: bool = False, symbols: bool = True) -> Live
     rx = run.receiver
     with rx.lock:
         instruments = list(run.instruments.items()) if symbols else []
-        latest = dict(rx.latest) if symbols else {}
-        counts = dict(rx.counts) if symbols else {}
-        seen = dict(rx.seen) if symbols else {}
+        prices, seen, counts = rx.latest.columns([tok for tok, _ in instruments])
         ec = run.engine.counters
         late, bad, engine_errors = ec.late, ec.bad, ec.callback_errors
         # The engine guard counts ticks stamped too far ahead of the clock (issue 9); older
@@ -39,15 +34,16 @@ def build_status(run: Run, *, ended: bool = False, symbols: bool = True) -> Live
         clock = run.engine.clock
     now = time.time()
     feed = run.feed.status()
-    per_symbol = []
-    for tok, inst in instruments:
-        hit = latest.get(tok)
-        at = seen.get(tok)
-        per_symbol.append(_symbol(
-            inst.tradingsymbol, inst.exchange, tok,
-            float(hit[0].last_price[hit[1]]) if hit is not None else None,
-            at, None if at is None else round(now - at, 3), counts.get(tok, 0),
-        ))
+    # Columns, not 9000 objects a second: a SymbolStatus is made only for a row someone reads.
+    per_symbol = SymbolTable.build(
+        symbol=[inst.tradingsymbol for _, inst in instruments],
+        exchange=[inst.exchange for _, inst in instruments],
+        instrument_token=[tok for tok, _ in instruments],
+        last_price=prices,
+        last_tick_at=seen,
+        last_tick_age_s=[None if at is None else round(now - at, 3) for at in seen],
+        ticks=counts,
+    )
     state = feed.state
     if ended:
         state = "stopped" if run.failure is None else feed.state
@@ -91,6 +87,6 @@ def build_status(run: Run, *, ended: bool = False, symbols: bool = True) -> Live
                        lk.last_message_age_s, lk.last_error)
             for lk in feed.links
         ),
-        symbols=tuple(per_symbol),
+        symbols=per_symbol,
         publish=run.listeners.publisher() if run.listeners.publisher is not None else None,
     )
