@@ -69,6 +69,21 @@ def test_frames_no_instrument_points_at_are_let_go():
     assert lt.count(B) == 2000
 
 
+def test_frames_held_stay_close_to_those_pinned():
+    # 1000 quiet instruments each pin the frame of their one tick; then one busy instrument
+    # ticks in frame after frame. What is held beyond the pinned frames stays a small share:
+    # held twice over, the frames of a 9000-instrument session grew the RSS by 200 MB a minute.
+    lt = LatestTicks()
+    for k in range(1000):
+        feed(lt, [(1000 + k, 1.0)], 1.0)
+    most = 0
+    for k in range(3000):
+        feed(lt, [(B, 2.0 + k)], 2.0 + k)
+        most = max(most, lt.frames_held)
+    assert 1001 <= most <= 1001 + 1001 // 8 + 64
+    assert lt.count(B) == 3000 and lt.count(1999) == 1
+
+
 def test_before_any_tick_and_after_an_empty_frame_every_token_reads_empty():
     # The status is made from the first second, often before the first tick.
     lt = LatestTicks()

@@ -8,7 +8,8 @@ frame updates them in a few vectorised operations, and the status reads whole co
 What the read API needs of a tick beyond its price (depth, OHLC, OI) stays in its decoded
 frame: each slot holds the number of the frame its newest tick came in and the row in it.
 Frames are kept while some slot still points at them, and let go in batches (`_prune`), so
-memory is bounded by the number of instruments, as it was with a dict of (frame, row).
+memory is bounded by the number of instruments, as it was with a dict of (frame, row), and
+stays within an eighth (or 64 frames) of what that dict held.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import numpy as np
 
 from livecli.core.slots import SlotMap, grow
 
-# Frames held before the next check for those no instrument points at any more.
-_PRUNE_AT_LEAST = 256
+# Frames held before the first check for those no instrument points at any more, and the
+# least that may come between two checks.
+_PRUNE_AT_LEAST = 64
 
 
 class LatestTicks:
@@ -123,5 +125,9 @@ class LatestTicks:
     def _prune(self) -> None:
         live = set(np.unique(self._frame_no[: len(self._slots)]).tolist())
         self._frames = {k: f for k, f in self._frames.items() if k in live}
-        # Next check once as many frames again have come: pruning stays O(1) per frame.
-        self._prune_at = max(_PRUNE_AT_LEAST, 2 * len(self._frames))
+        # Next check once an eighth more (at least 64) have come: a check costs about as much
+        # as the frames held, so it stays O(1) per frame, and what is held beyond the frames
+        # still pointed at stays an eighth (twice over, it grew a 9000-instrument session's
+        # RSS by 200 MB a minute: decoded full frames carry their depth).
+        held = len(self._frames)
+        self._prune_at = held + max(_PRUNE_AT_LEAST, held // 8)
