@@ -202,6 +202,38 @@ def test_the_warm_up_generates_ahead_of_the_links_when_they_are_behind_the_clock
     assert not any(k[2] >= at_clock for k in m._chunks), "made at the clock, ahead of the links"
 
 
+def test_history_reads_leave_the_live_chunks_in_the_cache(universe):
+    # A stream of 9000 instruments warms up from the stand-in's historical API, instrument by
+    # instrument, five days each: every read cached its days' chunks and pushed out the next
+    # chunks the warm-up had made for the links. At the next chunk edge each link's tape made
+    # 3000 instruments' chunk itself (2.5 CPU-s each, 8.6 s of silence on a loaded machine)
+    # and the session rightly called the ticks that then came late.
+    ins = universe + synthetic_universe(20, seed=4)
+    toks = [i.instrument_token for i in ins]
+    m = Market(ins, seed=3, cache_chunks=2 * len(ins) + 10)
+    plan = m.plan(RELIANCE, D)
+    now = plan.open_ms / 1000 + 3 * CHUNK_S + 100
+    m.prepare(toks, now)
+    m.prepare(toks, now + CHUNK_S)  # the next chunk, as the warm-up makes it ahead
+    for tok in toks:  # the links read their current chunks: each one is hot
+        m.ticks_between(tok, now - 1, now)
+    live = {k for k in m._chunks if k[1] == D}
+    carries = set(m._carries)
+    hot = dict(m._hot)
+    fresh = Market(ins, seed=3)
+    for tok in (RELIANCE, INFY, GANGOTRI):
+        for day in (D - 1, D - 2, D):
+            got = m.day_ticks(tok, day, None if day < D else now)
+            want = fresh.day_ticks(tok, day, None if day < D else now)
+            assert (got is None) == (want is None)
+            if got is not None:
+                assert np.array_equal(got.time_ms, want.time_ms)
+                assert np.array_equal(got.price, want.price)
+                assert np.array_equal(got.volume, want.volume)
+    assert live <= set(m._chunks), "history pushed the live chunks out"
+    assert set(m._carries) == carries and m._hot == hot
+
+
 def test_different_seed_different_ticks(universe, market):
     other = Market(universe, seed=2)
     a, b = market.day_ticks(RELIANCE, D), other.day_ticks(RELIANCE, D)

@@ -35,6 +35,7 @@ from livecli.sim.chunkgen import CHUNK_S, ChunkSpec
 from livecli.sim.universe import Instrument
 
 _AUCTION_FACTOR = 150  # opening auction volume, in average trade sizes
+_COLD_CARRIES = 4096  # end states of chunks made for history and not kept (see Market._chunk)
 
 
 class Carry(NamedTuple):
@@ -127,6 +128,7 @@ class Market:
         self._lock = threading.RLock()
         self._chunks: OrderedDict[tuple[int, int, int], TickBlock] = OrderedDict()
         self._carries: OrderedDict[tuple[int, int, int], Carry] = OrderedDict()
+        self._cold_carries: OrderedDict[tuple[int, int, int], Carry] = OrderedDict()
         self._plans: OrderedDict[tuple[int, int], DayPlan] = OrderedDict()
         # Every instrument's current and next chunk (the warm-up makes the next one early), plus
         # room for a few instruments' whole days (history).
@@ -233,15 +235,16 @@ class Market:
         if k == 0:
             return self._start_carry(plan)
         key = (plan.token, plan.day, k - 1)
-        c = self._carries.get(key)
+        c = self._carries.get(key) or self._cold_carries.get(key)
         if c is not None:
             return c
         j = k - 1
-        while j > 0 and (plan.token, plan.day, j - 1) not in self._carries:
+        while j > 0 and (plan.token, plan.day, j - 1) not in self._carries \
+                and (plan.token, plan.day, j - 1) not in self._cold_carries:
             j -= 1
-        for i in range(j, k):
-            self._chunk(plan, i)
-        return self._carries[key]
+        for i in range(j, k):  # only their end states are wanted: the chunks are not kept
+            self._make(plan, i, keep=False)
+        return self._cold_carries[key]
 
     def _spec(self, plan: DayPlan, k: int, carry: Carry) -> ChunkSpec:
         ins = self.instrument(plan.token)
@@ -251,23 +254,41 @@ class Market:
                          self.prev_close_ticks(plan.token, plan.day))
 
     def _store(self, plan: DayPlan, k: int, blk: TickBlock, end: Carry) -> None:
-        key = (plan.token, plan.day, k)
-        self._carries[key] = end
-        if len(self._carries) > 20 * self._cache_chunks:
-            self._carries.popitem(last=False)
+        key = self._store_carry(plan, k, end)
         self._chunks[key] = blk
         if len(self._chunks) > self._cache_chunks:
             self._chunks.popitem(last=False)
 
-    def _chunk(self, plan: DayPlan, k: int) -> TickBlock:
+    def _store_carry(self, plan: DayPlan, k: int, end: Carry,
+                     cold: bool = False) -> tuple[int, int, int]:
+        # History's end states go to a cache of their own: they are only needed for the next
+        # chunk of the same read, and five days of 9000 instruments would push out the live ones.
+        key = (plan.token, plan.day, k)
+        carries = self._cold_carries if cold else self._carries
+        carries[key] = end
+        if len(carries) > (_COLD_CARRIES if cold else 20 * self._cache_chunks):
+            carries.popitem(last=False)
+        return key
+
+    def _chunk(self, plan: DayPlan, k: int, keep: bool = True) -> TickBlock:
+        """Chunk k of `plan`, from the cache or made. With `keep` False (history) a cached chunk
+        is not refreshed and a made one is not cached, only its end state: the day after day
+        a warm start reads would otherwise push out the chunks the links are about to send."""
         key = (plan.token, plan.day, k)
         blk = self._chunks.get(key)
         if blk is not None:
-            self._chunks.move_to_end(key)
+            if keep:
+                self._chunks.move_to_end(key)
             return blk
+        return self._make(plan, k, keep)
+
+    def _make(self, plan: DayPlan, k: int, keep: bool) -> TickBlock:
         carry = self._carry_before(plan, k)
         ((blk, end),) = chunkgen.generate(self.seed, [self._spec(plan, k, carry)])
-        self._store(plan, k, blk, end)
+        if keep:
+            self._store(plan, k, blk, end)
+        else:
+            self._store_carry(plan, k, end, cold=True)
         return blk
 
     def prev_close_ticks(self, token: int, day: int) -> int:
@@ -337,7 +358,8 @@ class Market:
                 blocks.append(b)
         return blocks
 
-    def _day_range(self, token: int, day: int, lo_ms: int, hi_ms: int) -> TickBlock | None:
+    def _day_range(self, token: int, day: int, lo_ms: int, hi_ms: int,
+                   keep: bool = True) -> TickBlock | None:
         if not self.is_trading_day(day):
             return None
         with self._lock:
@@ -349,9 +371,10 @@ class Market:
             k1 = min((b - plan.open_ms) // (CHUNK_S * 1000), plan.n_chunks - 1)
             parts = []
             for k in range(int(k0), int(k1) + 1):
-                c = self._chunk(plan, k)
-                c0 = plan.open_ms + k * CHUNK_S * 1000
-                self._hot[token] = (c0, min(c0 + CHUNK_S * 1000, plan.close_ms), c)
+                c = self._chunk(plan, k, keep)
+                if keep:
+                    c0 = plan.open_ms + k * CHUNK_S * 1000
+                    self._hot[token] = (c0, min(c0 + CHUNK_S * 1000, plan.close_ms), c)
                 i = int(np.searchsorted(c.time_ms, lo_ms, side="right"))
                 j = int(np.searchsorted(c.time_ms, hi_ms, side="right"))
                 if j > i:
@@ -364,7 +387,9 @@ class Market:
         """All ticks of `token` on IST day `day`, up to `until` (epoch s) when given."""
         base = day * DAY_S - IST_OFFSET_S
         end = base + DAY_S - 0.001 if until is None else min(until, base + DAY_S - 0.001)
-        return self._day_range(token, day, (base - 1) * 1000, math.floor(end * 1000))
+        # Not kept in the cache: see `_chunk` (the API caches the rows it builds from these).
+        return self._day_range(token, day, (base - 1) * 1000, math.floor(end * 1000),
+                               keep=False)
 
     def last_tick(self, token: int, t: float) -> TickBlock | None:
         """The latest tick of `token` at or before `t` on t's IST day (a 1-row block)."""
