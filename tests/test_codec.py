@@ -148,12 +148,36 @@ def assert_columns_match(frame, dicts):
         np.testing.assert_array_equal(getattr(arrays, name), getattr(cols, name))
 
 
+def assert_packets_match(frame, dicts):
+    """Each packet read alone (`packet`, `tick`: the dashboard's rows) equals kiteconnect's
+    dict of it and the whole frame's `ticks()`."""
+    ticks = frame.ticks()
+    for i, d in enumerate(dicts):
+        p = frame.packet(i)
+        assert (p.token, p.last_price, codec.MODE_BY_KIND[p.kind]) == (
+            d["instrument_token"], d["last_price"], d["mode"])
+        assert p.volume_traded == d.get("volume_traded")
+        ohlc = d.get("ohlc")
+        assert (p.open, p.high, p.low, p.close) == (
+            (ohlc["open"], ohlc["high"], ohlc["low"], ohlc["close"]) if ohlc else (None,) * 4)
+        assert p.oi == d.get("oi")
+        ts = d.get("exchange_timestamp")
+        assert p.exchange_timestamp == (None if ts is None else int(ts.timestamp()))
+        for side, levels in (("buy", p.buy), ("sell", p.sell)):
+            want = d.get("depth", {}).get(side, [])
+            assert [{"quantity": q, "price": px, "orders": o} for px, q, o in levels] == want
+        assert frame.tick(i) == ticks[i]
+    with pytest.raises(IndexError):
+        frame.packet(len(dicts))
+
+
 def check_against_kiteconnect(pkts):
     frame_bytes = encode_frame(pkts)
     frame = decode_frame(frame_bytes, RECEIVED_AT)
     theirs = kite_parse(frame_bytes)
     ours = frame.to_dicts()
     assert_same(ours, theirs)
+    assert_packets_match(frame, theirs)
     assert frame.skipped == sum(1 for p in pkts if len(p) not in codec.KIND_BY_LENGTH)
     assert len(frame) == len(theirs)
     assert not frame.heartbeat

@@ -295,6 +295,33 @@ class TextMessage:
     raw: str
 
 
+@dataclass(frozen=True, slots=True)
+class PacketFields:
+    """One packet's fields, read straight from its bytes (`DecodedFrame.packet`).
+
+    For reading a few packets of many frames (the dashboard's rows, each instrument's newest
+    tick): the columns decode every packet of a frame at once, which is the right cost for the
+    receiving path and the wrong one for one row. None where the packet kind carries no such
+    field; depth levels are (price, quantity, orders), five a side, full packets only.
+    """
+
+    kind: int
+    token: int
+    last_price: float
+    volume_traded: int | None = None
+    open: float | None = None
+    high: float | None = None
+    low: float | None = None
+    close: float | None = None
+    oi: int | None = None
+    exchange_timestamp: int | None = None  # full and index full packets; 0 kept as sent
+    buy: tuple[tuple[float, int, int], ...] = ()
+    sell: tuple[tuple[float, int, int], ...] = ()
+
+
+_DEPTH_SIDE = struct.Struct(">" + "IIH2x" * 5)
+
+
 class DecodedFrame:
     """One binary message, decoded column-wise: every column is a numpy array in packet order.
 
@@ -376,6 +403,52 @@ class DecodedFrame:
             kinds = next(iter(present)) if len(present) == 1 else sub
         return DecodedFrame(buf, 0, self._width, k, kinds, present, self.received_at,
                             skipped=self.skipped, trailing=self.trailing)
+
+    def packet(self, row: int) -> PacketFields:
+        """Packet `row`'s fields, unpacked from its bytes alone (no column is made)."""
+        if not 0 <= row < self._n:
+            raise IndexError(f"packet {row} of a frame of {self._n}")
+        kinds = self._kinds
+        kind = kinds if isinstance(kinds, int) else int(kinds[row])
+        at = self._offset + row * self._stride
+        buf = self._buf
+        if kind == KIND_LTP:
+            token, ltp = _LTP.unpack_from(buf, at)
+            return PacketFields(kind, token, ltp / _DIVISOR_LIST[token & 0xFF])
+        if kind == KIND_INDEX_QUOTE:
+            token, ltp, hi, lo, op, cl, _change = _INDEX_QUOTE.unpack_from(buf, at)
+            d = _DIVISOR_LIST[token & 0xFF]
+            return PacketFields(kind, token, ltp / d, None, op / d, hi / d, lo / d, cl / d)
+        if kind == KIND_INDEX_FULL:
+            token, ltp, hi, lo, op, cl, _change, ets = _INDEX_FULL.unpack_from(buf, at)
+            d = _DIVISOR_LIST[token & 0xFF]
+            return PacketFields(kind, token, ltp / d, None, op / d, hi / d, lo / d, cl / d,
+                                None, ets)
+        if kind == KIND_QUOTE:
+            token, ltp, _q, _avg, vol, _b, _s, op, hi, lo, cl = _QUOTE.unpack_from(buf, at)
+            d = _DIVISOR_LIST[token & 0xFF]
+            return PacketFields(kind, token, ltp / d, vol, op / d, hi / d, lo / d, cl / d)
+        (token, ltp, _q, _avg, vol, _b, _s, op, hi, lo, cl, _ltt, oi, _oih, _oil,
+         ets) = _FULL_HEAD.unpack_from(buf, at)
+        d = _DIVISOR_LIST[token & 0xFF]
+        b = _DEPTH_SIDE.unpack_from(buf, at + 64)
+        a = _DEPTH_SIDE.unpack_from(buf, at + 124)
+        return PacketFields(kind, token, ltp / d, vol, op / d, hi / d, lo / d, cl / d, oi, ets,
+                            tuple((b[i + 1] / d, b[i], b[i + 2]) for i in range(0, 15, 3)),
+                            tuple((a[i + 1] / d, a[i], a[i + 2]) for i in range(0, 15, 3)))
+
+    def tick(self, row: int) -> Tick:
+        """Packet `row` as `ticks()[row]` would give it, without decoding the other packets."""
+        p = self.packet(row)
+        ets = p.exchange_timestamp
+        has_ohlc = p.kind != KIND_LTP
+        return Tick(
+            instrument_token=p.token, last_price=p.last_price,
+            time=float(ets) if ets else float(self.received_at),
+            volume_traded=p.volume_traded, day_high=p.high if has_ohlc else None,
+            day_low=p.low if has_ohlc else None, oi=p.oi,
+            exchange_timestamp=float(ets) if ets else None, mode=MODE_BY_KIND[p.kind],
+            day_open=p.open if has_ohlc else None, prev_close=p.close if has_ohlc else None)
 
     # -- raw columns -----------------------------------------------------------------------
 

@@ -38,32 +38,28 @@ def latest_ticks(run: Run, tokens: Iterable[int] | None = None) -> dict[int, Lat
 def _latest(tok: int, frame: Any, row: int, count: int, seen: float) -> LatestTick:
     from livecli.kite.codec import KIND_FULL, KIND_LTP
 
-    price = float(frame.last_price[row])
-    kind = frame.kind[row]
-    if kind == KIND_LTP:
-        return LatestTick(tok, price, None, count, seen)
-
-    def num(name: str) -> float | None:
-        v = float(frame.column(name)[row])
-        return v if v == v and v > 0 else None
-
-    def qty(name: str) -> int | None:
-        v = int(frame.column(name)[row])
-        return v if v >= 0 else None
-
+    # One packet read from its bytes: the rows a dashboard shows point into as many frames,
+    # and decoding each whole frame's columns for one row cost a fifth of the dashboard's CPU.
+    p = frame.packet(row)
+    if p.kind == KIND_LTP:
+        return LatestTick(tok, p.last_price, None, count, seen)
     bid = ask = None
     bid_q = ask_q = None
-    if kind == KIND_FULL:
-        b, a = frame.depth("buy"), frame.depth("sell")
-        if b["price"][row, 0] > 0:
-            bid, bid_q = float(b["price"][row, 0]), int(b["quantity"][row, 0])
-        if a["price"][row, 0] > 0:
-            ask, ask_q = float(a["price"][row, 0]), int(a["quantity"][row, 0])
-    return LatestTick(tok, price, _prev_close(frame, row), count, seen,
-                      volume_traded=qty("volume_traded"), day_open=num("open"),
-                      day_high=num("high"), day_low=num("low"),
-                      oi=_open_interest(qty("oi")) if kind == KIND_FULL else None,
+    if p.kind == KIND_FULL:
+        if p.buy[0][0] > 0:
+            bid, bid_q = p.buy[0][0], p.buy[0][1]
+        if p.sell[0][0] > 0:
+            ask, ask_q = p.sell[0][0], p.sell[0][1]
+    return LatestTick(tok, p.last_price, _positive(p.close), count, seen,
+                      volume_traded=p.volume_traded, day_open=_positive(p.open),
+                      day_high=_positive(p.high), day_low=_positive(p.low),
+                      oi=_open_interest(p.oi) if p.kind == KIND_FULL else None,
                       bid=bid, bid_qty=bid_q, ask=ask, ask_qty=ask_q)
+
+
+def _positive(v: float | None) -> float | None:
+    """A price Kite sends as 0 when it has none (no trade yet, no previous close)."""
+    return v if v is not None and v > 0 else None
 
 
 def _open_interest(oi: int | None) -> int | None:
@@ -82,16 +78,14 @@ def depth(run: Run, token: int) -> Depth | None:
     if hit is None:
         return None
     frame, row = hit
-    if frame.kind[row] != KIND_FULL:
+    p = frame.packet(row)
+    if p.kind != KIND_FULL:
         return None
 
-    def side(name: str) -> tuple[DepthLevel, ...]:
-        d = frame.depth(name)
-        return tuple(DepthLevel(float(d["price"][row, k]), int(d["quantity"][row, k]),
-                                int(d["orders"][row, k]))
-                     for k in range(5) if d["price"][row, k] > 0)
+    def side(levels: tuple[tuple[float, int, int], ...]) -> tuple[DepthLevel, ...]:
+        return tuple(DepthLevel(price, qty, orders) for price, qty, orders in levels if price > 0)
 
-    return Depth(token, side("buy"), side("sell"))
+    return Depth(token, side(p.buy), side(p.sell))
 
 
 def candles(run: Run, token: int, interval: Interval, count: int) -> list[Candle]:
@@ -112,12 +106,7 @@ def candles(run: Run, token: int, interval: Interval, count: int) -> list[Candle
 
 def _prev_close(frame: Any, row: int) -> float | None:
     """The previous session's close, which quote and full packets carry and ltp ones do not."""
-    from livecli.kite.codec import KIND_LTP
-
-    if frame.kind[row] == KIND_LTP:
-        return None
-    close = float(frame.column("close")[row])
-    return close if close == close and close > 0 else None
+    return _positive(frame.packet(row).close)
 
 
 def recent_ticks(run: Run, n: int) -> list[RecentTick]:

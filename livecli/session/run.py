@@ -270,7 +270,12 @@ class Run:
     def latest_tick_dict(self, tok: int) -> dict[str, Any] | None:
         with self.lock:
             hit = self.receiver.latest.get(tok)
-        return None if hit is None else self._tick_dict(tok, *hit)
+        if hit is None:
+            return None
+        inst = self.instruments.get(tok)
+        # One packet of a frame the callbacks may never have decoded: read it alone.
+        return tick_dict(hit[0].tick(hit[1]), inst.tradingsymbol if inst else str(tok),
+                         inst.exchange if inst else "")
 
     # --- status --------------------------------------------------------------------------------
     def status(self, symbols: bool = True) -> LiveStatus:
