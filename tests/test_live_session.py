@@ -9,6 +9,7 @@ Waiting is on events set by the callbacks, with deadlines.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -393,3 +394,52 @@ def test_a_receiving_thread_held_up_makes_no_tick_late():
     assert st.ticks > 0
     # Each stall spans 96 market seconds, so every one crossed a minute the old clock closed.
     assert st.late_ticks == 0, st
+
+
+def test_beyond_the_symbols_limit_the_store_takes_the_per_symbol_part_less_often(tmp_path,
+                                                                                 monkeypatch):
+    """With thousands of instruments the per-symbol status is most of the once-a-second cost:
+    beyond SYMBOLS_EACH_SECOND_UP_TO the store gets it every SYMBOLS_EVERY_S, the rest of the
+    status each second; a status listener (JSON lines, serve, NATS) still takes every second's,
+    and the status written at the stop has it. (The limit is lowered here to two instruments.)"""
+    from livecli.session import run as run_module
+
+    monkeypatch.setattr(run_module, "SYMBOLS_EACH_SECOND_UP_TO", 1)
+    monkeypatch.setattr(run_module, "SYMBOLS_EVERY_S", 3600.0)
+    db = tmp_path / "s.db"
+
+    def row() -> tuple[int, int]:
+        """The session row's tick count, and the sum of its per-symbol tick counts."""
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            ticks, per_symbol = con.execute("SELECT ticks, per_symbol FROM sessions").fetchone()
+        finally:
+            con.close()
+        return ticks or 0, sum(json.loads(per_symbol)["ticks"]) if per_symbol else -1
+
+    def until(pred, what: str, timeout: float = 30.0) -> tuple[int, int]:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                got = row()
+            except (sqlite3.Error, TypeError):  # the row is not there yet
+                got = None
+            if got is not None and pred(*got):
+                return got
+            assert time.monotonic() < deadline, f"not within {timeout}s: {what} ({got})"
+            time.sleep(0.1)
+
+    s = session(db)
+    s.start(["RELIANCE", "INFY"])
+    try:
+        _, first = until(lambda ticks, table: table >= 0, "a first per-symbol table")
+        until(lambda ticks, table: ticks > first + 100 and table == first,
+              "the tick count moving on while the first table stays")
+        seen: list[int] = []
+        s.add_status_listener(lambda st: seen.append(len(st.symbols)))
+        until(lambda ticks, table: table > first, "a listener bringing the table each second")
+        assert seen and all(n == 2 for n in seen)
+    finally:
+        s.stop()
+    ticks, table = row()
+    assert table == ticks  # the last status, written at the stop, has every symbol's count

@@ -104,6 +104,38 @@ def test_a_store_row_written_before_the_column_form_still_reads(tmp_path):
         w.stop()
 
 
+
+def test_a_status_without_its_symbols_leaves_the_stored_table(tmp_path):
+    """`put_status(symbols=False)` (a session of thousands of instruments, between its
+    per-symbol refreshes) writes the rest of the status and keeps the table stored; a table
+    given just before, and not yet written, is still written."""
+    db = tmp_path / "s.db"
+    w = running_writer(db)  # INFY at 1523.4, 1234 ticks
+
+    def status(price: float, ticks: int) -> LiveStatus:
+        return LiveStatus(source="SIMULATED", state="connected", mode="full", ticks=ticks,
+                          symbols=(SymbolStatus("INFY", "NSE", INFY, price, time.time(), 0.0,
+                                                ticks),))
+
+    def shown() -> tuple[int, float]:
+        st = status_json(db, tmp_path)
+        (sym,) = st["symbols"]
+        return st["ticks"], sym["last_price"]
+
+    try:
+        w.put_status(status(1600.0, 1500), symbols=False)
+        assert w.flush()
+        assert shown() == (1500, 1523.4)
+        w.put_status(status(1700.0, 1600))
+        w.put_status(status(1800.0, 1700), symbols=False)  # before the writer took the one above
+        assert w.flush()
+        assert shown() == (1700, 1700.0)
+        w.put_status(status(1900.0, 1800))
+        assert w.flush()
+        assert shown() == (1800, 1900.0)
+    finally:
+        w.stop()
+
 def test_stopped_after_clean_stop(tmp_path):
     db = tmp_path / "s.db"
     w = running_writer(db)

@@ -10,6 +10,7 @@ in test_store_ownership.py).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -205,6 +206,36 @@ def test_write_error_is_recorded_not_raised_and_the_batch_retried(tmp_path):
         w.stop()
     assert count(db) == 1 + 39 * 100 + 1
 
+
+
+def test_a_status_table_whose_write_failed_is_written_when_the_store_recovers(tmp_path):
+    """The per-symbol table of a failed write stays the newest to be written, even when the
+    status after it comes without one (a large session between its table refreshes)."""
+    from livecli.core.status import LiveStatus, SymbolStatus
+
+    db = tmp_path / "s.db"
+    w = StoreWriter(db, flush_interval_s=30)
+    try:
+        w.begin_session({"source": "SIMULATED", "mode": "full", "intervals": ["1min"]})
+        assert w.flush()
+        with w._db_lock:  # a real "database or disk is full", as above
+            pages = w._conn.execute("PRAGMA page_count").fetchone()[0]
+            w._conn.execute(f"PRAGMA max_page_count={pages}")
+        w.put_candles([candle(INFY + 256 * k, i) for k in range(1, 40) for i in range(100)])
+        table = tuple(SymbolStatus(f"S{i}", "NSE", i, 100.0 + i, None, None, i)
+                      for i in range(200))
+        w.put_status(LiveStatus(state="connected", ticks=10, symbols=table))
+        assert not w.flush(timeout=10)
+        w.put_status(LiveStatus(state="connected", ticks=20), symbols=False)
+        with w._db_lock:
+            w._conn.execute("PRAGMA max_page_count=1073741823")
+        assert w.flush(timeout=10), w.error
+    finally:
+        w.stop()
+    con = sqlite3.connect(db)
+    ticks, per_symbol = con.execute("SELECT ticks, per_symbol FROM sessions").fetchone()
+    con.close()
+    assert ticks == 20 and json.loads(per_symbol)["ticks"] == list(range(200))
 
 WRITER_SCRIPT = textwrap.dedent("""
     import sys, time

@@ -5,9 +5,9 @@ An illiquid instrument's candle must close when its minute ends, not at its next
 every CLOCK_EVERY_S, and once no tick has come for a while asks the receiving thread to move the
 feed's clock on by the session's clock. The move itself runs there (`post`), behind the frames
 the links already delivered: a receiver that fell behind is not a quiet feed, and closing a
-minute under its backlog would make that backlog late (rule 9). About once a second it also publishes the
-status: to the store and to the status listeners (JSON lines). A listener that raises never
-stops the clock.
+minute under its backlog would make that backlog late (rule 9). About once a second it also has
+the status published (`each_second`: to the store and to the status listeners, JSON lines). A
+listener that raises never stops the clock.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from livecli.core.status import LiveStatus
     from livecli.session.receiver import Receiver
 
 log = logging.getLogger("livecli.session")
@@ -29,17 +28,15 @@ CLOCK_EVERY_S = 0.25
 
 
 class ClockThread:
-    """Queues `receiver.advance_if_quiet` and runs `publish(status())` until `stop()`.
+    """Queues `receiver.advance_if_quiet` and runs `each_second()` until `stop()`.
 
     `post(fn)` runs `fn` on the receiving thread (the feed's `call_soon`).
     """
 
-    def __init__(self, receiver: Receiver, status: Callable[[], LiveStatus],
-                 publish: Callable[[LiveStatus], None],
+    def __init__(self, receiver: Receiver, each_second: Callable[[], None],
                  post: Callable[[Callable[[], None]], None]) -> None:
         self._receiver = receiver
-        self._status = status
-        self._publish = publish
+        self._each_second = each_second
         self._post = post
         self._asked = threading.Event()  # one question in the receiving thread's queue at most
         self._stopping = threading.Event()
@@ -71,7 +68,7 @@ class ClockThread:
             if now >= next_status:
                 next_status = now + STATUS_EVERY_S
                 try:
-                    self._publish(self._status())
+                    self._each_second()
                 except Exception as exc:  # a broken listener must not stop the clock
                     log.debug("status publish: %s", exc)
 

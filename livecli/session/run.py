@@ -49,6 +49,12 @@ log = logging.getLogger("livecli.session")
 # How far ahead of the session's clock a tick may be stamped, in the feed's real seconds, before
 # the guard refuses it (CANDLES.md rule 8: "a few seconds").
 MAX_AHEAD_S = 5.0
+# The per-symbol part of the once-a-second status, for the store (`livecli status` in another
+# terminal): each second up to this many instruments; beyond, every SYMBOLS_EVERY_S seconds,
+# unless a status listener (JSON lines, `livecli serve`, NATS) takes every second's. For 9000
+# instruments it is most of the status's cost (bench/status.py) and a 0.5 MB write.
+SYMBOLS_EACH_SECOND_UP_TO = 1000
+SYMBOLS_EVERY_S = 5.0
 # The most a speed-scaled grace may span, in market seconds (0.9 real s at 60x; see _scale_grace).
 MAX_SCALED_GRACE_S = 54.0
 
@@ -95,7 +101,8 @@ class Run:
                 f"{len(self.instruments)} instruments; Kite allows at most "
                 f"{self.feed.max_instruments}"
             )
-        self.clock_thread = ClockThread(self.receiver, self.status, self.publish,
+        self._symbols_due = 0.0  # monotonic time the store's per-symbol status is next due
+        self.clock_thread = ClockThread(self.receiver, self.publish_second,
                                         self.feed.call_soon)
         self._scale_grace()
         self.history: HistoryFiller | None = None  # warm start and gap repair (session/warmup.py)
@@ -284,9 +291,20 @@ class Run:
         return build_status(self, ended=not self.running and self.done.is_set(),
                             symbols=symbols)
 
-    def publish(self, status: LiveStatus) -> None:
-        """The status every second: to the store and to each status listener."""
-        self.store.put_status(status)
+    def publish_second(self) -> None:
+        """The clock thread's once-a-second status, with its per-symbol part when that is due
+        (SYMBOLS_EACH_SECOND_UP_TO)."""
+        now = time.monotonic()
+        symbols = (bool(self.listeners.status) or now >= self._symbols_due
+                   or len(self.instruments) <= SYMBOLS_EACH_SECOND_UP_TO)
+        if symbols:
+            self._symbols_due = now + SYMBOLS_EVERY_S
+        self.publish(self.status(symbols=symbols), symbols=symbols)
+
+    def publish(self, status: LiveStatus, symbols: bool = True) -> None:
+        """`status` to the store (its per-symbol part unless told not) and to each status
+        listener."""
+        self.store.put_status(status, symbols=symbols)
         for fn in self.listeners.status:
             try:
                 fn(status)

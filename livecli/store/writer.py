@@ -102,11 +102,25 @@ def _candle_row(c: Candle) -> tuple:
     )
 
 
-def _status_dict(status: dict[str, Any] | LiveStatus | None) -> dict[str, Any] | None:
+def _status_dict(status: dict[str, Any] | LiveStatus | None,
+                 symbols_from: dict[str, Any] | LiveStatus | None) -> dict[str, Any] | None:
+    """The session columns of `status`, its per-symbol part taken from `symbols_from` (an
+    earlier status whose table is not written yet) or, when that is None, left as stored."""
+    if status is None:
+        return None
     if isinstance(status, LiveStatus):
         # Symbols as columns: 9000 of them a second encode in a fraction of the keyed form's time.
-        return _prepare_status(status.to_json_dict(symbol_columns=True))
-    return status
+        out = _prepare_status(status.to_json_dict(symbol_columns=True))
+    else:
+        out = dict(status)
+    if symbols_from is status:
+        return out
+    out.pop("per_symbol", None)
+    if symbols_from is not None:
+        table = _status_dict(symbols_from, symbols_from)
+        if table is not None and "per_symbol" in table:
+            out["per_symbol"] = table["per_symbol"]
+    return out
 
 
 def _tick_row(row: tuple | Mapping[str, Any]) -> tuple:
@@ -166,6 +180,9 @@ class StoreWriter:
         self._instruments: dict[int, tuple[str, str]] = {}
         self._known: set[int] = set()
         self._status: dict[str, Any] | LiveStatus | None = None
+        # The newest status given with its per-symbol part that is not written yet: a status
+        # given without one (`put_status(symbols=False)`) leaves the stored table as it is.
+        self._symbols_from: dict[str, Any] | LiveStatus | None = None
         self._end: tuple[str, bool] | None = None
         self._last_heartbeat = 0.0
         self._done = threading.Condition()
@@ -222,11 +239,13 @@ class StoreWriter:
                 return
             self._ticks.extend(rows)
 
-    def put_status(self, status: LiveStatus | Mapping[str, Any]) -> None:
+    def put_status(self, status: LiveStatus | Mapping[str, Any], symbols: bool = True) -> None:
         """The session's latest status: a `LiveStatus`, or a mapping of its JSON form.
 
         Its JSON form (`to_json_dict()`) is split into the session row's columns and the
         `status` JSON, which holds every other field, so a new field needs nothing here.
+        With `symbols` False its per-symbol part is not written: the stored one stays (a
+        session of thousands of instruments refreshes that part less often than each second).
         """
         if isinstance(status, LiveStatus):
             # Immutable: serialised on the writer's thread (9000 symbols take milliseconds the
@@ -236,6 +255,8 @@ class StoreWriter:
             prepared = _prepare_status(status)  # serialised now: the caller may keep mutating it
         with self._lock:
             self._status = prepared
+            if symbols:
+                self._symbols_from = prepared
 
     def register_instruments(self, names: Mapping[int, tuple[str, str]]) -> None:
         """{token: (symbol, exchange)}, so stored candles can be asked for by symbol."""
@@ -307,7 +328,7 @@ class StoreWriter:
         with self._lock:
             self._refused = True
             self._candles, self._ticks, self._instruments = [], [], {}
-            self._status = self._end = None
+            self._status = self._end = self._symbols_from = None
 
     def end_session(self, state: str = "stopped", clean: bool = True) -> None:
         """Mark the session ended; written with the next flush (stop() flushes at once)."""
@@ -388,8 +409,9 @@ class StoreWriter:
             ticks, self._ticks = self._ticks, []
             inst, self._instruments = self._instruments, {}
             status, self._status = self._status, None
+            symbols_from, self._symbols_from = self._symbols_from, None
             end, self._end = self._end, None
-        status = _status_dict(status)
+        status = _status_dict(status, symbols_from)
         candles: list[tuple] = []
         for item in queued:  # rows, and batches from put_candle_batch, in arrival order
             if isinstance(item, tuple):
@@ -417,6 +439,8 @@ class StoreWriter:
             self._instruments = {**inst, **self._instruments}
             if self._status is None:
                 self._status = status
+            if self._symbols_from is None and status is not None and "per_symbol" in status:
+                self._symbols_from = status  # its table is still the newest to be written
             if self._end is None:
                 self._end = end
 
@@ -507,8 +531,8 @@ class StoreWriter:
         if self._flush_once():
             return
         with self._lock:
-            held, end = self._status, self._end
-        status = _status_dict(held)
+            held, held_symbols, end = self._status, self._symbols_from, self._end
+        status = _status_dict(held, held_symbols)
         if self.session_id is None or end is None:
             return
         try:
@@ -529,6 +553,8 @@ class StoreWriter:
             self._end = None
             if self._status is held:
                 self._status = None
+            if self._symbols_from is held_symbols:
+                self._symbols_from = None
 
     def _write_session(self, conn: sqlite3.Connection, now: float, closed: int,
                        status: dict | None, end: tuple[str, bool] | None) -> None:
