@@ -166,6 +166,9 @@ def assert_packets_match(frame, dicts):
         for side, levels in (("buy", p.buy), ("sell", p.sell)):
             want = d.get("depth", {}).get(side, [])
             assert [{"quantity": q, "price": px, "orders": o} for px, q, o in levels] == want
+        for n in range(6):  # the best n levels of it
+            assert frame.packet(i, levels=n).buy == p.buy[:n]
+            assert frame.packet(i, levels=n).sell == p.sell[:n]
         assert frame.tick(i) == ticks[i]
     with pytest.raises(IndexError):
         frame.packet(len(dicts))

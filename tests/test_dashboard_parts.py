@@ -154,3 +154,63 @@ def test_an_interval_added_to_a_running_engine_makes_the_candles_it_would_have_m
     # The folded history was not delivered again (the store saw those minutes); later closes were.
     after = [c for c in delivered[before:] if c.interval_min > 1]
     assert after and all(c.start + c.interval_min * 60 > ticks[cut - 1].time for c in after)
+
+
+def _drawn(segments, selected: bool) -> list[tuple[str, object]]:
+    """Each character with how it looks: a space in a style that shows nothing on a space
+    (`_space_plain`) looks like a plain one."""
+    from rich.style import Style
+
+    from livecli.dashboard.render import _space_plain
+
+    out = []
+    for seg in segments:
+        style = seg.style or Style()
+        for ch in seg.text:
+            looks = style
+            if ch == " " and not selected and _space_plain(style):
+                looks = Style()
+            out.append((ch, looks))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_row_in_few_segments_draws_what_a_segment_per_cell_drew(seed):
+    """Rows are drawn in as few segments as look the same (rich measures each segment on
+    every pass): character by character, with every style a cell can take, selected or not,
+    they look as one segment per cell and per gap did."""
+    from rich.segment import Segment
+
+    from livecli.dashboard.render import S_NONE, S_SELECTED, _cells, _fit, _row_segments
+    from livecli.dashboard.snapshot import InstrumentRow
+
+    rng = random.Random(seed)
+
+    def maybe(v):
+        return v if rng.random() < 0.8 else None
+
+    p = rng.uniform(10, 5000)
+    row = InstrumentRow(
+        f"SYM{seed}", "NSE", 1000 + seed, last_price=maybe(p), prev_close=maybe(p * 0.99),
+        change_pct=maybe(rng.uniform(-3, 3)), day_change=maybe(rng.uniform(-9, 9)),
+        candle=Candle(1000 + seed, 1, DAY_OPEN, p, p + 1, p - 1, p + rng.uniform(-1, 1),
+                      rng.randrange(10**6), None, 3) if rng.random() < 0.8 else None,
+        seconds_left=maybe(rng.uniform(0, 60)),
+        closes=[p + rng.uniform(-2, 2) for _ in range(rng.randrange(0, 30))],
+        ticks=rng.randrange(10**5), last_tick_age_s=maybe(rng.uniform(0, 5)),
+        direction=rng.choice((-1, 0, 1)), flash=rng.random() < 0.5,
+        bid=maybe(p - 0.05), bid_qty=maybe(10), ask=maybe(p + 0.05), ask_qty=maybe(12),
+        oi=maybe(rng.randrange(10**6)), oi_change=maybe(rng.randrange(-500, 500)))
+    cells = _cells(row)
+    cols = fit_columns(rng.choice((80, 120, 160, 240)), frozenset({"bid", "ask", "oi"}))
+    for selected in (False, True):
+        per_cell = []
+        for i, (key, _h, width, right) in enumerate(cols):
+            if i:
+                per_cell.append(Segment(" ", S_SELECTED if selected else S_NONE))
+            text, style = cells[key]
+            per_cell.append(Segment(_fit(text, width, right),
+                                    style + S_SELECTED if selected else style))
+        merged = _row_segments(cells, cols, selected)
+        assert _drawn(merged, selected) == _drawn(per_cell, selected)
+        assert len(merged) < len(per_cell)

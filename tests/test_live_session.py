@@ -443,3 +443,57 @@ def test_beyond_the_symbols_limit_the_store_takes_the_per_symbol_part_less_often
         s.stop()
     ticks, table = row()
     assert table == ticks  # the last status, written at the stop, has every symbol's count
+
+
+THIRTY = ["RELIANCE", "INFY", "TCS", "HDFCBANK", "ICICIBANK", "SBIN", "ITC", "WIPRO", "LT",
+          "TITAN", "NTPC", "ONGC", "SUNPHARMA", "MARUTI", "AXISBANK", "KOTAKBANK", "TATASTEEL",
+          "BAJFINANCE", "JSWSTEEL", "COALINDIA", "HCLTECH", "POWERGRID", "ADANIENT",
+          "ADANIPORTS", "ASIANPAINT", "HINDUNILVR", "BHARTIARTL", "TATAMOTORS", "YESBANK", "IDEA"]
+
+
+def test_a_dashboard_told_its_height_builds_fewer_rows_and_shows_the_same(tmp_path):
+    """Told the terminal's height, the builder builds the rows within a page of the selected
+    one; walked down every row and back up on a 14-line terminal, the frames show the same
+    rows (and where the window is) as a builder that built them all."""
+    import dataclasses
+    import io
+
+    from rich.console import Console
+
+    from livecli.core.intervals import parse_interval
+    from livecli.dashboard.builder import SnapshotBuilder
+    from livecli.dashboard.render import render
+    from livecli.dashboard.state import ViewState
+
+    one = parse_interval("1min")
+    s = session(False)
+    s.start(THIRTY)
+    try:
+        told, full = (SnapshotBuilder(s, one, state=ViewState(one)) for _ in range(2))
+        told.terminal_lines = lambda: 14
+        for b in (told, full):
+            b.interactive = True
+
+        def shown(b: SnapshotBuilder, symbol: str, like=None) -> tuple[int, list[str], Any]:
+            b.state.selected = s.token_of(symbol)
+            snap = b()
+            if like is not None:  # the same bottom panels, so the same lines are left for rows
+                snap = dataclasses.replace(snap, recent_ticks=like.recent_ticks,
+                                           connection=like.connection, message=like.message)
+            out = io.StringIO()
+            Console(file=out, width=160, height=14, color_system=None).print(
+                render(snap, height=14))
+            lines = [ln.replace("│", " ").strip() for ln in out.getvalue().splitlines()]
+            names = [w for ln in lines for w in ln.split()[:1] if w in THIRTY]
+            where = [ln for ln in lines if ln.startswith("rows ")]
+            return len(snap.rows), names + where, snap
+
+        walk = THIRTY + THIRTY[::-1]
+        for symbol in walk:
+            n_told, seen_told, snap = shown(told, symbol)
+            n_full, seen_full, _ = shown(full, symbol, like=snap)
+            assert n_told <= 28 < n_full == 30
+            assert seen_told == seen_full and symbol in seen_told, (symbol, seen_told, seen_full)
+            assert len(seen_told) >= 3  # the rows that fit, and the window line
+    finally:
+        s.stop()

@@ -93,7 +93,9 @@ def _run(remote: RemoteSession, req: AttachRequest, refresh_per_s: float) -> Non
 
         remote.follow(shown)
         builder = SnapshotBuilder(remote, shown, title=f"livecli stream (attached to {remote.url})")
-        runner = DashboardRunner(builder, refresh_per_s=refresh_per_s).start()
+        runner = DashboardRunner(builder, refresh_per_s=refresh_per_s)
+        builder.terminal_lines = lambda: runner.console.size.height
+        runner.start()
     reason = "detached"
     try:
         if req.symbols:

@@ -18,7 +18,8 @@ import dataclasses
 import math
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from livecli.dashboard.snapshot import (
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from livecli.session.view import FormingCandle, LatestTick
 
 SPARK_CLOSES = 24
-MAX_ROWS = 150  # rows built per frame: more than any terminal shows
+MAX_ROWS = 150  # rows built per frame at most: more than any terminal shows
 FLASH_S = 0.6
 RECENT_LINES = 12
 CHART_CANDLES = 120  # the symbol view shows as many of these as its width has room for
@@ -64,6 +65,10 @@ class SnapshotBuilder:
         self._last_shape: tuple[object, ...] = ()
         self.order: list[int] = []  # the rows' tokens in their shown order (for the keys)
         self.message: str | None = None
+        # The terminal's height, when the runner knows it: then only the rows that can come
+        # into view are built (each costs its latest tick, candle and spark line, and the
+        # renderer shows a page of them at most, within a page of the selected one).
+        self.terminal_lines: Callable[[], int] | None = None
 
     @property
     def interval(self) -> Interval:
@@ -95,22 +100,26 @@ class SnapshotBuilder:
         s = self.session
         now = time.time()
         st = s.live_status(symbols=False)  # the rows come from the read API
-        instruments = dict(s.instruments)
+        known = s.instruments
+        # A C-level copy where the mapping has one (a live session's is a read-only view of a
+        # dict): dict() of a view of 9000 goes key by key, 2 ms a frame.
+        instruments = known.copy() if isinstance(known, MappingProxyType | dict) else dict(known)
         tokens = list(instruments)
         if v.filter:
             f = v.filter.lower()
             tokens = [t for t in tokens if f in instruments[t].tradingsymbol.lower()
                       or f in instruments[t].exchange.lower()
                       or f in (instruments[t].name or "").lower()]
+        span = self._span()
         latest = s.latest_ticks(tokens) if v.sort not in (None, "symbol") \
-            or len(tokens) <= MAX_ROWS else None
+            or len(tokens) <= span else None
         order = sort_tokens(tokens, v.sort, v.reverse, instruments, latest, now)
         self.order = order
         sel = order.index(v.selected) if v.selected in order else 0 if order else None
         start = 0
-        if sel is not None and len(order) > MAX_ROWS:
-            start = max(0, min(sel - MAX_ROWS // 2, len(order) - MAX_ROWS))
-        window = order[start:start + MAX_ROWS]
+        if sel is not None and len(order) > span:
+            start = max(0, min(sel - span // 2, len(order) - span))
+        window = order[start:start + span]
         if latest is None:
             latest = s.latest_ticks(window)
         candles = s.forming_candles(window, v.interval, SPARK_CLOSES)
@@ -134,6 +143,17 @@ class SnapshotBuilder:
         return DashboardSnapshot(self.title, v.interval.name, s.now(), connection_panel(st),
                                  rows, recent[-RECENT_LINES:], message,
                                  total_rows=len(order), view=info, symbol_view=symbol_view)
+
+    def _span(self) -> int:
+        """How many rows to build: MAX_ROWS, or twice the terminal's height when known (the
+        shown page lies within a page of the selected row either side)."""
+        lines = self.terminal_lines
+        if lines is None:
+            return MAX_ROWS
+        try:
+            return max(2, min(MAX_ROWS, 2 * int(lines())))
+        except Exception:  # a terminal that cannot say its size: build them all
+            return MAX_ROWS
 
     def _view_info(self, v: ViewState, base: ViewInfo) -> ViewInfo:
         return dataclasses.replace(

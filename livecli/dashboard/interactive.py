@@ -43,6 +43,7 @@ class Dashboard:
         builder = SnapshotBuilder(session, shown, title=title, state=state)
         use_keys = KeyReader.available() if interactive is None else interactive
         runner = DashboardRunner(builder, refresh_per_s=refresh_per_s, screen=use_keys)
+        builder.terminal_lines = lambda: runner.console.size.height
         dash = cls(builder, runner, None, None)
         if use_keys:
             def quit_now() -> None:

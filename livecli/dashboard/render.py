@@ -54,7 +54,6 @@ S_ERROR = Style(color="red", bold=True)
 S_SELECTED = Style(reverse=True)
 S_SORTED = Style(bold=True, underline=True, color="cyan")
 S_KEY = Style(bold=True, color="cyan")
-_GAP_SEL = Segment(" ", S_SELECTED)
 S_BADGE = {
     "KITE": Style(color="white", bgcolor="blue", bold=True),
     "SIMULATED": Style(color="black", bgcolor="yellow", bold=True),
@@ -270,6 +269,53 @@ def _cells(row: InstrumentRow) -> dict[str, tuple[str, Style]]:
     }
 
 
+_PLAIN_SPACE: dict[Style, bool] = {}
+
+
+def _space_plain(style: Style) -> bool:
+    """Whether a space drawn in `style` looks like one drawn in no style (no background,
+    reverse or line through it), so a gap may join the cell beside it."""
+    plain = _PLAIN_SPACE.get(style)
+    if plain is None:
+        plain = _PLAIN_SPACE[style] = not (
+            style.bgcolor or style.reverse or style.underline or style.underline2
+            or style.strike or style.overline or style.conceal or style.blink or style.link)
+    return plain
+
+
+def _row_segments(cells: dict[str, tuple[str, Style]], cols: Sequence[tuple[str, str, int, bool]],
+                  selected: bool) -> list[Segment]:
+    """One row's cells and the gaps between them, in as few segments as draw the same thing.
+
+    rich measures every segment again on each of its passes (the panel, its padding, the
+    screen), so rows of one segment per cell and per gap made up most of a frame's cost."""
+    gap_style = S_SELECTED if selected else S_NONE
+    out: list[Segment] = []
+    text, style = "", gap_style
+    for i, (key, _header, width, right) in enumerate(cols):
+        t, st = cells[key]
+        if selected:
+            st = st + S_SELECTED
+        piece = _fit(t, width, right)
+        if i:
+            if style == gap_style or (not selected and _space_plain(style)):
+                text += " "  # the gap joins the run before it
+            else:
+                out.append(Segment(text, style))
+                text, style = " ", gap_style
+        if st == style:
+            text += piece
+        elif text == " " and style == gap_style and not selected and _space_plain(st):
+            text, style = " " + piece, st  # a lone gap joins the cell after it
+        else:
+            if text:
+                out.append(Segment(text, style))
+            text, style = piece, st
+    if text:
+        out.append(Segment(text, style))
+    return out
+
+
 def _fit(text: str, width: int, right: bool) -> str:
     if len(text) > width:
         return text[: width - 1] + "…" if not right else text[-width:]
@@ -353,13 +399,7 @@ class InstrumentTable:
         for k in range(first, first + count):
             if not 0 <= k - off < len(rows):
                 continue
-            cells = _cells(rows[k - off])
-            sel = k == selected
-            for i, (key, _header, width, right) in enumerate(cols):
-                if i:
-                    yield _GAP_SEL if sel else _GAP
-                text, style = cells[key]
-                yield Segment(_fit(text, width, right), style + S_SELECTED if sel else style)
+            yield from _row_segments(_cells(rows[k - off]), cols, k == selected)
             yield _NL
         hidden = self.total - count
         if hidden and not v.interactive:

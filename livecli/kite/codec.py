@@ -404,8 +404,9 @@ class DecodedFrame:
         return DecodedFrame(buf, 0, self._width, k, kinds, present, self.received_at,
                             skipped=self.skipped, trailing=self.trailing)
 
-    def packet(self, row: int) -> PacketFields:
-        """Packet `row`'s fields, unpacked from its bytes alone (no column is made)."""
+    def packet(self, row: int, levels: int = 5) -> PacketFields:
+        """Packet `row`'s fields, unpacked from its bytes alone (no column is made); of a full
+        packet's depth, the best `levels` (1: the best bid and ask only) a side."""
         if not 0 <= row < self._n:
             raise IndexError(f"packet {row} of a frame of {self._n}")
         kinds = self._kinds
@@ -431,15 +432,21 @@ class DecodedFrame:
         (token, ltp, _q, _avg, vol, _b, _s, op, hi, lo, cl, _ltt, oi, _oih, _oil,
          ets) = _FULL_HEAD.unpack_from(buf, at)
         d = _DIVISOR_LIST[token & 0xFF]
+        if levels == 1:
+            bq, bp, bo = _DEPTH_ENTRY.unpack_from(buf, at + 64)
+            aq, ap, ao = _DEPTH_ENTRY.unpack_from(buf, at + 124)
+            return PacketFields(kind, token, ltp / d, vol, op / d, hi / d, lo / d, cl / d, oi,
+                                ets, ((bp / d, bq, bo),), ((ap / d, aq, ao),))
         b = _DEPTH_SIDE.unpack_from(buf, at + 64)
         a = _DEPTH_SIDE.unpack_from(buf, at + 124)
+        n = 3 * max(0, min(levels, 5))
         return PacketFields(kind, token, ltp / d, vol, op / d, hi / d, lo / d, cl / d, oi, ets,
-                            tuple((b[i + 1] / d, b[i], b[i + 2]) for i in range(0, 15, 3)),
-                            tuple((a[i + 1] / d, a[i], a[i + 2]) for i in range(0, 15, 3)))
+                            tuple((b[i + 1] / d, b[i], b[i + 2]) for i in range(0, n, 3)),
+                            tuple((a[i + 1] / d, a[i], a[i + 2]) for i in range(0, n, 3)))
 
     def tick(self, row: int) -> Tick:
         """Packet `row` as `ticks()[row]` would give it, without decoding the other packets."""
-        p = self.packet(row)
+        p = self.packet(row, levels=0)
         ets = p.exchange_timestamp
         has_ohlc = p.kind != KIND_LTP
         return Tick(

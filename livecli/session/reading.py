@@ -40,7 +40,7 @@ def _latest(tok: int, frame: Any, row: int, count: int, seen: float) -> LatestTi
 
     # One packet read from its bytes: the rows a dashboard shows point into as many frames,
     # and decoding each whole frame's columns for one row cost a fifth of the dashboard's CPU.
-    p = frame.packet(row)
+    p = frame.packet(row, levels=1)
     if p.kind == KIND_LTP:
         return LatestTick(tok, p.last_price, None, count, seen)
     bid = ask = None
@@ -106,7 +106,7 @@ def candles(run: Run, token: int, interval: Interval, count: int) -> list[Candle
 
 def _prev_close(frame: Any, row: int) -> float | None:
     """The previous session's close, which quote and full packets carry and ltp ones do not."""
-    return _positive(frame.packet(row).close)
+    return _positive(frame.packet(row, levels=0).close)
 
 
 def recent_ticks(run: Run, n: int) -> list[RecentTick]:
