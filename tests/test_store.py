@@ -536,3 +536,45 @@ def test_a_failure_that_clears_before_the_deadline_is_forgiven(tmp_path, monkeyp
     finally:
         assert w.stop()
     assert count(db) == 1 + 39 * 100
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_frame_recorded_as_columns_stores_the_rows_a_tuple_per_tick_stored(tmp_path, seed):
+    """The receiving path hands the writer a frame's columns (TickBlock), not a tuple per
+    tick: the rows stored are the ones the per-tick tuples made, Kite's sentinels (-1 for no
+    volume or OI, NaN for no high or low) stored as NULL."""
+    import numpy as np
+
+    from livecli.core.ticks import TickColumns
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 400))
+    cols = TickColumns(
+        rng.integers(1, 2**32, n), T0 + rng.integers(0, 3600, n).astype(np.float64),
+        rng.uniform(1, 5000, n), np.where(rng.random(n) < 0.3, -1, rng.integers(0, 10**9, n)),
+        np.where(rng.random(n) < 0.5, np.nan, rng.uniform(1, 5000, n)),
+        np.where(rng.random(n) < 0.5, np.nan, rng.uniform(1, 5000, n)),
+        np.where(rng.random(n) < 0.6, -1, rng.integers(0, 10**7, n)))
+    at = T0 + 0.123
+    per_tick = list(zip(
+        cols.token.tolist(), cols.time.tolist(), cols.price.tolist(),
+        [None if v < 0 else v for v in cols.volume.tolist()],
+        [None if o < 0 else o for o in cols.oi.tolist()],
+        [None if h != h else h for h in cols.day_high.tolist()],
+        [None if lo != lo else lo for lo in cols.day_low.tolist()],
+        [at] * n, strict=True))
+    stored = {}
+    for how in ("columns", "tuples"):
+        db = tmp_path / f"{how}.db"
+        w = StoreWriter(db, flush_interval_s=30)
+        if how == "columns":
+            w.put_tick_columns(cols, at)
+        else:
+            w.put_ticks(per_tick)
+        assert w.pending == n
+        assert w.stop()
+        con = sqlite3.connect(db)
+        stored[how] = con.execute("SELECT * FROM ticks ORDER BY rowid").fetchall()
+        con.close()
+    assert stored["columns"] == stored["tuples"]
+    assert len(stored["columns"]) == n

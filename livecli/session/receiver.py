@@ -144,15 +144,8 @@ class Receiver:
                 self.recent.append((t_, tok, p_, None if v < 0 else v))
         dispatcher = self.dispatcher
         tokens = cols.token.tolist() if self.record or dispatcher.callbacks.ticks else []
-        if self.record:
-            self.store.put_ticks(list(zip(
-                tokens, times.tolist(), cols.price.tolist(),
-                [None if v < 0 else v for v in cols.volume.tolist()],
-                [None if o < 0 else o for o in cols.oi.tolist()],
-                [None if h != h else h for h in cols.day_high.tolist()],
-                [None if lo != lo else lo for lo in cols.day_low.tolist()],
-                [received_at] * n, strict=True,
-            )))
+        if self.record:  # as columns: the writer makes the rows on its own thread
+            self.store.put_tick_columns(cols, received_at)
         for fn in self.listeners.frames:
             fn(frame, received_at)
         if dispatcher.callbacks.ticks:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from livecli.core.candles import Candle
     from livecli.core.closed import ClosedCandles
     from livecli.core.status import LiveStatus
+    from livecli.core.ticks import TickColumns
 
 
 class Store(Protocol):
@@ -27,6 +28,7 @@ class Store(Protocol):
     def put_candles(self, candles: Iterable[Candle]) -> None: ...
     def put_candle_batch(self, batch: ClosedCandles) -> None: ...
     def put_ticks(self, rows: Iterable[tuple[Any, ...]]) -> None: ...
+    def put_tick_columns(self, cols: TickColumns, received_at: float) -> None: ...
     def put_status(self, status: LiveStatus, symbols: bool = True) -> None: ...
     def register_instruments(self, names: Mapping[int, tuple[str, str]]) -> None: ...
     def begin_session(self, info: Mapping[str, Any]) -> int: ...
@@ -48,6 +50,9 @@ class NoStore:
         pass
 
     def put_ticks(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        pass
+
+    def put_tick_columns(self, cols: TickColumns, received_at: float) -> None:
         pass
 
     def put_status(self, status: LiveStatus, symbols: bool = True) -> None:

@@ -24,12 +24,14 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Mapping
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from livecli.core.candles import Candle
 from livecli.core.jsontext import dumps_in_pieces
 from livecli.core.status import LiveStatus
+from livecli.core.ticks import TickColumns
 from livecli.errors import StoreError
 from livecli.store.meta import claim_source
 from livecli.store.owner import StoreLock
@@ -132,6 +134,44 @@ def _tick_row(row: tuple | Mapping[str, Any]) -> tuple:
     return t[: len(TICK_ROW_COLUMNS)]
 
 
+class TickBlock:
+    """One frame's ticks as the decoder gave them (numpy columns, Kite's sentinels: -1 for no
+    volume or OI, NaN for no high or low), made into rows on the writer's thread.
+
+    Handing the writer columns, not a tuple per tick, keeps the per-tick Python work off the
+    receiving path and leaves no tracked object per queued tick for the garbage collector;
+    the rows are made in a few C-level calls, so the writer never holds the GIL for long."""
+
+    __slots__ = ("cols", "received_at")
+
+    def __init__(self, cols: TickColumns, received_at: float) -> None:
+        self.cols = cols
+        self.received_at = received_at
+
+    def __len__(self) -> int:
+        return len(self.cols)
+
+    def rows(self) -> list[tuple]:
+        import numpy as np
+
+        c = self.cols
+        vol, oi = np.asarray(c.volume), np.asarray(c.oi)
+        hi, lo = np.asarray(c.day_high), np.asarray(c.day_low)
+        return list(zip(np.asarray(c.token).tolist(), np.asarray(c.time).tolist(),
+                        np.asarray(c.price).tolist(), _none_where(vol, vol < 0),
+                        _none_where(oi, oi < 0), _none_where(hi, np.isnan(hi)),
+                        _none_where(lo, np.isnan(lo)), [self.received_at] * len(c), strict=True))
+
+
+def _none_where(a: Any, absent: Any) -> list[Any]:
+    """`a` as Python numbers, None where `absent`."""
+    if not absent.any():
+        return a.tolist()
+    out = a.astype(object)
+    out[absent] = None
+    return out.tolist()
+
+
 def _json(value: Any) -> str | None:
     # In pieces: the writer thread encodes a 9000-symbol status every second, and one
     # json.dumps of it would keep the receiving thread out for its whole length.
@@ -176,7 +216,8 @@ class StoreWriter:
         self._stopping = False
         self._closed = False
         self._candles: list[tuple | ClosedCandles] = []
-        self._ticks: list[Any] = []
+        self._ticks: list[list | TickBlock] = []  # batches of rows, or of columns
+        self._ticks_n = 0  # ticks in them
         self._instruments: dict[int, tuple[str, str]] = {}
         self._known: set[int] = set()
         self._status: dict[str, Any] | LiveStatus | None = None
@@ -233,11 +274,22 @@ class StoreWriter:
 
     def put_ticks(self, rows: Iterable[tuple | Mapping[str, Any]]) -> None:
         """Raw ticks in TICK_ROW_COLUMNS order (tuples) or as dicts with those keys."""
+        batch = list(rows)
+        self._put_ticks(batch, len(batch))
+
+    def put_tick_columns(self, cols: TickColumns, received_at: float) -> None:
+        """One frame's raw ticks as columns (the receiving path's form: see TickBlock)."""
+        self._put_ticks(TickBlock(cols, received_at), len(cols))
+
+    def _put_ticks(self, batch: list | TickBlock, n: int) -> None:
+        if not n:
+            return
         with self._lock:
-            if len(self._ticks) >= MAX_PENDING_TICKS:
-                self.dropped_ticks += sum(1 for _ in rows)
+            if self._ticks_n >= MAX_PENDING_TICKS:
+                self.dropped_ticks += n
                 return
-            self._ticks.extend(rows)
+            self._ticks.append(batch)
+            self._ticks_n += n
 
     def put_status(self, status: LiveStatus | Mapping[str, Any], symbols: bool = True) -> None:
         """The session's latest status: a `LiveStatus`, or a mapping of its JSON form.
@@ -328,6 +380,7 @@ class StoreWriter:
         with self._lock:
             self._refused = True
             self._candles, self._ticks, self._instruments = [], [], {}
+            self._ticks_n = 0
             self._status = self._end = self._symbols_from = None
 
     def end_session(self, state: str = "stopped", clean: bool = True) -> None:
@@ -378,7 +431,7 @@ class StoreWriter:
     @property
     def pending(self) -> int:
         with self._lock:
-            return len(self._candles) + len(self._ticks)
+            return len(self._candles) + self._ticks_n
 
     # --- the writer thread --------------------------------------------------------------------
     def _run(self) -> None:
@@ -407,6 +460,7 @@ class StoreWriter:
         with self._lock:
             queued, self._candles = self._candles, []
             ticks, self._ticks = self._ticks, []
+            self._ticks_n = 0
             inst, self._instruments = self._instruments, {}
             status, self._status = self._status, None
             symbols_from, self._symbols_from = self._symbols_from, None
@@ -432,10 +486,12 @@ class StoreWriter:
                 self._candles = candles + self._candles
             else:
                 self.dropped_candles += len(candles)
-            if len(ticks) + len(self._ticks) <= MAX_PENDING_TICKS:
+            n = sum(len(b) for b in ticks)
+            if n + self._ticks_n <= MAX_PENDING_TICKS:
                 self._ticks = ticks + self._ticks
+                self._ticks_n += n
             else:
-                self.dropped_ticks += len(ticks)
+                self.dropped_ticks += n
             self._instruments = {**inst, **self._instruments}
             if self._status is None:
                 self._status = status
@@ -472,7 +528,9 @@ class StoreWriter:
                     if candles:
                         conn.executemany(UPSERT_CANDLE, candles)
                     if ticks:
-                        conn.executemany(INSERT_TICK, [_tick_row(r) for r in ticks])
+                        conn.executemany(INSERT_TICK, chain.from_iterable(
+                            b.rows() if isinstance(b, TickBlock) else map(_tick_row, b)
+                            for b in ticks))
                     if self.session_id is not None:
                         self._write_session(conn, now, closed, status, end)
                     conn.execute("COMMIT")
@@ -486,7 +544,7 @@ class StoreWriter:
             return False
         self._known.update(inst)
         self.candles_stored += closed
-        self.ticks_stored += len(ticks)
+        self.ticks_stored += sum(len(b) for b in ticks)
         self.flushes += 1
         self._last_heartbeat = now
         self.error = None
