@@ -148,12 +148,7 @@ class SnapshotBuilder:
         """How many rows to build: MAX_ROWS, or twice the terminal's height when known (the
         shown page lies within a page of the selected row either side)."""
         lines = self.terminal_lines
-        if lines is None:
-            return MAX_ROWS
-        try:
-            return max(2, min(MAX_ROWS, 2 * int(lines())))
-        except Exception:  # a terminal that cannot say its size: build them all
-            return MAX_ROWS
+        return MAX_ROWS if lines is None else max(2, min(MAX_ROWS, 2 * lines()))
 
     def _view_info(self, v: ViewState, base: ViewInfo) -> ViewInfo:
         return dataclasses.replace(

@@ -143,7 +143,7 @@ class Receiver:
                                       strict=True):
                 self.recent.append((t_, tok, p_, None if v < 0 else v))
         dispatcher = self.dispatcher
-        tokens = cols.token.tolist() if self.record or dispatcher.callbacks.ticks else []
+        tokens = cols.token.tolist() if dispatcher.callbacks.ticks else []
         if self.record:  # as columns: the writer makes the rows on its own thread
             self.store.put_tick_columns(cols, received_at)
         for fn in self.listeners.frames:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from livecli.core.engine import CandleEngine
     from livecli.core.intervals import Interval
     from livecli.core.status import LiveStatus
+    from livecli.core.ticks import Tick
     from livecli.kite.connection import KiteFeed
     from livecli.kite.instruments import Instrument
     from livecli.session.source import Source
@@ -266,23 +267,22 @@ class Run:
 
     # --- ticks as dicts (callback thread, readers) ---------------------------------------------
     def _tick_dict(self, tok: int, frame: Any, row: int) -> dict[str, Any]:
-        inst = self.instruments.get(tok)
         cached = self._ticks_of_frame
         if cached is None or cached[0] is not frame:
             # Callbacks usually want several ticks of one frame: decode its rows once.
             cached = self._ticks_of_frame = (frame, frame.ticks())
-        return tick_dict(cached[1][row], inst.tradingsymbol if inst else str(tok),
+        return self._named(tok, cached[1][row])
+
+    def _named(self, tok: int, tick: Tick) -> dict[str, Any]:
+        inst = self.instruments.get(tok)
+        return tick_dict(tick, inst.tradingsymbol if inst else str(tok),
                          inst.exchange if inst else "")
 
     def latest_tick_dict(self, tok: int) -> dict[str, Any] | None:
         with self.lock:
             hit = self.receiver.latest.get(tok)
-        if hit is None:
-            return None
-        inst = self.instruments.get(tok)
         # One packet of a frame the callbacks may never have decoded: read it alone.
-        return tick_dict(hit[0].tick(hit[1]), inst.tradingsymbol if inst else str(tok),
-                         inst.exchange if inst else "")
+        return None if hit is None else self._named(tok, hit[0].tick(hit[1]))
 
     # --- status --------------------------------------------------------------------------------
     def status(self, symbols: bool = True) -> LiveStatus:
