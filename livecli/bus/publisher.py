@@ -11,9 +11,14 @@ Bounded, and nothing lost in silence:
   and counted beyond three quarters of it, closed candles only when it is full); ticks that waited more than TICK_MAX_AGE_S when their turn comes are shed too (counted);
 * ticks, forming-candle updates and the status are plain NATS publishes into the stream's
   subjects (the stream stores them; no ack is awaited);
-* closed candles are JetStream publishes with a `Nats-Msg-Id` (subjects.candle_msg_id) and an
-  asynchronous ack: one not acked within `ACK_TIMEOUT_S` (the server restarted, the link
-  dropped) is sent again with the same id, which JetStream de-duplicates, until it is acked;
+* closed candles are JetStream publishes with a `Nats-Msg-Id` (subjects.candle_msg_id), sent
+  in batches like the ticks (HPUB commands with a reply subject under the publisher's own ack
+  inbox) and acknowledged asynchronously: one not acked within `ACK_TIMEOUT_S` (the server
+  restarted, the link dropped) is sent again with the same id, which JetStream de-duplicates,
+  until it is acked. (nats-py's `publish_async` costs ~250 us a message here: a flush and a
+  socket write each, so a minute's 9000 closes held the publisher for two seconds, in which
+  the ticks behind them aged and were shed.) At most MAX_ACKS_PENDING wait for their ack;
+  beyond, closed candles wait in the queue;
 * the NATS client reconnects by itself, forever; the stream is made again if it went missing.
 """
 
@@ -25,7 +30,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from livecli.bus.loops import cancel_pending, reachable
 from livecli.bus.options import PublishOptions
@@ -54,7 +59,21 @@ TICK_MAX_AGE_S = 2.0
 
 # (subject, payload, msg_id): msg_id only on closed candles.
 Outgoing = tuple[str, bytes, str | None]
-Encoder = Callable[[int, Any, float], list[Outgoing]]
+
+
+class TextBatch(NamedTuple):
+    """Plain messages as text (a frame's ticks): `payloads[i]` on `subjects[i]`.
+
+    Every payload is ASCII (JSON lines are: json.dumps escapes the rest), so its length in
+    characters is its size in bytes, and the whole batch is framed as text and encoded once:
+    the per-message tuple, `encode()` and bytes formatting were a fifth of a tick's cost.
+    """
+
+    subjects: list[str]
+    payloads: list[str]
+
+
+Encoder = Callable[[int, Any, float], list[Outgoing] | TextBatch]
 
 
 class NatsPublisher:
@@ -81,7 +100,14 @@ class NatsPublisher:
         self.updates_published = 0
         self.status_published = 0
         self.candles_duplicate = 0
-        self._acks: dict[str, tuple[Any, Outgoing, float]] = {}  # msg_id -> (future, msg, sent)
+        # Closed candles sent and not yet acked: msg_id -> (reply token, message, sent at; 0.0
+        # when the send failed), and the token each ack comes back on -> msg_id.
+        self._acks: dict[str, tuple[str, Outgoing, float]] = {}
+        self._tokens: dict[str, str] = {}
+        self._ack_prefix = ""
+        self._next_token = 0
+        self._stalled = False  # MAX_ACKS_PENDING reached: closed candles wait for acks
+        self._refused: set[str] = set()  # "no responders": the stream has gone (made again)
         self._give_up_at = 0.0  # closing: when to stop waiting for the last acks
         self._nc: Any = None
         self._raw: bool | None = None  # whether the client's PUB buffer can take a batch
@@ -222,9 +248,15 @@ class NatsPublisher:
             disconnected_cb=on_disconnect, reconnected_cb=on_reconnect, error_cb=on_error,
             name="livecli-publisher", **kw,
         )
-        js = nc.jetstream(publish_async_max_pending=MAX_ACKS_PENDING)
+        js = nc.jetstream()
         self._nc, self._js = nc, js
         await self._ensure_stream(js)
+        # One subscription for every closed candle's ack (the client re-subscribes it after a
+        # reconnect); the reply subject's last token says which candle it acks.
+        self._ack_prefix = nc.new_inbox() + "."
+        await nc.subscribe(self._ack_prefix + "*", cb=self._on_ack,
+                           pending_msgs_limit=MAX_ACKS_PENDING * 2,
+                           pending_bytes_limit=MAX_ACKS_PENDING * 1024)
         self._wake = asyncio.Event()
         self._loop = loop
         self.state = "connected"
@@ -282,14 +314,23 @@ class NatsPublisher:
         items = self._items
         while True:
             self._woken = False  # first: a later put wakes the loop again
-            while items:
+            self._stalled = False
+            if self._refused:
+                await self._remake_stream()
+            while items and not self._stalled:
                 # Everything queued, encoded, then sent as one buffer: every send lets go of
                 # the GIL, and getting it back behind a busy receiving path costs up to the
                 # interpreter's switch interval, so fewer, bigger sends go much faster.
                 batch: list[Outgoing] = []
+                acked: list[Outgoing] = []  # closed candles
+                texts: list[TextBatch] = []  # ticks
                 counts = [0, 0, 0]  # ticks, forming updates, status messages in the batch
                 stale = time.time() - TICK_MAX_AGE_S
-                while items and len(batch) < BATCH_MESSAGES:
+                while items and len(batch) + len(acked) + counts[0] < BATCH_MESSAGES:
+                    if items[0][0] == CANDLE and \
+                            len(self._acks) + len(acked) >= MAX_ACKS_PENDING:
+                        self._stalled = True  # an ack frees a place and wakes the loop
+                        break
                     kind, payload, n, at = items.popleft()
                     self.room.release(n)
                     if kind == TICKS and at < stale:
@@ -305,9 +346,12 @@ class NatsPublisher:
                         elif kind == CANDLE:
                             self.room.shed_candles(n)
                         continue
+                    if isinstance(out, TextBatch):
+                        texts.append(out)
+                        counts[0 if kind == TICKS else 1] += len(out.payloads)
+                        continue
                     if kind == CANDLE:
-                        for msg in out:
-                            await self._send_acked(msg)
+                        acked.extend(out)
                         continue
                     batch.extend(out)
                     if kind == TICKS:
@@ -317,14 +361,16 @@ class NatsPublisher:
                     else:
                         counts[1] += len(out)
                 try:
-                    await self._send_plain(nc, batch)
+                    skipped = await self._send_plain(nc, batch, texts)
                 except Exception as exc:  # the client's own buffer is full while reconnecting
                     self.last_error = f"{type(exc).__name__}: {exc}"
                     self.room.shed_ticks(counts[0])
                 else:
-                    self.ticks_published += counts[0]
+                    self.room.shed_ticks(skipped)
+                    self.ticks_published += counts[0] - skipped
                     self.updates_published += counts[1]
                     self.status_published += counts[2]
+                await self._send_acked(nc, acked)
                 await asyncio.sleep(0)  # let acks and the client's flusher run
             self._resend_unacked(time.time())
             if self._stopping and not items:
@@ -334,35 +380,50 @@ class NatsPublisher:
                     self._give_up_at = time.monotonic() + ACK_TIMEOUT_S * 2
                 if time.monotonic() > self._give_up_at:
                     return
+            if items and not self._stalled:
+                continue  # more came in while sending
             try:
                 await asyncio.wait_for(wake.wait(), 0.5 if self._acks else 1.0)
             except TimeoutError:
                 pass
             wake.clear()
 
-    async def _send_plain(self, nc: Any, out: list[Outgoing]) -> int:
-        """Plain publishes of one batch (a frame's ticks): one PUB blob for the whole batch.
+    async def _send_plain(self, nc: Any, out: list[Outgoing], texts: list[TextBatch]) -> int:
+        """Plain publishes of one batch (ticks, updates, the status): one PUB blob for all.
 
         nats-py's `publish()` costs some 5 us a message in Python; a frame of ticks written as
         one buffer of PUB commands costs a fraction of that (the protocol is `PUB <subject>
         <size>\r\n<payload>\r\n`). Only with a client that has the buffer we append to
-        (checked once); any other client gets `publish()` per message.
+        (checked once); any other client gets `publish()` per message. Returns how many of
+        `texts`' messages (ticks) were skipped for being over the server's max_payload.
         """
-        if not out:
-            return 0
-        if self._raw is None:
-            self._raw = hasattr(nc, "_send_command") and hasattr(nc, "_flush_pending") \
-                and hasattr(nc, "_pending_data_size") and hasattr(nc, "_max_pending_size")
-        if not self._raw:
+        skipped = 0
+        if not out and not texts:
+            return skipped
+        if not self._raw_client(nc):
             for subject, data, _ in out:
                 await nc.publish(subject, data)
-            return len(out)
+            for t in texts:
+                for subject, text in zip(t.subjects, t.payloads, strict=True):
+                    await nc.publish(subject, text.encode())
+            return skipped
         limit = nc.max_payload
-        if any(len(data) > limit for _, data, _ in out):  # the server would drop the link
+        if any(len(data) > limit for _, data, _ in out) or any(
+                max(map(len, t.payloads), default=0) > limit for t in texts):
+            # The server would drop the link: such a message is skipped, and said so.
             self.last_error = f"a message over the server's max_payload ({limit} bytes) skipped"
             out = [m for m in out if len(m[1]) <= limit]
-        blob = b"".join([b"PUB %s %d\r\n%s\r\n" % (subject.encode(), len(data), data)
-                         for subject, data, _ in out])
+            kept = [_within(t, limit) for t in texts]
+            skipped = sum(len(t.payloads) for t in texts) - sum(len(t.payloads) for t in kept)
+            texts = kept
+        parts = [b"PUB %s %d\r\n%s\r\n" % (subject.encode(), len(data), data)
+                 for subject, data, _ in out]
+        for t in texts:
+            if t.payloads:
+                parts.append("\r\n".join([f"PUB {subject} {len(text)}\r\n{text}" for subject, text
+                                           in zip(t.subjects, t.payloads, strict=True)]).encode())
+                parts.append(b"\r\n")
+        blob = b"".join(parts)
         if nc.is_closed:
             raise ConnectionError("the NATS connection is closed")
         if not nc.is_connected and (
@@ -370,49 +431,132 @@ class NatsPublisher:
             raise BufferError("the NATS client's reconnect buffer is full")
         await nc._send_command(blob)
         await nc._flush_pending()
-        return len(out)
+        return skipped
 
-    async def _send_acked(self, msg: Outgoing) -> None:
-        subject, data, msg_id = msg
-        assert msg_id is not None
-        old = self._acks.pop(msg_id, None)
-        if old is not None and not old[0].done():
-            old[0].cancel()
+    def _raw_client(self, nc: Any) -> bool:
+        """Whether the client has the PUB buffer a batch is appended to (checked once)."""
+        if self._raw is None:
+            self._raw = hasattr(nc, "_send_command") and hasattr(nc, "_flush_pending") \
+                and hasattr(nc, "_pending_data_size") and hasattr(nc, "_max_pending_size")
+        return self._raw
+
+    async def _send_acked(self, nc: Any, out: list[Outgoing]) -> None:
+        """Closed candles, as one buffer of HPUB commands: each with its `Nats-Msg-Id` and a
+        reply subject of its own under the ack inbox, kept in `_acks` until its ack comes
+        (`_on_ack`) or it is due again (`_resend_unacked`)."""
+        if not out:
+            return
+        now = time.time()
+        acks, tokens, prefix = self._acks, self._tokens, self._ack_prefix
+        limit = nc.max_payload
+        parts: list[bytes] = []
+        for msg in out:
+            subject, data, msg_id = msg
+            assert msg_id is not None
+            old = acks.get(msg_id)
+            if old is not None:  # sent before: an ack for that send is no longer awaited
+                tokens.pop(old[0], None)
+            token = str(self._next_token)
+            self._next_token += 1
+            acks[msg_id] = (token, msg, now)
+            tokens[token] = msg_id
+            if len(data) > limit:  # the server would drop the link: never sent, said so
+                self.last_error = f"a closed candle over max_payload ({limit} bytes) skipped"
+                del acks[msg_id], tokens[token]
+                self.room.shed_candles(1)
+                continue
+            hdr = b"NATS/1.0\r\nNats-Msg-Id: %s\r\n\r\n" % msg_id.encode()
+            parts.append(b"HPUB %s %s%s %d %d\r\n%s%s\r\n" % (
+                subject.encode(), prefix.encode(), token.encode(), len(hdr),
+                len(hdr) + len(data), hdr, data))
         try:
-            fut = await self._js.publish_async(subject, data, headers={"Nats-Msg-Id": msg_id},
-                                               wait_stall=ACK_TIMEOUT_S)
-        except Exception as exc:  # not even sent: kept, and tried again
+            if nc.is_closed:
+                raise ConnectionError("the NATS connection is closed")
+            if not self._raw_client(nc):
+                for subject, data, msg_id in out:
+                    if msg_id in acks:
+                        await nc.publish(subject, data, reply=prefix + acks[msg_id][0],
+                                         headers={"Nats-Msg-Id": msg_id})
+                return
+            blob = b"".join(parts)
+            if not nc.is_connected and (
+                    nc._pending_data_size + len(blob) > nc._max_pending_size):
+                raise BufferError("the NATS client's reconnect buffer is full")
+            await nc._send_command(blob)
+            await nc._flush_pending()
+        except Exception as exc:  # not even sent: kept, and sent again when connected
             self.last_error = f"{type(exc).__name__}: {exc}"
-            fut = asyncio.get_running_loop().create_future()
-            fut.cancel()
-        self._acks[msg_id] = (fut, msg, time.time())
-        fut.add_done_callback(lambda f, mid=msg_id: self._on_ack(mid, f))
+            for _, _, msg_id in out:
+                held = acks.get(msg_id or "")
+                if held is not None:
+                    acks[msg_id or ""] = (held[0], held[1], 0.0)
 
-    def _on_ack(self, msg_id: str, fut: Any) -> None:
-        held = self._acks.get(msg_id)
-        if held is None or held[0] is not fut or fut.cancelled():
-            return  # re-sent since, or cancelled to be re-sent
-        if fut.exception() is not None:
-            self.last_error = f"ack: {fut.exception()}"
-            return  # kept: re-sent after ACK_TIMEOUT_S
-        del self._acks[msg_id]
-        if fut.result().duplicate:
+    async def _on_ack(self, msg: Any) -> None:
+        """A closed candle's ack (or JetStream's refusal, or "no responders": kept, and sent
+        again when due)."""
+        token = msg.subject[len(self._ack_prefix):]
+        msg_id = self._tokens.pop(token, None)
+        if msg_id is None:
+            return  # an earlier send's, since sent again
+        data = msg.data
+        if not data:  # no responders: no stream holds the subject (removed, or lost)
+            self.last_error = f"ack: no stream holds {msg_id}'s subject; making {self.opts.stream}"
+            self._refused.add(msg_id)
+            self._kick_local()
+            return
+        if b'"error"' in data:
+            self.last_error = f"ack: {_api_error(data)}"
+            return  # kept in _acks: sent again after ACK_TIMEOUT_S
+        self._acks.pop(msg_id, None)
+        if b'"duplicate":true' in data or b'"duplicate": true' in data:
             self.candles_duplicate += 1
         else:
             self.candles_published += 1
+        if self._stalled and len(self._acks) < MAX_ACKS_PENDING // 2:
+            self._stalled = False
+            self._kick_local()
+
+    async def _remake_stream(self) -> None:
+        """The stream went away under a running publisher (`nats stream rm`, a server that
+        lost its store): made again, and the closed candles it refused sent at once."""
+        refused, self._refused = self._refused, set()
+        try:
+            await self._ensure_stream(self._js)
+        except Exception as exc:  # they stay unacked: sent again after ACK_TIMEOUT_S
+            self.last_error = f"stream: {exc}"
+            return
+        for msg_id in refused:
+            held = self._acks.get(msg_id)
+            if held is not None:
+                self._acks[msg_id] = (held[0], held[1], 0.0)  # due now
 
     def _resend_unacked(self, now: float, force: bool = False) -> None:
         """Closed candles not acked in time go back to the front of the queue (same id)."""
         if not self._acks or self.state != "connected":
             return
         due = [held for held in self._acks.values()
-               if force or now - held[2] > ACK_TIMEOUT_S or held[0].cancelled()
-               or (held[0].done() and held[0].exception() is not None)]
-        for fut, msg, _ in due:
-            if not fut.done():
-                fut.cancel()
+               if force or now - held[2] > ACK_TIMEOUT_S]
+        for token, msg, _ in due:
+            self._tokens.pop(token, None)
             self.room.hold(1)
             self._items.appendleft((CANDLE, _Resend(msg), 1, now))
+
+
+def _within(t: TextBatch, limit: int) -> TextBatch:
+    """`t` without its payloads over `limit` bytes."""
+    keep = [i for i, text in enumerate(t.payloads) if len(text) <= limit]
+    return TextBatch([t.subjects[i] for i in keep], [t.payloads[i] for i in keep])
+
+
+def _api_error(data: bytes) -> str:
+    """JetStream's error reply in a few words."""
+    import json
+
+    try:
+        err = json.loads(data).get("error") or {}
+        return f"{err.get('description', 'error')} (code {err.get('err_code', '?')})"
+    except (ValueError, AttributeError):
+        return data[:120].decode("utf-8", "replace")
 
 
 class _Resend:

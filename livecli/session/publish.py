@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from livecli.bus.publisher import CANDLE, TICKS, Encoder, NatsPublisher, Outgoing
+from livecli.bus.publisher import CANDLE, TICKS, Encoder, NatsPublisher, Outgoing, TextBatch
 from livecli.bus.subjects import STATUS_SUBJECT, candle_msg_id, candle_subject, tick_subject
 from livecli.core.candles import Candle
 from livecli.session.jsonl import TickLines, candle_line, status_line
@@ -189,16 +189,17 @@ class MessageEncoder:
     def __init__(self) -> None:
         self.names: dict[int, _Names] = {}
         self._ticks = TickLines(lambda: self.names, schema=True)
-        self._tick_subjects: dict[int, tuple[Any, str]] = {}
+        self._tick_subjects: dict[int, str] = {}  # emptied when the names change
         self._candle_subjects: dict[tuple[int, str], str] = {}
 
-    def __call__(self, kind: int, item: Any, received_at: float) -> list[Outgoing]:
+    def __call__(self, kind: int, item: Any, received_at: float) -> list[Outgoing] | TextBatch:
         if kind == TICKS:
             return self._tick_messages(item, received_at)
         if kind == CANDLE:
             return [self._candle_message(c) for c in item.candles()]
         if isinstance(item, tuple) and item[0] == NAMES:
             self.names = {t: _Names(sym, ex) for t, (sym, ex) in item[1].items()}
+            self._tick_subjects = {}
             return []
         if isinstance(item, tuple) and item[0] == FORMING:
             candles = [Candle(*row) for row in item[1]]
@@ -206,20 +207,18 @@ class MessageEncoder:
                     for c in candles]
         return [(STATUS_SUBJECT, status_line(item).encode(), None)]
 
-    def _tick_messages(self, frame: Any, received_at: float) -> list[Outgoing]:
-        lines = self._ticks.lines(frame, received_at)
-        names = self.names
+    def _tick_messages(self, frame: Any, received_at: float) -> TextBatch:
         subjects = self._tick_subjects
-        out: list[Outgoing] = []
-        for tok, line in zip(frame.token.tolist(), lines, strict=True):
-            inst = names.get(tok)
-            cached = subjects.get(tok)
-            if cached is None or cached[0] is not inst:
-                subject = tick_subject(inst.exchange, inst.tradingsymbol) if inst else \
-                    tick_subject("_", str(tok))
-                cached = subjects[tok] = (inst, subject)
-            out.append((cached[1], line.encode(), None))
-        return out
+        get = subjects.get
+        toks = frame.token.tolist()
+        return TextBatch([get(tok) or self._tick_subject(tok) for tok in toks],
+                         self._ticks.lines(frame, received_at))
+
+    def _tick_subject(self, tok: int) -> str:
+        inst = self.names.get(tok)
+        subject = self._tick_subjects[tok] = (
+            tick_subject(inst.exchange, inst.tradingsymbol) if inst else tick_subject("_", str(tok)))
+        return subject
 
     def _subject_of(self, c: Candle) -> str:
         key = (c.instrument_token, c.interval)
