@@ -102,9 +102,10 @@ class TickEncoder:
         heads, head_of = self._heads, self._head
         stamps: dict[int, str] = {}
         out = []
-        for tok, px, vol, ets, oi, hi, lo, cl, mode in zip(
+        for tok, px, vol, ets, oi, hi, lo, cl, mode, chg in zip(
                 cols.token, cols.price, cols.volume, cols.exchange_timestamp, cols.oi,
-                cols.day_high, cols.day_low, cols.prev_close, cols.mode, strict=True):
+                cols.day_high, cols.day_low, cols.prev_close, cols.mode, cols.change_pct,
+                strict=True):
             head = heads.get(tok) or head_of(tok)
             if ets > 0:
                 es = stamps.get(ets)
@@ -112,7 +113,7 @@ class TickEncoder:
                     es = stamps[ets] = f'"{iso(ets)}"'
             else:
                 es = "null"
-            ch = "null" if not cl or cl != cl else repr(round((px - cl) * 100.0 / cl, 4))
+            ch = "null" if not cl or cl != cl else repr(chg)
             out.append((tok, f'{head}{px!r},"volume_traded":{vol if vol >= 0 else "null"},'
                              f'"exchange_timestamp":{es},"received_at":"{got}",'
                              f'"oi":{oi if oi >= 0 else "null"},'

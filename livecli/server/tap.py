@@ -49,15 +49,25 @@ class FrameColumns:
     day_low: list[float]
     prev_close: list[float]
     mode: list[str]
+    # (price - prev_close) * 100 / prev_close rounded as round(x, 4), for the frame at once
+    # (core/rounding.py); read only where prev_close is a number other than 0.
+    change_pct: list[float]
 
 
 def frame_columns(frame: Any) -> FrameColumns:
     """Every packet of a decoded frame, column-wise (see FrameColumns)."""
+    import numpy as np
+
+    from livecli.core.rounding import round_column
+
+    price, close = frame.last_price, frame.column("close")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        change = round_column((price - close) * 100.0 / close, 4).tolist()
     return FrameColumns(
-        frame.token.tolist(), frame.last_price.tolist(), frame.column("volume_traded").tolist(),
+        frame.token.tolist(), price.tolist(), frame.column("volume_traded").tolist(),
         frame.exchange_timestamp.tolist(), frame.column("oi").tolist(),
         frame.column("high").tolist(), frame.column("low").tolist(),
-        frame.column("close").tolist(), frame.mode,
+        close.tolist(), frame.mode, change,
     )
 
 

@@ -23,7 +23,10 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
+import numpy as np
+
 from livecli.core.jsontext import dumps_in_pieces
+from livecli.core.rounding import round_column
 from livecli.core.status import STATUS_SCHEMA
 from livecli.core.timeutil import iso
 
@@ -231,11 +234,17 @@ class TickLines:
         # values (and so the lines) are the same, at a third of the cost.
         toks = frame.token.tolist()
         modes = frame.mode
-        px = frame.last_price.tolist()
+        price_col, close_col = frame.last_price, frame.column("close")
+        px = price_col.tolist()
         vol = frame.column("volume_traded").tolist()
         hi = frame.column("high").tolist()
         lo = frame.column("low").tolist()
-        cl = frame.column("close").tolist()
+        cl = close_col.tolist()
+        # The change from the previous close, for the whole frame at once: the same IEEE
+        # operations as per tick, rounded as round(x, 4) does (used only where close is a
+        # number other than 0; elsewhere its inf or NaN is not read).
+        with np.errstate(divide="ignore", invalid="ignore"):
+            chg = round_column((price_col - close_col) * 100.0 / close_col, 4).tolist()
         oi = frame.column("oi").tolist()
         ets = frame.exchange_timestamp.tolist()
         ftext, itext = _float_text, int.__repr__
@@ -270,8 +279,7 @@ class TickLines:
                 h, lw, c = hi[i], lo[i], cl[i]
                 high = ftext(h) if h == h else "NaN"
                 low = ftext(lw) if lw == lw else "NaN"
-                change = ftext(round((price - c) * 100.0 / c, 4)) if c and c == c else (
-                    "null" if not c else "NaN")
+                change = ftext(chg[i]) if c and c == c else ("null" if not c else "NaN")
             # Prices are quotients of integers (always finite) and volume and oi are ints:
             # their text is their repr, as json.dumps writes it.
             out.append(
