@@ -1,9 +1,9 @@
 """Closed candles on a real JetStream server: a minute's burst, each acked once, kept until it is.
 
 At a minute's end every instrument's candle closes at once. The publisher sends them in
-batches with their `Nats-Msg-Id` and its own ack inbox (nats-py's `publish_async` took ~250 us
-a candle, so 9000 held the publisher two seconds while the ticks behind them aged and were
-shed), holds at most MAX_ACKS_PENDING unacked, and sends a candle again until its ack comes:
+batches with their `Nats-Msg-Id` and its own ack inbox (nats-py's `publish_async`, bounded
+with `wait_stall`, took ~200 us a candle, so 9000 held the publisher two seconds while the
+ticks behind them aged and were shed), holds at most MAX_ACKS_PENDING unacked, and sends a candle again until its ack comes:
 also when the stream is removed under it. A message the server would refuse for its size (it
 drops the link for one) is skipped and counted, never sent. Skipped where `nats-server` is not
 installed.

@@ -15,9 +15,11 @@ Bounded, and nothing lost in silence:
   in batches like the ticks (HPUB commands with a reply subject under the publisher's own ack
   inbox) and acknowledged asynchronously: one not acked within `ACK_TIMEOUT_S` (the server
   restarted, the link dropped) is sent again with the same id, which JetStream de-duplicates,
-  until it is acked. (nats-py's `publish_async` costs ~250 us a message here: a flush and a
-  socket write each, so a minute's 9000 closes held the publisher for two seconds, in which
-  the ticks behind them aged and were shed.) At most MAX_ACKS_PENDING wait for their ack;
+  until it is acked. (nats-py's `publish_async` bounded with `wait_stall` cost ~200 us a
+  candle: its `asyncio.wait_for` gives each a turn of the event loop, so each went out in a
+  flush and socket write of its own, and a minute's 9000 closes held the publisher for two
+  seconds in which the ticks behind them aged and were shed; bench/publish.py prints both
+  ways.) At most MAX_ACKS_PENDING wait for their ack;
   beyond, closed candles wait in the queue;
 * the NATS client reconnects by itself, forever; the stream is made again if it went missing.
 """
@@ -65,8 +67,8 @@ class TextBatch(NamedTuple):
     """Plain messages as text (a frame's ticks): `payloads[i]` on `subjects[i]`.
 
     Every payload is ASCII (JSON lines are: json.dumps escapes the rest), so its length in
-    characters is its size in bytes, and the whole batch is framed as text and encoded once:
-    the per-message tuple, `encode()` and bytes formatting were a fifth of a tick's cost.
+    characters is its size in bytes, and the whole batch is framed as text and encoded once,
+    not as a tuple, an `encode()` and a bytes format per message.
     """
 
     subjects: list[str]
@@ -449,10 +451,14 @@ class NatsPublisher:
         now = time.time()
         acks, tokens, prefix = self._acks, self._tokens, self._ack_prefix
         limit = nc.max_payload
-        parts: list[bytes] = []
+        sent: list[tuple[Outgoing, str]] = []  # (message, its reply token)
         for msg in out:
             subject, data, msg_id = msg
             assert msg_id is not None
+            if len(data) > limit:  # the server would drop the link: never sent, said so
+                self.last_error = f"a closed candle over max_payload ({limit} bytes) skipped"
+                self.room.shed_candles(1)
+                continue
             old = acks.get(msg_id)
             if old is not None:  # sent before: an ack for that send is no longer awaited
                 tokens.pop(old[0], None)
@@ -460,25 +466,17 @@ class NatsPublisher:
             self._next_token += 1
             acks[msg_id] = (token, msg, now)
             tokens[token] = msg_id
-            if len(data) > limit:  # the server would drop the link: never sent, said so
-                self.last_error = f"a closed candle over max_payload ({limit} bytes) skipped"
-                del acks[msg_id], tokens[token]
-                self.room.shed_candles(1)
-                continue
-            hdr = b"NATS/1.0\r\nNats-Msg-Id: %s\r\n\r\n" % msg_id.encode()
-            parts.append(b"HPUB %s %s%s %d %d\r\n%s%s\r\n" % (
-                subject.encode(), prefix.encode(), token.encode(), len(hdr),
-                len(hdr) + len(data), hdr, data))
+            sent.append((msg, token))
         try:
             if nc.is_closed:
                 raise ConnectionError("the NATS connection is closed")
             if not self._raw_client(nc):
-                for subject, data, msg_id in out:
-                    if msg_id in acks:
-                        await nc.publish(subject, data, reply=prefix + acks[msg_id][0],
-                                         headers={"Nats-Msg-Id": msg_id})
+                for (subject, data, msg_id), token in sent:
+                    await nc.publish(subject, data, reply=prefix + token,
+                                     headers={"Nats-Msg-Id": msg_id or ""})
                 return
-            blob = b"".join(parts)
+            blob = b"".join([_hpub(subject, prefix + token, msg_id or "", data)
+                             for (subject, data, msg_id), token in sent])
             if not nc.is_connected and (
                     nc._pending_data_size + len(blob) > nc._max_pending_size):
                 raise BufferError("the NATS client's reconnect buffer is full")
@@ -486,10 +484,8 @@ class NatsPublisher:
             await nc._flush_pending()
         except Exception as exc:  # not even sent: kept, and sent again when connected
             self.last_error = f"{type(exc).__name__}: {exc}"
-            for _, _, msg_id in out:
-                held = acks.get(msg_id or "")
-                if held is not None:
-                    acks[msg_id or ""] = (held[0], held[1], 0.0)
+            for msg, token in sent:
+                acks[msg[2] or ""] = (token, msg, 0.0)
 
     async def _on_ack(self, msg: Any) -> None:
         """A closed candle's ack (or JetStream's refusal, or "no responders": kept, and sent
@@ -540,6 +536,14 @@ class NatsPublisher:
             self._tokens.pop(token, None)
             self.room.hold(1)
             self._items.appendleft((CANDLE, _Resend(msg), 1, now))
+
+
+def _hpub(subject: str, reply: str, msg_id: str, data: bytes) -> bytes:
+    """One HPUB command (`HPUB <subject> <reply> <header size> <total size>`) carrying the
+    message id JetStream de-duplicates on."""
+    hdr = b"NATS/1.0\r\nNats-Msg-Id: %s\r\n\r\n" % msg_id.encode()
+    return b"HPUB %s %s %d %d\r\n%s%s\r\n" % (subject.encode(), reply.encode(), len(hdr),
+                                                len(hdr) + len(data), hdr, data)
 
 
 def _within(t: TextBatch, limit: int) -> TextBatch:

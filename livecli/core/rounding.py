@@ -34,3 +34,11 @@ def round_column(values: np.ndarray, ndigits: int) -> np.ndarray:
         for i in np.flatnonzero(~safe).tolist():
             out[i] = round(float(values[i]), ndigits)
     return out
+
+
+def change_pct_column(price: np.ndarray, prev_close: np.ndarray) -> list[float]:
+    """`round(Tick.change_pct, 4)` of every row, as each tick message carries it: the same
+    IEEE operations per element, then `round_column`. Rows whose previous close is 0 or NaN
+    hold inf or NaN here; the encoders write null or NaN there and do not read them."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return round_column((price - prev_close) * 100.0 / prev_close, 4).tolist()

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from livecli.core.rounding import change_pct_column
+
 if TYPE_CHECKING:
     from livecli.core.closed import ClosedCandles
     from livecli.core.ticks import Tick
@@ -49,25 +51,19 @@ class FrameColumns:
     day_low: list[float]
     prev_close: list[float]
     mode: list[str]
-    # (price - prev_close) * 100 / prev_close rounded as round(x, 4), for the frame at once
-    # (core/rounding.py); read only where prev_close is a number other than 0.
+    # round(Tick.change_pct, 4) per packet, for the frame at once (core/rounding.py); read
+    # only where prev_close is a number other than 0.
     change_pct: list[float]
 
 
 def frame_columns(frame: Any) -> FrameColumns:
     """Every packet of a decoded frame, column-wise (see FrameColumns)."""
-    import numpy as np
-
-    from livecli.core.rounding import round_column
-
     price, close = frame.last_price, frame.column("close")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        change = round_column((price - close) * 100.0 / close, 4).tolist()
     return FrameColumns(
         frame.token.tolist(), price.tolist(), frame.column("volume_traded").tolist(),
         frame.exchange_timestamp.tolist(), frame.column("oi").tolist(),
         frame.column("high").tolist(), frame.column("low").tolist(),
-        close.tolist(), frame.mode, change,
+        close.tolist(), frame.mode, change_pct_column(price, close),
     )
 
 

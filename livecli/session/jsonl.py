@@ -23,10 +23,8 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
-import numpy as np
-
 from livecli.core.jsontext import dumps_in_pieces
-from livecli.core.rounding import round_column
+from livecli.core.rounding import change_pct_column
 from livecli.core.status import STATUS_SCHEMA
 from livecli.core.timeutil import iso
 
@@ -240,11 +238,7 @@ class TickLines:
         hi = frame.column("high").tolist()
         lo = frame.column("low").tolist()
         cl = close_col.tolist()
-        # The change from the previous close, for the whole frame at once: the same IEEE
-        # operations as per tick, rounded as round(x, 4) does (used only where close is a
-        # number other than 0; elsewhere its inf or NaN is not read).
-        with np.errstate(divide="ignore", invalid="ignore"):
-            chg = round_column((price_col - close_col) * 100.0 / close_col, 4).tolist()
+        chg = change_pct_column(price_col, close_col)  # for the whole frame at once
         oi = frame.column("oi").tolist()
         ets = frame.exchange_timestamp.tolist()
         ftext, itext = _float_text, int.__repr__
