@@ -130,3 +130,43 @@ def test_candle_lines_equal_json_dumps(symbol, exchange, start, prices, volume, 
                  origin=origin)
     head = {"type": "candle", "schema": STATUS_SCHEMA} if schema else {"type": "candle"}
     assert candle_line(cdl, schema=schema) == json.dumps({**head, **cdl.to_dict()}) + "\n"
+
+
+row = st.tuples(
+    st.integers(0, 6),  # slot: some beyond the names (then named by token, exchange "")
+    st.integers(1, 2**40), st.integers(1_700_000_000, 1_800_000_000),
+    st.lists(st.one_of(st.floats(0.05, 1e6), st.floats(allow_nan=True, allow_infinity=True)),
+             min_size=4, max_size=4),
+    st.integers(0, 10**12), st.integers(-1, 10**9), st.integers(0, 10**6),
+    st.booleans(), st.booleans(), st.integers(0, 2),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=st.lists(row, max_size=12), names=st.lists(
+    st.tuples(st.text(max_size=8), st.sampled_from(["NSE", "", 'N"X\\é'])), max_size=4),
+    closed=st.booleans(), schema=st.booleans(), minutes=st.sampled_from([1, 5, 75]))
+def test_a_batchs_candle_lines_equal_each_candles_line(rows, names, closed, schema, minutes):
+    # A batch's lines are formatted from its columns (a minute's closes and each second's
+    # forming updates of 9000 instruments, for NATS); each must be the line of the Candle the
+    # batch makes for its row, and json.dumps of that candle's dict, byte for byte.
+    import numpy as np
+
+    from livecli.core.closed import ClosedCandles
+    from livecli.core.status import STATUS_SCHEMA
+    from livecli.session.jsonl import candle_line, candle_lines
+
+    def col(i: int, dtype: Any) -> np.ndarray:
+        return np.array([r[i] for r in rows], dtype)
+
+    px = np.array([r[3] for r in rows], np.float64).reshape(len(rows), 4)
+    batch = ClosedCandles(
+        minutes, col(0, np.int64), col(1, np.int64), col(2, np.int64), px[:, 0], px[:, 1],
+        px[:, 2], px[:, 3], col(4, np.int64), col(5, np.int64), col(6, np.int64),
+        col(7, np.bool_), col(8, np.bool_), [n for n, _ in names], [e for _, e in names],
+        col(9, np.int8))
+    got = candle_lines(batch, closed=closed, schema=schema)
+    candles = batch.candles(closed)
+    assert got == [candle_line(c, schema=schema) for c in candles]
+    head = {"type": "candle", "schema": STATUS_SCHEMA} if schema else {"type": "candle"}
+    assert got == [json.dumps({**head, **c.to_dict()}) + "\n" for c in candles]

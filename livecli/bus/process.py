@@ -11,6 +11,9 @@ The same contract as `NatsPublisher`, whose methods these are:
 * `put_ticks` / `put_candles` / `put_other` from any thread are O(1) and never wait: they append
   to a bounded queue (ticks shed and counted beyond three quarters of `buffer`, closed candles
   only when it is full); a sender thread here pickles and writes whatever is queued;
+* the child stops reading the pipe while a quarter of `buffer` waits in its own queue, so when
+  it falls behind, the items wait here and ticks are shed here, at admission (or when they
+  have waited past `TICK_MAX_AGE_S`), before being pickled and shipped only to be shed;
 * the child reports its counters four times a second; `stats()` adds what was shed here;
 * `start()` raises ConnectionFailedError when the child cannot reach NATS; `close()` sends what
   waits, lets the child wait for the closed candles' acks, and joins it.
@@ -37,17 +40,19 @@ from pathlib import Path
 from typing import Any
 
 from livecli.bus.options import PublishOptions
-from livecli.bus.publisher import CANDLE, OTHER, TICKS, Encoder
+from livecli.bus.publisher import CANDLE, OTHER, TICK_MAX_AGE_S, TICKS, Encoder
 from livecli.bus.room import Room
 from livecli.core.status import PublishStatus
 from livecli.errors import ConnectionFailedError
 
 log = logging.getLogger("livecli.bus")
 
-SEND_BATCH = 256  # items pickled into one pipe write
-SEND_EVERY_S = 0.01
-CHILD_NICE = 5  # the publisher's process runs this much below the session's  # how often the sender looks for queued items
+SEND_BATCH = 256  # items pickled into one pipe write, at most
+SEND_WEIGHT = 5000  # ... and messages (a frame counting as its ticks): ~1 MB of frames
+SEND_EVERY_S = 0.01  # how often the sender looks for queued items
+CHILD_NICE = 5  # the publisher's process runs this much below the session's
 STATS_EVERY_S = 0.25
+READ_WAIT_S = 1.0  # a pump that takes nothing this long is not waited for
 _CLOSE = "close"
 
 
@@ -136,9 +141,11 @@ class ProcessPublisher:
         if self.room.candles(n):
             self._items.append((CANDLE, item, n))
 
-    def put_other(self, item: Any, weight: int = 1) -> None:
-        if self.room.other(weight):
-            self._items.append((OTHER, item, weight))
+    def put_other(self, item: Any, weight: int = 1) -> bool:
+        if not self.room.other(weight):
+            return False
+        self._items.append((OTHER, item, weight))
+        return True
 
     def stats(self) -> PublishStatus:
         st = self._child_stats
@@ -152,6 +159,8 @@ class ProcessPublisher:
     def _send_loop(self) -> None:
         items, conn = self._items, self._conn
         dumps = pickle.dumps
+        # No write bigger than the child takes in while holding back (a quarter of the buffer).
+        weight = max(1, min(SEND_WEIGHT, self.opts.buffer // 4))
         try:
             while True:
                 # Polled, never woken by a producer: waking this thread for each frame would
@@ -160,11 +169,18 @@ class ProcessPublisher:
                 while items:
                     batch: list[tuple[int, Any, int]] = []
                     held = 0
-                    while items and len(batch) < SEND_BATCH:
+                    # Ticks that waited here (the child holding back) past the child's own
+                    # bound would be shed there: shed them here, unpickled.
+                    stale = time.time() - TICK_MAX_AGE_S
+                    while items and len(batch) < SEND_BATCH and held < weight:
                         kind, item, n = items.popleft()
-                        batch.append((kind, item, n))
                         held += n
-                    conn.send_bytes(dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
+                        if kind == TICKS and item[1] < stale:
+                            self.room.shed_ticks(n)
+                            continue
+                        batch.append((kind, item, n))
+                    if batch:
+                        conn.send_bytes(dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
                     self.room.release(held)
                 if self._closing and not items:
                     conn.send_bytes(dumps(_CLOSE))
@@ -241,8 +257,20 @@ def _child_main(conn: Any) -> None:
 
     threading.Thread(target=report, name="livecli-nats-report", daemon=True).start()
     loads = pickle.loads
+    # Backpressure: while a quarter of the buffer waits here, the pipe is not read; it fills,
+    # and the session's side holds its items and sheds ticks at admission, before pickling
+    # them (ticks it would ship here only to be shed cost its receiving path). A pump that
+    # takes nothing for READ_WAIT_S (NATS down, closed candles held for their acks) is not
+    # waited for until it takes a batch again: meanwhile items are read and this side's room
+    # sheds, as before.
+    read_below = opts.buffer // 4
+    stuck_at: int | None = None  # pub.batches_taken when the pump was found stuck
     try:
         while True:
+            if stuck_at is not None and pub.batches_taken != stuck_at:
+                stuck_at = None
+            if stuck_at is None and not pub.wait_below(read_below, READ_WAIT_S):
+                stuck_at = pub.batches_taken
             batch = loads(conn.recv_bytes())
             if batch == _CLOSE:
                 break

@@ -93,6 +93,8 @@ class NatsPublisher:
         self._thread = threading.Thread(target=self._thread_main, name="livecli-nats-pub",
                                         daemon=True)
         self._ready = threading.Event()
+        self._taken = threading.Event()  # the pump took a batch (see wait_below)
+        self.batches_taken = 0
         self._startup_error: BaseException | None = None
         self.state = "connecting"
         self.last_error: str | None = None
@@ -161,11 +163,30 @@ class NatsPublisher:
             self._items.append((CANDLE, item, n, time.time()))
             self._kick()
 
-    def put_other(self, item: Any, weight: int = 1) -> None:
-        """The status, or a batch of forming-candle updates (shed like ticks when full)."""
-        if self.room.other(weight):
-            self._items.append((OTHER, item, weight, time.time()))
-            self._kick()
+    def put_other(self, item: Any, weight: int = 1) -> bool:
+        """The status, or a batch of forming-candle updates (shed like ticks when full);
+        whether it was taken."""
+        if not self.room.other(weight):
+            return False
+        self._items.append((OTHER, item, weight, time.time()))
+        self._kick()
+        return True
+
+    def wait_below(self, level: int, idle_s: float) -> bool:
+        """Wait until at most `level` messages wait here, for as long as the pump keeps taking
+        batches; False once it has taken none for `idle_s` (NATS down, closed candles held
+        for their acks), or at once when `idle_s` is 0 and more than `level` wait.
+
+        For a producer that can hold back (the publisher's process stops reading its pipe, so
+        the session's side sheds ticks before it pickles them): never call it on the
+        receiving path. `batches_taken` tells such a producer when the pump moves again."""
+        while self.room.held > level:
+            self._taken.clear()
+            if self.room.held <= level:
+                break
+            if not self._taken.wait(idle_s):
+                return False
+        return True
 
     @property
     def ticks_dropped(self) -> int:
@@ -328,7 +349,8 @@ class NatsPublisher:
                 texts: list[TextBatch] = []  # ticks
                 counts = [0, 0, 0]  # ticks, forming updates, status messages in the batch
                 stale = time.time() - TICK_MAX_AGE_S
-                while items and len(batch) + len(acked) + counts[0] < BATCH_MESSAGES:
+                while items and len(batch) + len(acked) + counts[0] + counts[1] < \
+                        BATCH_MESSAGES:
                     if items[0][0] == CANDLE and \
                             len(self._acks) + len(acked) >= MAX_ACKS_PENDING:
                         self._stalled = True  # an ack frees a place and wakes the loop
@@ -362,6 +384,8 @@ class NatsPublisher:
                         counts[2] += len(out)
                     else:
                         counts[1] += len(out)
+                self.batches_taken += 1
+                self._taken.set()  # what waits is less now: a waiter in wait_below() looks
                 try:
                     skipped = await self._send_plain(nc, batch, texts)
                 except Exception as exc:  # the client's own buffer is full while reconnecting

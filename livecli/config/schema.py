@@ -253,8 +253,8 @@ class PublishSettings:
     )
     forming_updates: bool = _f(
         True, "bool",
-        "Also publish, about once a second, the forming candle of each instrument that ticked "
-        '("closed": false).',
+        'Also publish the forming candles that changed since their last update ("closed": '
+        "false): 1-minute ones about once a second, longer ones every five seconds.",
     )
 
 

@@ -923,6 +923,62 @@ class CandleEngine:
                 merge_into(out, m)
         return out
 
+    def forming_batch(self, interval: Interval | str | int = ONE_MINUTE) -> ClosedCandles:
+        """Every instrument's forming candle in `interval` as one batch (rows in slot order),
+        equal row for row to `forming()`, which makes one `Candle` at a time. What a publisher
+        sends each second for 9000 instruments: a few array operations instead of 9000
+        objects, so the lock it holds is held for well under a millisecond."""
+        iv = parse_interval(interval)
+        n = len(self._slots)
+        st, cur, prev = self._st, self._cur, self._prev
+        s = np.flatnonzero(st.seen[:n])
+        if iv.minutes == 1:
+            s = s[cur.has[s]]
+            return self._batch(1, s, _level_rows(cur, s), cur.origin[s].copy())
+        # An interval not built here has no folded minutes: its forming candle is made of the
+        # open minutes alone, as forming() makes it.
+        f = self._forming.get(iv.minutes)
+        span = iv.seconds
+        open_s = st.day[s] * DAY_S - IST_OFFSET_S + st.open_off[s]
+        # As forming() does: the folded minutes (f), then the minute waiting out the grace and
+        # the newest one, oldest first; a minute of a later bucket replaces what came before,
+        # a minute of the same bucket merges in.
+        base = cur if f is None else f
+        has = np.zeros(len(s), np.bool_) if f is None else f.has[s]
+        out = list(_level_rows(base, s))
+        origin = base.origin[s]
+        p_has, c_has = prev.has[s], cur.has[s]
+        p_rows = (*_level_rows(prev, s), prev.origin[s])
+        c_rows = (*_level_rows(cur, s), cur.origin[s])
+        # The older minute is prev's; forming() sorts them anyway, and so does this.
+        swap = p_has & c_has & (prev.start[s] > cur.start[s])
+        if swap.any():
+            p_rows, c_rows = (tuple(np.where(swap, b, a) for a, b in zip(p_rows, c_rows,
+                                                                        strict=True)),
+                              tuple(np.where(swap, a, b) for a, b in zip(p_rows, c_rows,
+                                                                        strict=True)))
+        for rows, m_has in ((p_rows, p_has), (c_rows, c_has)):
+            m_start, mo, mh, ml, mc, mv, moi, mt, mp, morg = rows
+            bucket = open_s + (m_start - open_s) // span * span
+            take = m_has & (~has | (bucket > out[0]))
+            merge = m_has & has & (bucket == out[0])
+            start, o, h, lo, c, v, oi, ticks, partial = out
+            out = [
+                np.where(take, bucket, start),
+                np.where(take, mo, o),
+                np.where(take, mh, np.where(merge, np.maximum(h, mh), h)),
+                np.where(take, ml, np.where(merge, np.minimum(lo, ml), lo)),
+                np.where(take | merge, mc, c),
+                np.where(take, mv, np.where(merge, v + mv, v)),
+                np.where(take | (merge & (moi >= 0)), moi, oi),
+                np.where(take, mt, np.where(merge, ticks + mt, ticks)),
+                np.where(take, mp, partial | (merge & mp)),
+            ]
+            origin = np.where(take, morg, np.where(merge, np.maximum(origin, morg), origin))
+            has |= m_has
+        keep = np.flatnonzero(has)
+        return self._batch(iv.minutes, s[keep], tuple(col[keep] for col in out), origin[keep])
+
     def awaiting_close(self, token: int, interval: Interval | str | int = ONE_MINUTE
                        ) -> list[Candle]:
         """`token`'s candles of `interval` whose end has passed but whose grace has not, oldest
@@ -1034,6 +1090,12 @@ def synthetic_between(prev: Candle, cur: Candle, disconnects: Iterable[float] = 
 def _day0(epoch_s: float) -> int:
     """The start (00:00 IST, epoch s) of the day holding `epoch_s`."""
     return int((epoch_s + IST_OFFSET_S) // DAY_S * DAY_S - IST_OFFSET_S)
+
+
+def _level_rows(lvl: Level, s: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(start, open, high, low, close, volume, oi, ticks, partial) of slots `s` (copies)."""
+    return (lvl.start[s], lvl.open[s], lvl.high[s], lvl.low[s], lvl.close[s], lvl.volume[s],
+            lvl.oi[s], lvl.ticks[s], lvl.partial[s])
 
 
 def _set_level(f: Level, s: int, c: Candle, due: float) -> None:

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
     from livecli.config import Settings
     from livecli.core.candles import Candle
+    from livecli.core.closed import ClosedCandles
     from livecli.core.status import PublishStatus
     from livecli.kite.instruments import Instrument
     from livecli.session.publish import Publication
@@ -415,16 +416,14 @@ class LiveSession:
         self.intervals = tuple(sorted({*self.intervals, iv}))
         return iv
 
-    def forming_list(self, tokens: Iterable[int], interval: Interval) -> list[Candle]:
-        """The forming candles of `tokens` in `interval`, under one lock hold, and nothing more
-        (what `--publish` sends each second; forming_candles() also reads closes and times)."""
+    def forming_batch(self, interval: Interval) -> ClosedCandles | None:
+        """Every instrument's forming candle in `interval`, as one batch made under one short
+        lock hold (what `--publish` sends each second); None before the session runs."""
         run = self._run
         if run is None:
-            return []
+            return None
         with run.lock:
-            forming = run.engine.forming
-            got = [forming(tok, interval) for tok in tokens]
-        return [c for c in got if c is not None]
+            return run.engine.forming_batch(interval)
 
     def now(self) -> float:
         """The session clock's time: the wall's for Kite, the simulated market's for the stand-in;

@@ -9,10 +9,12 @@ the publisher its encoder (`MessageEncoder`), which runs in the publisher's own 
 * every tick on `livecli.ticks.<EXCHANGE>.<SYMBOL>`;
 * every closed candle on `livecli.candles.<INTERVAL>.<EXCHANGE>.<SYMBOL>`, with a
   `Nats-Msg-Id` (instrument, interval, start), so JetStream stores each closed candle once;
-* the forming candle of each instrument that ticked since (`"closed": false`, same subject):
-  1-minute ones about once a second, longer intervals every LONG_EVERY seconds; and the status on `livecli.status` (with its `publish` part; per-symbol
-  status only up to `STATUS_SYMBOLS_MAX` instruments: beyond, it would outgrow a NATS message,
-  and the ticks carry it anyway).
+* the forming candles whose values changed since they were last sent (`"closed": false`, same
+  subject): 1-minute ones about once a second, longer intervals every LONG_EVERY seconds, read
+  from the engine as one batch per interval (`CandleEngine.forming_batch`);
+* the status on `livecli.status` (with its `publish` part; per-symbol status only up to
+  `STATUS_SYMBOLS_MAX` instruments: beyond, it would outgrow a NATS message, and the ticks
+  carry it anyway).
 """
 
 from __future__ import annotations
@@ -25,18 +27,19 @@ import numpy as np
 
 from livecli.bus.publisher import CANDLE, TICKS, Encoder, NatsPublisher, Outgoing, TextBatch
 from livecli.bus.subjects import STATUS_SUBJECT, candle_msg_id, candle_subject, tick_subject
-from livecli.core.candles import Candle
-from livecli.session.jsonl import TickLines, candle_line, status_line
+from livecli.core.candles import ORIGINS
+from livecli.core.slots import grow
+from livecli.session.jsonl import TickLines, candle_lines, status_line
 
 if TYPE_CHECKING:
     from livecli.bus.options import PublishOptions
     from livecli.core.closed import ClosedCandles
+    from livecli.core.intervals import Interval
     from livecli.core.status import LiveStatus, PublishStatus
     from livecli.session.live import LiveSession
 
 STATUS_SYMBOLS_MAX = 1000
 LONG_EVERY = 5  # status rounds (~seconds) between forming updates of the longer intervals
-FORMING_CHUNK = 500  # instruments per look at the forming candles (one lock hold each)
 CANDLE_CHUNK = 500  # closed candles per item on the publisher's queue
 NAMES, FORMING = "names", "forming"  # markers of the other items on the publisher's queue
 
@@ -61,8 +64,8 @@ class Publication:
 
             self.publisher = ProcessPublisher(opts, make_encoder)
         self._names_len = -1
-        self._touched: set[int] = set()  # tokens that ticked since the last forming round
-        self._touched_long: set[int] = set()  # ... since the last round of longer intervals
+        # Per interval, per engine slot: the values of the forming candle last sent.
+        self._sent: dict[int, dict[str, np.ndarray]] = {}
         self._rounds = 0
         self._closed = threading.Event()
 
@@ -102,15 +105,13 @@ class Publication:
         if self._closed.is_set():
             return
         self._names_first()
-        if self.opts.forming_updates:
-            self._touched.update(frame.token.tolist())
         self.publisher.put_ticks(frame, len(frame), received_at)
 
     def _on_candles(self, batch: ClosedCandles) -> None:
         # A minute's end closes thousands at once: the batch goes in parts of CANDLE_CHUNK rows
         # (each admitted on its own, so a full queue sheds only what does not fit), each with
         # its own rows' names rather than the engine's list of all of them (its arrays pickle
-        # as a few memcpys); the Candle objects and lines are made in the publisher's process.
+        # as a few memcpys); the lines are made from the arrays in the publisher's process.
         # On the receiving, clock or history thread: nothing here reads the session's maps.
         n = len(batch)
         if self._closed.is_set() or not n:
@@ -125,32 +126,50 @@ class Publication:
         if self._closed.is_set():
             return
         if self.opts.forming_updates:
-            # 1-minute candles every second, longer ones every LONG_EVERY seconds: reading a
-            # longer forming candle merges its minutes (~4 us each, 9000 instruments...).
+            # 1-minute candles every second, longer ones every LONG_EVERY seconds (each is a
+            # line to format and a message to store per instrument in the publisher's process).
             self._rounds += 1
             intervals = self.session.intervals
-            if self._rounds % LONG_EVERY:
-                intervals = intervals[:1]  # 1min (always built, first)
-                touched = list(self._touched)
-                self._touched_long |= self._touched
-            else:
-                touched = list(self._touched | self._touched_long)
-                self._touched_long = set()
-            self._touched = set()
-            forming = []
-            # In chunks: each call holds the session's lock, which the receiving path needs.
-            for i in range(0, len(touched), FORMING_CHUNK):
-                chunk = touched[i:i + FORMING_CHUNK]
-                for iv in intervals:
-                    forming.extend(self.session.forming_list(chunk, iv))
-            if forming:
-                # As plain tuples: they cross to the publisher's process several times faster
-                # than Candle objects pickle (thousands a second).
-                rows = [(c.instrument_token, c.interval_min, c.start, c.open, c.high, c.low,
-                         c.close, c.volume, c.oi, c.ticks, c.partial, c.synthetic, c.closed,
-                         c.symbol, c.exchange) for c in forming]
-                self.publisher.put_other((FORMING, rows), len(rows))
+            for iv in intervals if self._rounds % LONG_EVERY == 0 else intervals[:1]:
+                self._forming_round(iv)
         self.publisher.put_other(_slim(status))
+
+    def _forming_round(self, iv: Interval) -> None:
+        """The forming candles of `iv` that changed since their last update, as one batch
+        (arrays: they cross to the publisher's process as a few memcpys)."""
+        batch = self.session.forming_batch(iv)
+        if batch is None or not len(batch):
+            return
+        sent = self._sent.setdefault(iv.minutes, {})
+        need = int(batch.slot.max()) + 1
+        slot = batch.slot
+        news = [getattr(batch, k) if k != "origin" else batch.origins for k in _COMPARED]
+        if len(sent.get("start", ())) < need:
+            for k, col in zip(_COMPARED, news, strict=True):
+                sent[k] = grow(sent.get(k, np.empty(0, col.dtype)), need, _UNSENT[k])
+        # A candle is news when any of its values differ from those last sent: a trade, or
+        # history's minutes folded into it (warm start, gap repair: ticks need not change).
+        changed = np.zeros(len(batch), np.bool_)
+        for k, col in zip(_COMPARED, news, strict=True):
+            changed |= sent[k][slot] != col
+        idx = np.flatnonzero(changed)
+        if not len(idx):
+            return
+        part = batch.take(idx)
+        part.symbols, part.exchanges = own_names(batch, part)
+        part.slot = np.arange(len(part))
+        if self.publisher.put_other((FORMING, part), len(part)):
+            where = slot[idx]
+            for k, col in zip(_COMPARED, news, strict=True):
+                sent[k][where] = col[idx]
+
+
+# What a forming update is compared on, and the "never sent" value of each.
+_COMPARED = ("start", "open", "high", "low", "close", "volume", "oi", "ticks", "partial",
+             "origin")
+_UNSENT: dict[str, object] = {"start": -1, "open": np.nan, "high": np.nan, "low": np.nan,
+                              "close": np.nan, "volume": -1, "oi": -2, "ticks": -1,
+                              "partial": False, "origin": -1}
 
 
 def own_names(batch: ClosedCandles, part: ClosedCandles) -> tuple[list[str], list[str]]:
@@ -190,21 +209,21 @@ class MessageEncoder:
         self.names: dict[int, _Names] = {}
         self._ticks = TickLines(lambda: self.names, schema=True)
         self._tick_subjects: dict[int, str] = {}  # emptied when the names change
-        self._candle_subjects: dict[tuple[int, str], str] = {}
+        self._candle_subjects: dict[tuple[int, int], str] = {}
 
     def __call__(self, kind: int, item: Any, received_at: float) -> list[Outgoing] | TextBatch:
         if kind == TICKS:
             return self._tick_messages(item, received_at)
         if kind == CANDLE:
-            return [self._candle_message(c) for c in item.candles()]
+            return self._closed_messages(item)
         if isinstance(item, tuple) and item[0] == NAMES:
             self.names = {t: _Names(sym, ex) for t, (sym, ex) in item[1].items()}
             self._tick_subjects = {}
             return []
         if isinstance(item, tuple) and item[0] == FORMING:
-            candles = [Candle(*row) for row in item[1]]
-            return [(self._subject_of(c), candle_line(c, schema=True).encode(), None)
-                    for c in candles]
+            batch = item[1]
+            return TextBatch(self._candle_subjects_of(batch),
+                             candle_lines(batch, closed=False, schema=True))
         return [(STATUS_SUBJECT, status_line(item).encode(), None)]
 
     def _tick_messages(self, frame: Any, received_at: float) -> TextBatch:
@@ -220,17 +239,34 @@ class MessageEncoder:
             tick_subject(inst.exchange, inst.tradingsymbol) if inst else tick_subject("_", str(tok)))
         return subject
 
-    def _subject_of(self, c: Candle) -> str:
-        key = (c.instrument_token, c.interval)
-        subject = self._candle_subjects.get(key)
-        if subject is None:
-            subject = self._candle_subjects[key] = candle_subject(
-                c.interval, c.exchange or "_", c.symbol or str(c.instrument_token))
-        return subject
+    def _candle_subjects_of(self, batch: ClosedCandles) -> list[str]:
+        """Each row's subject, as `candle_subject` names it (made once per instrument and
+        interval)."""
+        minutes = batch.interval_min
+        interval = f"{minutes}min"
+        syms, exs = batch.symbols, batch.exchanges
+        ns, ne = len(syms), len(exs)
+        known = self._candle_subjects
+        out = []
+        for s, tok in zip(batch.slot.tolist(), batch.token.tolist(), strict=True):
+            subject = known.get((tok, minutes))
+            if subject is None:
+                sym = syms[s] if s < ns else ""
+                ex = exs[s] if s < ne else ""
+                subject = known[(tok, minutes)] = candle_subject(interval, ex or "_",
+                                                                 sym or str(tok))
+            out.append(subject)
+        return out
 
-    def _candle_message(self, c: Candle) -> Outgoing:
-        return (self._subject_of(c), candle_line(c, schema=True).encode(),
-                candle_msg_id(c.instrument_token, c.interval, c.start, c.origin))
+    def _closed_messages(self, batch: ClosedCandles) -> list[Outgoing]:
+        """Closed candles, each with its `Nats-Msg-Id`."""
+        interval = f"{batch.interval_min}min"
+        return [(subject, line.encode(), candle_msg_id(tok, interval, start, ORIGINS[g]))
+                for subject, line, tok, start, g in zip(
+                    self._candle_subjects_of(batch), candle_lines(batch, closed=True,
+                                                                  schema=True),
+                    batch.token.tolist(), batch.start.tolist(), batch.origins.tolist(),
+                    strict=True)]
 
 
 def publish_options(session: LiveSession, url: str | None = None) -> PublishOptions | None:
