@@ -60,17 +60,20 @@ class ClosedCandles:
             self.symbols, self.exchanges, self.origins[idx],
         )
 
+    def lists(self) -> tuple[list, ...]:
+        """The columns as Python lists, for a loop over rows: (slot, token, start, open, high,
+        low, close, volume, oi, ticks, partial, synthetic, origin code)."""
+        return (self.slot.tolist(), self.token.tolist(), self.start.tolist(),
+                self.open.tolist(), self.high.tolist(), self.low.tolist(), self.close.tolist(),
+                self.volume.tolist(), self.oi.tolist(), self.ticks.tolist(),
+                self.partial.tolist(), self.synthetic.tolist(), self.origins.tolist())
+
     def candles(self, closed: bool = True) -> list[Candle]:
         """The rows as `Candle` objects (made only now, on demand)."""
         m = self.interval_min
         syms, exs = self.symbols, self.exchanges
         out = []
-        for s, tok, st, o, h, lo, c, v, oi, n, p, y, g in zip(
-            self.slot.tolist(), self.token.tolist(), self.start.tolist(), self.open.tolist(),
-            self.high.tolist(), self.low.tolist(), self.close.tolist(), self.volume.tolist(),
-            self.oi.tolist(), self.ticks.tolist(), self.partial.tolist(),
-            self.synthetic.tolist(), self.origins.tolist(), strict=True,
-        ):
+        for s, tok, st, o, h, lo, c, v, oi, n, p, y, g in zip(*self.lists(), strict=True):
             out.append(Candle(tok, m, st, o, h, lo, c, v, None if oi < 0 else oi, n, p, y,
                               closed, syms[s] if s < len(syms) else str(tok),
                               exs[s] if s < len(exs) else "", ORIGINS[g]))

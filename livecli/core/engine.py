@@ -934,7 +934,7 @@ class CandleEngine:
         s = np.flatnonzero(st.seen[:n])
         if iv.minutes == 1:
             s = s[cur.has[s]]
-            return self._batch(1, s, _level_rows(cur, s), cur.origin[s].copy())
+            return self._batch(1, s, cur.rows(s), cur.origin[s].copy())
         # An interval not built here has no folded minutes: its forming candle is made of the
         # open minutes alone, as forming() makes it.
         f = self._forming.get(iv.minutes)
@@ -945,11 +945,11 @@ class CandleEngine:
         # a minute of the same bucket merges in.
         base = cur if f is None else f
         has = np.zeros(len(s), np.bool_) if f is None else f.has[s]
-        out = list(_level_rows(base, s))
+        out = list(base.rows(s))
         origin = base.origin[s]
         p_has, c_has = prev.has[s], cur.has[s]
-        p_rows = (*_level_rows(prev, s), prev.origin[s])
-        c_rows = (*_level_rows(cur, s), cur.origin[s])
+        p_rows = (*prev.rows(s), prev.origin[s])
+        c_rows = (*cur.rows(s), cur.origin[s])
         # The older minute is prev's; forming() sorts them anyway, and so does this.
         swap = p_has & c_has & (prev.start[s] > cur.start[s])
         if swap.any():
@@ -1090,12 +1090,6 @@ def synthetic_between(prev: Candle, cur: Candle, disconnects: Iterable[float] = 
 def _day0(epoch_s: float) -> int:
     """The start (00:00 IST, epoch s) of the day holding `epoch_s`."""
     return int((epoch_s + IST_OFFSET_S) // DAY_S * DAY_S - IST_OFFSET_S)
-
-
-def _level_rows(lvl: Level, s: np.ndarray) -> tuple[np.ndarray, ...]:
-    """(start, open, high, low, close, volume, oi, ticks, partial) of slots `s` (copies)."""
-    return (lvl.start[s], lvl.open[s], lvl.high[s], lvl.low[s], lvl.close[s], lvl.volume[s],
-            lvl.oi[s], lvl.ticks[s], lvl.partial[s])
 
 
 def _set_level(f: Level, s: int, c: Candle, due: float) -> None:

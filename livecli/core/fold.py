@@ -62,10 +62,14 @@ class Level:
         self.due = grow(self.due, n, np.inf)
         self.origin = grow(self.origin, n, 0)
 
+    def rows(self, idx: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(start, open, high, low, close, volume, oi, ticks, partial) of `idx` (copies)."""
+        return (self.start[idx], self.open[idx], self.high[idx], self.low[idx], self.close[idx],
+                self.volume[idx], self.oi[idx], self.ticks[idx], self.partial[idx])
+
     def pop(self, idx: np.ndarray) -> tuple[np.ndarray, ...]:
-        """(start, open, high, low, close, volume, oi, ticks, partial) of `idx`; now empty."""
-        out = (self.start[idx], self.open[idx], self.high[idx], self.low[idx], self.close[idx],
-               self.volume[idx], self.oi[idx], self.ticks[idx], self.partial[idx])
+        """`rows(idx)`; those candles are then no longer open."""
+        out = self.rows(idx)
         self.has[idx] = False
         self.due[idx] = np.inf
         self.origin[idx] = 0

@@ -194,12 +194,7 @@ def candle_lines(batch: ClosedCandles, *, closed: bool, schema: bool = False) ->
     tail = f'"closed": {"true" if closed else "false"}, "origin": '
     ftext, itext, price = _float_text, int.__repr__, _price
     out = []
-    for s, tok, st, o, h, lo, c, v, oi, n, p, y, g in zip(
-        batch.slot.tolist(), batch.token.tolist(), batch.start.tolist(), batch.open.tolist(),
-        batch.high.tolist(), batch.low.tolist(), batch.close.tolist(), batch.volume.tolist(),
-        batch.oi.tolist(), batch.ticks.tolist(), batch.partial.tolist(),
-        batch.synthetic.tolist(), batch.origins.tolist(), strict=True,
-    ):
+    for s, tok, st, o, h, lo, c, v, oi, n, p, y, g in zip(*batch.lists(), strict=True):
         sym = syms[s] if s < ns else str(tok)
         ex = exs[s] if s < ne else ""
         key = (hd, tok, iv, sym, ex)
